@@ -1,0 +1,33 @@
+"""The interface through which later stages see what the ingest stored."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from gwmon.ingest._senml import Reading
+
+
+class BatchObserver(Protocol):
+    """Sees every batch of readings after InfluxDB accepted it.
+
+    Lifecycle, all on the ingest's single thread:
+    - constructed by `gwmon run` before the MQTT connection opens;
+    - `batch_stored(readings)` once per written batch, in arrival order (which is not
+      measurement-time order: backfill and redelivery arrive late and twice), **before**
+      the broker is acknowledged. When it returns, whatever the observer derived from the
+      batch (flags, alerts, queued mails, its own state) must be durable: a crash right
+      after it would not redeliver the batch;
+    - `tick(now_s)` about once per second, also while no data arrives (stale probes);
+    - `close()` once at shutdown, after the last batch.
+
+    A raised exception is logged and counted (`observer_errors`); the batch is still
+    acknowledged, because the readings are safe in InfluxDB and analytics can be re-run
+    from there.
+    """
+
+    def batch_stored(self, readings: Sequence[Reading]) -> None: ...
+
+    def tick(self, now_s: float) -> None: ...
+
+    def close(self) -> None: ...

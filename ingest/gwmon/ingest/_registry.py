@@ -1,0 +1,228 @@
+"""The probe registry: the utility's master data, one CSV row per probe.
+
+Loaded once at start-up; every problem is reported with the CSV line and the fix, all at
+once, so an operator can correct a spreadsheet export in one go.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROBE_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+DEFAULT_NITRATE_WARNING_MG_L = 37.5  # 75 % of the GrwV threshold: trend-reversal start
+DEFAULT_NITRATE_BREACH_MG_L = 50.0  # GrwV Anlage 2 threshold
+DEFAULT_EXPECTED_INTERVAL_S = 3600
+
+REQUIRED_COLUMNS = ("probe_id", "site", "municipality", "lat", "lon", "ground_level_m_nhn")
+OPTIONAL_COLUMNS = (
+    "measuring_point_m_nhn",
+    "waterworks",
+    "expected_interval_s",
+    "nitrate_warning_mg_l",
+    "nitrate_breach_mg_l",
+    "level_min_m_nhn",
+    "level_max_m_nhn",
+    "nitrate_loq_mg_l",
+    "qc",
+)
+
+
+class RegistryError(Exception):
+    """The registry CSV cannot be used; `problems` lists every line at fault."""
+
+    def __init__(self, path: Path, problems: list[str]) -> None:
+        self.path = path
+        self.problems = problems
+        super().__init__(f"{path}: " + "\n  ".join(["registry has errors:", *problems]))
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """One monitoring well with its probe, as the registry describes it."""
+
+    probe_id: str
+    site: str
+    municipality: str
+    lat: float
+    lon: float
+    ground_level_m_nhn: float
+    measuring_point_m_nhn: float | None = None
+    waterworks: str | None = None
+    expected_interval_s: int = DEFAULT_EXPECTED_INTERVAL_S
+    nitrate_warning_mg_l: float = DEFAULT_NITRATE_WARNING_MG_L
+    nitrate_breach_mg_l: float = DEFAULT_NITRATE_BREACH_MG_L
+    level_min_m_nhn: float | None = None
+    level_max_m_nhn: float | None = None
+    nitrate_loq_mg_l: float | None = None
+    qc: Mapping[str, str] = field(default_factory=dict)
+
+    def level_from_depth(self, depth_m_below_ground: float) -> float:
+        """Groundwater level in m NHN from a depth below ground level."""
+        return self.ground_level_m_nhn - depth_m_below_ground
+
+
+@dataclass(frozen=True)
+class Registry:
+    """All probes by id."""
+
+    probes: Mapping[str, Probe]
+    path: Path | None = None
+
+    def __contains__(self, probe_id: object) -> bool:
+        return probe_id in self.probes
+
+    def __iter__(self) -> Iterator[Probe]:
+        return iter(self.probes.values())
+
+    def __len__(self) -> int:
+        return len(self.probes)
+
+    def get(self, probe_id: str) -> Probe | None:
+        return self.probes.get(probe_id)
+
+    def municipalities(self) -> set[str]:
+        return {probe.municipality for probe in self.probes.values()}
+
+
+def _parse_qc(text: str) -> dict[str, str]:
+    """`spike.max_jump=5; flatline.window=6` -> {'spike.max_jump': '5', ...}."""
+    result: dict[str, str] = {}
+    for item in text.split(";"):
+        item = item.strip()
+        if not item:
+            continue
+        name, sep, value = item.partition("=")
+        if not sep or "." not in name.strip() or not value.strip():
+            msg = f"qc entry {item!r} is not detector.parameter=value"
+            raise ValueError(msg)
+        result[name.strip()] = value.strip()
+    return result
+
+
+def _number(
+    row: Mapping[str, str | None], column: str, *, required: bool, low: float, high: float
+) -> float | None:
+    raw = (row.get(column) or "").strip()
+    if not raw:
+        if required:
+            msg = f"column {column} is empty; it is required"
+            raise ValueError(msg)
+        return None
+    try:
+        value = float(raw.replace(",", ".")) if raw.count(",") == 1 and "." not in raw else float(raw)
+    except ValueError:
+        msg = f"column {column}: {raw!r} is not a number (use a decimal point, e.g. 112.5)"
+        raise ValueError(msg) from None
+    if not math.isfinite(value) or not low <= value <= high:
+        msg = f"column {column}: {raw} is outside {low:g}..{high:g}"
+        raise ValueError(msg)
+    return value
+
+
+def _parse_row(row: Mapping[str, str | None]) -> Probe:
+    probe_id = (row.get("probe_id") or "").strip()
+    if not PROBE_ID_PATTERN.fullmatch(probe_id):
+        msg = f"probe_id {probe_id!r} must match [A-Za-z0-9_-]{{1,64}}"
+        raise ValueError(msg)
+    site = (row.get("site") or "").strip()
+    municipality = (row.get("municipality") or "").strip()
+    if not site or not municipality:
+        msg = "site and municipality must not be empty"
+        raise ValueError(msg)
+    lat = _number(row, "lat", required=True, low=-90, high=90)
+    lon = _number(row, "lon", required=True, low=-180, high=180)
+    ground = _number(row, "ground_level_m_nhn", required=True, low=-500, high=9000)
+    assert lat is not None and lon is not None and ground is not None  # required=True
+    warning = _number(row, "nitrate_warning_mg_l", required=False, low=0, high=10_000)
+    breach = _number(row, "nitrate_breach_mg_l", required=False, low=0, high=10_000)
+    warning = DEFAULT_NITRATE_WARNING_MG_L if warning is None else warning
+    breach = DEFAULT_NITRATE_BREACH_MG_L if breach is None else breach
+    if warning >= breach:
+        msg = f"nitrate_warning_mg_l ({warning:g}) must be below nitrate_breach_mg_l ({breach:g})"
+        raise ValueError(msg)
+    level_min = _number(row, "level_min_m_nhn", required=False, low=-500, high=9000)
+    level_max = _number(row, "level_max_m_nhn", required=False, low=-500, high=9000)
+    if level_min is not None and level_max is not None and level_min >= level_max:
+        msg = "level_min_m_nhn must be below level_max_m_nhn"
+        raise ValueError(msg)
+    interval = _number(row, "expected_interval_s", required=False, low=1, high=31 * 86400)
+    measuring_point = _number(row, "measuring_point_m_nhn", required=False, low=-500, high=9000)
+    loq = _number(row, "nitrate_loq_mg_l", required=False, low=0, high=100)
+    return Probe(
+        probe_id=probe_id,
+        site=site,
+        municipality=municipality,
+        lat=lat,
+        lon=lon,
+        ground_level_m_nhn=ground,
+        measuring_point_m_nhn=measuring_point,
+        waterworks=(row.get("waterworks") or "").strip() or None,
+        expected_interval_s=int(interval) if interval is not None else DEFAULT_EXPECTED_INTERVAL_S,
+        nitrate_warning_mg_l=warning,
+        nitrate_breach_mg_l=breach,
+        level_min_m_nhn=level_min,
+        level_max_m_nhn=level_max,
+        nitrate_loq_mg_l=loq,
+        qc=_parse_qc(row.get("qc") or ""),
+    )
+
+
+def load_registry(path: Path) -> Registry:
+    """Read and validate the registry CSV (UTF-8, with or without BOM, `,` or `;`)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise RegistryError(path, ["file not found; set [registry] path"]) from None
+    except UnicodeDecodeError as exc:
+        msg = f"not UTF-8 (byte {exc.start}); export the spreadsheet as 'CSV UTF-8'"
+        raise RegistryError(path, [msg]) from None
+    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    if not lines:
+        raise RegistryError(path, ["file is empty; it needs a header line and one row per probe"])
+    dialect = ";" if lines[0].count(";") > lines[0].count(",") else ","
+    # Keep the file's own line numbers for messages: enumerate before filtering.
+    numbered = [
+        (number, line)
+        for number, line in enumerate(text.splitlines(), start=1)
+        if line.strip() and not line.startswith("#")
+    ]
+    reader = csv.DictReader([line for _, line in numbered], delimiter=dialect)
+    header = [name.strip() for name in (reader.fieldnames or [])]
+    reader.fieldnames = header
+    problems: list[str] = []
+    missing = [name for name in REQUIRED_COLUMNS if name not in header]
+    unknown = [name for name in header if name not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
+    if missing:
+        problems.append(f"line {numbered[0][0]}: header lacks column(s) {', '.join(missing)}")
+    if unknown:
+        problems.append(
+            f"line {numbered[0][0]}: unknown column(s) {', '.join(unknown)}; "
+            "see docs/registry.md for the columns"
+        )
+    if problems:
+        raise RegistryError(path, problems)
+    probes: dict[str, Probe] = {}
+    for (line_number, _), row in zip(numbered[1:], reader, strict=True):
+        if None in row:
+            problems.append(f"line {line_number}: more fields than header columns")
+            continue
+        try:
+            probe = _parse_row(row)
+        except ValueError as exc:
+            problems.append(f"line {line_number}: {exc}")
+            continue
+        if probe.probe_id in probes:
+            problems.append(f"line {line_number}: duplicate probe_id {probe.probe_id}")
+            continue
+        probes[probe.probe_id] = probe
+    if problems:
+        raise RegistryError(path, problems)
+    if not probes:
+        raise RegistryError(path, ["no probes: add one row per probe below the header"])
+    return Registry(probes=probes, path=path)

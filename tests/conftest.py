@@ -1,0 +1,42 @@
+"""Shared fixtures: real servers on loopback (see servers.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from servers import InfluxDatabase, InfluxServer, MosquittoServer
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEMO_REGISTRY = REPO_ROOT / "examples" / "registry-wertvoll.csv"
+
+
+@pytest.fixture(scope="session")
+def influxdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxServer]:
+    """One InfluxDB for the session; tests isolate through their own database."""
+    server = InfluxServer(tmp_path_factory.mktemp("influxdb"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def influx_db(influxdb: InfluxServer) -> InfluxDatabase:
+    """A fresh database on the session's InfluxDB."""
+    return influxdb.new_database()
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[MosquittoServer]:
+    """A private anonymous Mosquitto per test (starts in ~50 ms): no cross-test leaks."""
+    server = MosquittoServer(tmp_path / "mosquitto")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def demo_registry() -> Path:
+    return DEMO_REGISTRY

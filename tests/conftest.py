@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
 
+from gwmon.ingest.devservers import MissingServerBinary
 from servers import InfluxDatabase, InfluxServer, MosquittoServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -40,3 +41,21 @@ def mosquitto(tmp_path: Path) -> Iterator[MosquittoServer]:
 @pytest.fixture
 def demo_registry() -> Path:
     return DEMO_REGISTRY
+
+
+def _fail_loudly_on_missing_binary() -> Generator[None, object, object]:
+    try:
+        return (yield)
+    except MissingServerBinary as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, object, object]:
+    """A missing server binary fails the test loudly with the package to install."""
+    return (yield from _fail_loudly_on_missing_binary())
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    return (yield from _fail_loudly_on_missing_binary())

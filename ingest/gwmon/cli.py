@@ -1,1 +1,205 @@
-def main() -> None: ...
+"""The `gwmon` command: the composition root that wires the stages together.
+
+Logging is configured here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from gwmon.ingest import (
+    CONFIG_ENV_VAR,
+    BatchObserver,
+    ConfigError,
+    GwmonConfig,
+    InfluxClient,
+    IngestError,
+    IngestService,
+    Registry,
+    RegistryError,
+    StoreConfigError,
+    load_config,
+    load_registry,
+)
+from gwmon.ingest._example import EXAMPLE_TOML as INGEST_EXAMPLE_TOML
+
+logger = logging.getLogger("gwmon.cli")
+
+EXIT_CONFIG = 2
+EXIT_RUNTIME = 1
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def _configure_logging(level: str, fmt: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+def load_config_and_registry(config_path: Path | None) -> tuple[GwmonConfig, Registry]:
+    """Load both or raise ConfigError/RegistryError with a message for the operator."""
+    config = load_config(config_path)
+    registry = load_registry(config.registry_path)
+    return config, registry
+
+
+def _fail(message: str) -> int:
+    print(f"gwmon: {message}", file=sys.stderr)
+    return EXIT_CONFIG
+
+
+# -- gwmon config -----------------------------------------------------------------------------
+def example_toml() -> str:
+    return "\n".join([INGEST_EXAMPLE_TOML, *(text for text in _stage_examples())])
+
+
+def _stage_examples() -> list[str]:
+    return []
+
+
+def _stage_checks(config: GwmonConfig, registry: Registry) -> list[str]:
+    return []
+
+
+def _cmd_config_example(args: argparse.Namespace) -> int:
+    print(example_toml(), end="")
+    return 0
+
+
+def _cmd_config_check(args: argparse.Namespace) -> int:
+    try:
+        config, registry = load_config_and_registry(args.config)
+        problems = _stage_checks(config, registry)
+    except (ConfigError, RegistryError) as exc:
+        return _fail(str(exc))
+    if problems:
+        return _fail("configuration problems:\n  " + "\n  ".join(problems))
+    print(
+        f"OK: {config.source}; registry {config.registry_path}: {len(registry)} probes in "
+        f"{len(registry.municipalities())} municipalities "
+        f"({', '.join(sorted(registry.municipalities()))})"
+    )
+    return 0
+
+
+# -- gwmon run --------------------------------------------------------------------------------
+def _build_observers(
+    config: GwmonConfig, registry: Registry, store: InfluxClient
+) -> tuple[list[BatchObserver], list[object]]:
+    """Observers of the ingest and background services to start/stop around it."""
+    return [], []
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    try:
+        config, registry = load_config_and_registry(args.config)
+        problems = _stage_checks(config, registry)
+        if problems:
+            return _fail("configuration problems:\n  " + "\n  ".join(problems))
+        store = InfluxClient(config.influxdb)
+        observers, services = _build_observers(config, registry, store)
+    except (ConfigError, RegistryError) as exc:
+        return _fail(str(exc))
+    service = IngestService(config, registry, observers=observers, store=store)
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        logger.info("received %s: flushing and stopping", signal.Signals(signum).name)
+        service.stop()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    for background in services:
+        background.start()  # type: ignore[attr-defined]
+    try:
+        service.run()
+    except (IngestError, StoreConfigError) as exc:
+        return _fail(str(exc))
+    finally:
+        for background in services:
+            background.stop()  # type: ignore[attr-defined]
+    return 0
+
+
+# -- parser -----------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gwmon", description="Groundwater monitoring: probes -> InfluxDB -> alerts."
+    )
+    parser.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
+    parser.add_argument("--log-format", default="text", choices=["text", "json"])
+    config_parent = argparse.ArgumentParser(add_help=False)
+    config_parent.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help=f"config file (TOML); default ${CONFIG_ENV_VAR}",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run", parents=[config_parent], help="run the ingest service (MQTT -> InfluxDB)"
+    )
+    run.set_defaults(handler=_cmd_run)
+
+    config_cmd = commands.add_parser("config", help="print an example config or check one")
+    config_sub = config_cmd.add_subparsers(dest="config_command", required=True)
+    example = config_sub.add_parser("example", help="print a complete commented example config")
+    example.set_defaults(handler=_cmd_config_example)
+    check = config_sub.add_parser(
+        "check", parents=[config_parent], help="validate a config file and its registry"
+    )
+    check.set_defaults(handler=_cmd_config_check)
+
+    _register_stage_commands(commands, config_parent)
+    return parser
+
+
+def _register_stage_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    config_parent: argparse.ArgumentParser,
+) -> None:
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.log_level, args.log_format)
+    handler = args.handler
+    code: int = handler(args)
+    return code
+
+
+def console_main() -> None:
+    """Entry point of the `gwmon` console script."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    console_main()

@@ -42,15 +42,31 @@ from gwmon.ingest._senml import (
     SequenceMark,
     decode_pack,
 )
+from gwmon.ingest._service import STORE_REFUSED, IngestError, IngestService
+from gwmon.ingest._storage import (
+    INGEST_STATS,
+    PROBE_STATUS,
+    READING,
+    REJECTED,
+    SEQUENCE,
+    IngestCounters,
+)
+from gwmon.ingest._topics import parse_topic, subscription_filters, topic_root
 
 __all__ = [
     "CANONICAL_QUANTITIES",
     "CONFIG_ENV_VAR",
     "DEFAULT_NITRATE_BREACH_MG_L",
     "DEFAULT_NITRATE_WARNING_MG_L",
+    "INGEST_STATS",
     "NITRATE_PER_NITRATE_N",
     "PROBE_ID_PATTERN",
+    "PROBE_STATUS",
+    "READING",
     "RECORDS",
+    "REJECTED",
+    "SEQUENCE",
+    "STORE_REFUSED",
     "BatchObserver",
     "ConfigError",
     "DecodedPack",
@@ -58,6 +74,9 @@ __all__ = [
     "GwmonConfig",
     "InfluxClient",
     "InfluxSettings",
+    "IngestCounters",
+    "IngestError",
+    "IngestService",
     "IngestSettings",
     "MqttSettings",
     "PayloadRejected",
@@ -76,5 +95,8 @@ __all__ = [
     "decode_pack",
     "load_config",
     "load_registry",
+    "parse_topic",
     "section",
+    "subscription_filters",
+    "topic_root",
 ]

@@ -10,7 +10,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -25,6 +25,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 ENV_PREFIX = "GWMON_"
+SectionModel = TypeVar("SectionModel", bound=BaseModel)
 CONFIG_ENV_VAR = "GWMON_CONFIG"
 
 
@@ -289,10 +290,7 @@ def load_config(path: Path | None = None) -> GwmonConfig:
             with path.open("rb") as handle:
                 data = tomllib.load(handle)
         except FileNotFoundError:
-            msg = (
-                f"{path}: config file not found; create one with "
-                f"`gwmon config example > {path}`"
-            )
+            msg = f"{path}: config file not found; create one with `gwmon config example > {path}`"
             raise ConfigError(msg, source=source) from None
         except tomllib.TOMLDecodeError as exc:
             msg = f"{path}: not valid TOML: {exc}"
@@ -300,8 +298,10 @@ def load_config(path: Path | None = None) -> GwmonConfig:
     try:
         settings = _SettingsModel(**data)
     except ValidationError as exc:
-        lines = [_describe_error(err, source, env) for err in exc.errors()]  # type: ignore[arg-type]
-        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines), source=source) from None
+        lines = [_describe_error(err, source, env) for err in exc.errors()]
+        raise ConfigError(
+            "invalid configuration:\n  " + "\n  ".join(lines), source=source
+        ) from None
     registry = settings.registry
     if not registry.path.is_absolute():
         registry = RegistrySettings(path=base_dir / registry.path)
@@ -330,7 +330,7 @@ def load_config(path: Path | None = None) -> GwmonConfig:
     )
 
 
-def section(config: GwmonConfig, name: str, model: type[BaseModel]) -> Any:
+def section(config: GwmonConfig, name: str, model: type[SectionModel]) -> SectionModel:
     """Validate a stage-owned section (e.g. [mail]) with that stage's model."""
     raw = config.extra_sections.get(name, {})
     try:

@@ -11,7 +11,7 @@ import gzip
 import logging
 import math
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,9 +144,7 @@ class InfluxClient:
             self.query(f'CREATE DATABASE "{database}"')
             return
         names = {
-            row[0]
-            for serie in self.query("SHOW DATABASES")
-            for row in serie.get("values", [])
+            row[0] for serie in self.query("SHOW DATABASES") for row in serie.get("values", [])
         }
         if database not in names:
             msg = (
@@ -202,7 +200,7 @@ class InfluxClient:
         self,
         lines: Sequence[str],
         *,
-        wait: Any = time.sleep,
+        wait: Callable[[float], None] = time.sleep,
         give_up_after_s: float | None = None,
     ) -> None:
         """Write, retrying retryable failures with capped exponential backoff.
@@ -260,7 +258,9 @@ class InfluxClient:
         for serie in self.query(influxql, epoch=epoch, params=params):
             tags = serie.get("tags") or {}
             columns = serie["columns"]
-            rows.extend({**tags, **dict(zip(columns, values, strict=True))} for values in serie["values"])
+            rows.extend(
+                {**tags, **dict(zip(columns, values, strict=True))} for values in serie["values"]
+            )
         return rows
 
 

@@ -93,8 +93,8 @@ class Registry:
 def _parse_qc(text: str) -> dict[str, str]:
     """`spike.max_jump=5; flatline.window=6` -> {'spike.max_jump': '5', ...}."""
     result: dict[str, str] = {}
-    for item in text.split(";"):
-        item = item.strip()
+    for raw_item in text.split(";"):
+        item = raw_item.strip()
         if not item:
             continue
         name, sep, value = item.partition("=")
@@ -115,7 +115,9 @@ def _number(
             raise ValueError(msg)
         return None
     try:
-        value = float(raw.replace(",", ".")) if raw.count(",") == 1 and "." not in raw else float(raw)
+        value = (
+            float(raw.replace(",", ".")) if raw.count(",") == 1 and "." not in raw else float(raw)
+        )
     except ValueError:
         msg = f"column {column}: {raw!r} is not a number (use a decimal point, e.g. 112.5)"
         raise ValueError(msg) from None

@@ -150,7 +150,7 @@ def _parse_constant(name: str) -> float:
     return float(name)
 
 
-def _load_json(payload: bytes) -> Any:
+def _load_json(payload: bytes) -> object:
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -267,7 +267,7 @@ class _BaseFields:
     unit: str | None = None
 
 
-def _decode_record(
+def _decode_record(  # noqa: PLR0917 - private helper of decode_pack's loop
     probe_id: str,
     record: dict[str, Any],
     base: _BaseFields,
@@ -298,7 +298,10 @@ def _decode_record(
         return (Reason.NON_FINITE_VALUE, f"{name}: value is NaN or infinite")
     time = base.time + _to_decimal(record.get("t", 0))
     if not time.is_finite() or time < ABSOLUTE_TIME_MIN_S:
-        return (Reason.MISSING_TIME, f"{name}: no absolute time (bt/t must give UNIX seconds >= 2**28)")
+        return (
+            Reason.MISSING_TIME,
+            f"{name}: no absolute time (bt/t must give UNIX seconds >= 2**28)",
+        )
     time_ns = int(time * _NS_PER_S)
     if time_ns > latest_allowed_ns:
         return (
@@ -315,7 +318,10 @@ def _decode_record(
     unit = spec.units.get(unit_name) if unit_name is not None else None
     if unit is None:
         accepted = ", ".join(spec.units)
-        return (Reason.UNKNOWN_UNIT, f"{name}: unit {unit_name!r} not accepted (accepted: {accepted})")
+        return (
+            Reason.UNKNOWN_UNIT,
+            f"{name}: unit {unit_name!r} not accepted (accepted: {accepted})",
+        )
     canonical = unit.apply(value)
     if not math.isfinite(canonical):
         return (Reason.NON_FINITE_VALUE, f"{name}: value overflows after unit conversion")

@@ -1,0 +1,68 @@
+"""The commented example configuration of the ingest's sections (`gwmon config example`).
+
+tests/test_config.py checks that it is valid TOML and that every value equals the
+model's default, so this text cannot drift from the code.
+"""
+
+EXAMPLE_TOML = """\
+# gwmon configuration. Every key can be overridden by an environment variable
+# GWMON_<SECTION>__<KEY>, e.g. GWMON_MQTT__URL=mqtts://broker.example:8883.
+# Secrets: give either the value (better: via environment) or a *_file path whose
+# content is the secret. Secrets are never logged.
+
+[mqtt]
+# Broker URL: mqtt://host:port (plain) or mqtts://host:port (TLS, verified).
+url = "mqtt://127.0.0.1:1883"
+# username = "gwmon-ingest"
+# password_file = "/etc/gwmon/mqtt-password"   # or GWMON_MQTT__PASSWORD
+# Fixed client id: it names the persistent session that holds messages while the
+# ingest is down. Each ingest process needs its own.
+client_id = "gwmon-ingest"
+# MQTT 5 shared subscription ($share/<group>/...): several ingest processes with the
+# same group split the load. Unset = a single subscriber gets everything.
+# shared_group = "gwmon"
+qos = 1
+# How long the broker keeps the session (and queues messages) while we are away.
+session_expiry_s = 604800
+keepalive_s = 30
+# MQTT 5 Receive Maximum: unacknowledged messages the broker may send us. We ack only
+# after the batch is in InfluxDB, so this bounds the messages in flight.
+receive_maximum = 10000
+# ca_file = "/etc/gwmon/ca.pem"          # CA for mqtts:// (default: system CAs)
+# cert_file = "/etc/gwmon/client.pem"    # client certificate (with key_file)
+# key_file = "/etc/gwmon/client.key"
+# Prefix in front of gw/v1/... when the broker is shared with other systems.
+topic_prefix = ""
+
+[influxdb]
+# InfluxDB v1-compatible HTTP API (InfluxDB 1.x, 2.x with DBRP mapping, 3.x).
+url = "http://127.0.0.1:8086"
+database = "gwmon"
+# retention_policy = "autogen"
+# username = "gwmon"                        # InfluxDB 1.x authentication
+# password_file = "/etc/gwmon/influx-password"
+# token_file = "/etc/gwmon/influx-token"   # InfluxDB 2.x/3.x (or GWMON_INFLUXDB__TOKEN)
+# Lines per write; a batch is also written after flush_interval_s.
+batch_size = 5000
+flush_interval_s = 1.0
+timeout_s = 10.0
+gzip = true
+# Longest wait between retries while InfluxDB is down (messages stay at the broker).
+max_retry_interval_s = 30.0
+# ca_file = "/etc/gwmon/influx-ca.pem"
+verify_tls = true
+
+[registry]
+# Probe registry CSV (docs/registry.md); relative to this file's folder.
+path = "registry.csv"
+
+[ingest]
+# Larger payloads are rejected (payload_too_large). The wire contract allows 64 KiB.
+max_payload_bytes = 65536
+# Measurement times further ahead of our clock are rejected (future_time).
+future_margin_s = 300.0
+# How much of a rejected payload is kept in the `rejected` measurement.
+rejected_payload_max_chars = 2048
+# How often the counters are written to `ingest_stats`.
+stats_interval_s = 10.0
+"""

@@ -1,0 +1,101 @@
+"""The storage contract (docs/storage.md) as point builders: one place names measurements,
+tags and fields, so the ingest, the tests and the docs cannot drift apart."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from gwmon.ingest._influx import FieldValue, Point
+from gwmon.ingest._registry import Probe
+from gwmon.ingest._senml import Reading, SequenceMark
+
+READING = "reading"
+SEQUENCE = "sequence"
+REJECTED = "rejected"
+PROBE_STATUS = "probe_status"
+INGEST_STATS = "ingest_stats"
+INVALID_PROBE_TAG = "_invalid"
+
+_NS = 1_000_000_000
+
+
+def _probe_tags(probe: Probe) -> dict[str, str]:
+    return {"probe": probe.probe_id, "site": probe.site, "municipality": probe.municipality}
+
+
+def reading_point(probe: Probe, reading: Reading) -> Point:
+    return Point(
+        READING,
+        {**_probe_tags(probe), "quantity": reading.quantity},
+        {"value": reading.value, "lag_s": (reading.arrival_ns - reading.time_ns) / _NS},
+        reading.time_ns,
+    )
+
+
+def sequence_point(probe: Probe, mark: SequenceMark) -> Point:
+    return Point(
+        SEQUENCE,
+        _probe_tags(probe),
+        {"seq": mark.seq, "lag_s": (mark.arrival_ns - mark.time_ns) / _NS},
+        mark.time_ns,
+    )
+
+
+def rejected_point(
+    *,
+    reason: str,
+    probe: str | None,
+    ingestor: str,
+    topic: str,
+    payload: bytes,
+    detail: str,
+    record_index: int,
+    time_ns: int,
+    max_chars: int,
+) -> Point:
+    text = payload.decode("utf-8", errors="replace")
+    if len(text) > max_chars:
+        text = text[:max_chars] + f"…[{len(text) - max_chars} more characters]"
+    return Point(
+        REJECTED,
+        {"reason": reason, "probe": probe or INVALID_PROBE_TAG, "ingestor": ingestor},
+        {
+            "topic": topic[:512],
+            "payload": text,
+            "detail": detail[:1000],
+            "record_index": record_index,
+            "payload_bytes": len(payload),
+        },
+        time_ns,
+    )
+
+
+def status_point(
+    probe: Probe, *, online: bool, firmware: str | None, battery: float | None, time_ns: int
+) -> Point:
+    values: dict[str, FieldValue] = {"online": online}
+    if firmware is not None:
+        values["firmware"] = firmware
+    if battery is not None:
+        values["battery"] = battery
+    return Point(PROBE_STATUS, _probe_tags(probe), values, time_ns)
+
+
+@dataclass
+class IngestCounters:
+    """Cumulative counters of one ingest process (stored as `ingest_stats`)."""
+
+    received: int = 0
+    readings: int = 0
+    rejected_messages: int = 0
+    rejected_records: int = 0
+    batches: int = 0
+    write_errors: int = 0
+    observer_errors: int = 0
+
+    def as_fields(self) -> dict[str, FieldValue]:
+        return {item.name: int(getattr(self, item.name)) for item in fields(self)}
+
+
+def stats_point(ingestor: str, counters: IngestCounters, time_ns: int) -> Point:
+    return Point(INGEST_STATS, {"ingestor": ingestor}, counters.as_fields(), time_ns)

@@ -48,12 +48,15 @@ class StoreWriteError(StoreError):
 
 
 def _escape_key(text: str) -> str:
-    # Measurement names, tag keys/values and field keys: escape comma, equals, space.
-    return text.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
+    # Tag keys/values and field keys: escape comma, equals, space. InfluxDB 1.x keeps a
+    # backslash literally (it does not unescape a doubled one), so backslashes stay as they are;
+    # a trailing one would escape the separator and is dropped (tests/test_influx.py).
+    text = text.rstrip("\\")
+    return text.replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
 
 
 def _escape_measurement(text: str) -> str:
-    return text.replace("\\", "\\\\").replace(",", "\\,").replace(" ", "\\ ")
+    return text.rstrip("\\").replace(",", "\\,").replace(" ", "\\ ")
 
 
 def _escape_string_field(text: str) -> str:

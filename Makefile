@@ -1,0 +1,56 @@
+# gwmon: the two commands a newcomer needs are `make demo` and `make test`.
+# Both install what is missing first (Debian packages, a virtualenv with gwmon).
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DEB_PACKAGES := mosquitto mosquitto-clients influxdb influxdb-client
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+RUN_DIR ?= run
+
+.PHONY: help install system-packages demo test lint format bench clean
+
+help:
+	@echo "make demo   - run the WERTvoll demo end to end (servers, probes, ingest, alerts, dashboards)"
+	@echo "make test   - run the test suite against real Mosquitto and InfluxDB"
+	@echo "make lint   - ruff and mypy --strict"
+	@echo "make bench  - benchmarks (ratios against a baseline measured in the same run)"
+
+system-packages:
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	$(PYTHON) -c "import ensurepip, venv" 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: system-packages $(VENV)/.installed
+
+demo: install
+	$(PY) -m gwmon.cli demo --run-dir $(RUN_DIR)
+
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: install
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf $(RUN_DIR) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -7,6 +7,7 @@ the escaping rules are tested against the real server (tests/test_influx.py).
 
 from __future__ import annotations
 
+import functools
 import gzip
 import logging
 import math
@@ -81,6 +82,20 @@ def _clean_tag_value(text: str) -> str:
     return text.replace("\n", " ").replace("\r", " ")
 
 
+_escape_field_key = functools.lru_cache(maxsize=1024)(_escape_key)
+
+
+@functools.lru_cache(maxsize=65_536)
+def series_prefix(measurement: str, tags: tuple[tuple[str, str], ...]) -> str:
+    """`measurement,tag=value,...` escaped, tags sorted; cached because a fleet writes the
+    same few thousand series over and over (half the ingest's CPU time without it)."""
+    parts = [_escape_measurement(measurement)]
+    for key, value in sorted(tags):
+        if value:
+            parts.append(f"{_escape_key(key)}={_escape_key(_clean_tag_value(value))}")
+    return ",".join(parts)
+
+
 @dataclass(frozen=True, slots=True)
 class Point:
     """One line of line protocol. Empty tag values are left out (InfluxDB refuses them)."""
@@ -91,18 +106,14 @@ class Point:
     time_ns: int
 
     def to_line(self) -> str:
-        parts = [_escape_measurement(self.measurement)]
-        for key in sorted(self.tags):
-            value = self.tags[key]
-            if value:
-                parts.append(f"{_escape_key(key)}={_escape_key(_clean_tag_value(value))}")
+        prefix = series_prefix(self.measurement, tuple(self.tags.items()))
         fields = ",".join(
-            f"{_escape_key(key)}={_format_field(value)}" for key, value in self.fields.items()
+            f"{_escape_field_key(key)}={_format_field(value)}" for key, value in self.fields.items()
         )
         if not fields:
             msg = f"point of {self.measurement} has no fields"
             raise ValueError(msg)
-        return f"{','.join(parts)} {fields} {self.time_ns}"
+        return f"{prefix} {fields} {self.time_ns}"
 
 
 class InfluxClient:

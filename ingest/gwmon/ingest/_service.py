@@ -182,13 +182,7 @@ class IngestService:
             self._client.disconnect()
             self._client.loop(timeout=0.2)
         self.store.close()
-        logger.info(
-            "ingest stopped: received=%d readings=%d rejected_messages=%d batches=%d",
-            self.counters.received,
-            self.counters.readings,
-            self.counters.rejected_messages,
-            self.counters.batches,
-        )
+        logger.info("ingest stopped")
 
     # -- MQTT -------------------------------------------------------------------------------
     def _make_client(self) -> mqtt.Client:
@@ -512,6 +506,18 @@ class IngestService:
 
     def _append_stats(self, now: float) -> None:
         self._last_stats = now
+        logger.info(
+            "stats: received=%d readings=%d rejected_messages=%d rejected_records=%d "
+            "batches=%d write_errors=%d observer_errors=%d rejected_by_reason=%s",
+            self.counters.received,
+            self.counters.readings,
+            self.counters.rejected_messages,
+            self.counters.rejected_records,
+            self.counters.batches,
+            self.counters.write_errors,
+            self.counters.observer_errors,
+            json.dumps(self.rejected_by_reason, sort_keys=True),
+        )
         self._batch.lines.append(
             stats_point(self.config.mqtt.client_id, self.counters, int(now * _NS)).to_line()
         )

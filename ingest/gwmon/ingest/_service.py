@@ -228,6 +228,14 @@ class IngestService:
                     clean_start=False,
                     properties=self._connect_properties(),
                 )
+            except ssl.SSLError as exc:
+                # A certificate problem does not heal by retrying: stop with the fix.
+                msg = (
+                    f"TLS to broker {settings.host}:{settings.port} failed: {exc.reason or exc}; "
+                    "check [mqtt] ca_file (the CA that signed the broker's certificate) and "
+                    "that the URL's host name matches the certificate"
+                )
+                raise IngestError(msg) from None
             except OSError as exc:
                 logger.warning(
                     "broker %s:%d not reachable (%s); retrying in %.0f s",

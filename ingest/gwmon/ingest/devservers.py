@@ -7,6 +7,7 @@ A missing binary raises `MissingServerBinary` naming the Debian package to insta
 from __future__ import annotations
 
 import contextlib
+import getpass
 import shutil
 import socket
 import subprocess
@@ -79,6 +80,9 @@ class MosquittoServer:
             # Generous queues: tests publish bursts to offline persistent sessions.
             "max_queued_messages 1000000",
             "max_inflight_messages 0",
+            # Run as whoever started us: as root, Mosquitto would otherwise switch to the
+            # `mosquitto` user and could not read certificates in private temp dirs.
+            f"user {getpass.getuser()}",
             "log_dest stderr",
             "log_type error",
             "log_type warning",

@@ -76,7 +76,9 @@ def running_service(config_path: Path, **kwargs: Any) -> Iterator[IngestService]
 
     thread = threading.Thread(target=target, name="ingest", daemon=True)
     thread.start()
-    wait_until(lambda: service.connected or bool(errors), timeout=15, what="ingest connected")
+    wait_until(
+        lambda: service.connections > 0 or bool(errors), timeout=15, what="ingest subscribed"
+    )
     if errors:
         raise errors[0]
     try:

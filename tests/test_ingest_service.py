@@ -381,3 +381,28 @@ def test_sigterm_flushes_the_pending_batch_acks_and_exits_0(
     with running_service(config) as service:
         time.sleep(1.0)
         assert service.counters.received == 0
+
+
+def test_ingest_reconnects_and_resubscribes_after_a_broker_restart(
+    tmp_path: Path, mosquitto: MosquittoServer, influx_db: InfluxDatabase
+) -> None:
+    config = write_config(tmp_path, mosquitto, influx_db)
+    with running_service(config) as service:
+        publish(
+            mosquitto,
+            [(data_topic("WU-01"), pack("WU-01", [{"n": "nitrate", "u": "mg/L", "v": 5.5}]))],
+        )
+        wait_for_count(influx_db, "reading", 1)
+        mosquitto.restart()  # no persistence in the test broker: the session is gone too
+        wait_until(lambda: service.connections == 2, timeout=30, what="reconnected, subscribed")
+        publish(
+            mosquitto,
+            [
+                (
+                    data_topic("WU-01"),
+                    pack("WU-01", [{"n": "nitrate", "u": "mg/L", "v": 6.5, "t": 60}]),
+                )
+            ],
+        )
+        wait_for_count(influx_db, "reading", 2)
+    assert stored_values(influx_db, "WU-01") == {("nitrate", T0): 5.5, ("nitrate", T0 + 60): 6.5}

@@ -89,6 +89,7 @@ class IngestService:
         self._batch = _Batch()
         self._generation = 0
         self._connected = False
+        self._connections = 0
         self._connect_error: ReasonCode | None = None
         self._last_rejected_ns = 0
         self._last_stats = 0.0
@@ -103,6 +104,11 @@ class IngestService:
     @property
     def connected(self) -> bool:
         return self._connected
+
+    @property
+    def connections(self) -> int:
+        """How many times the broker confirmed our subscriptions (1 + reconnects)."""
+        return self._connections
 
     def run(self) -> None:
         """Connect and process until stop(). Raises IngestError/StoreConfigError on fatal
@@ -208,6 +214,7 @@ class IngestService:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         return client
 
     def _connect_properties(self) -> Properties:
@@ -293,6 +300,21 @@ class IngestService:
         filters = subscription_filters(self._prefix, self.config.mqtt.shared_group)
         client.subscribe([(topic, options) for topic in filters])
         logger.info("connected (session present: %s)", flags.session_present)
+
+    def _on_subscribe(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        refused = [str(code) for code in reason_codes if code.is_failure]
+        if refused:
+            # E.g. the broker's ACL does not let our user read gw/v1/#: say so loudly.
+            logger.error("broker refused our subscription: %s; check the broker ACL", refused)
+            return
+        self._connections += 1
 
     def _on_disconnect(
         self,

@@ -180,11 +180,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from gwmon.demo import run_demo  # noqa: PLC0415 - the demo pulls in every stage
+
+    return run_demo(args.run_dir, keep_running=args.keep_running)
+
+
 def _register_stage_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
     config_parent: argparse.ArgumentParser,
 ) -> None:
-    return None
+    demo = commands.add_parser(
+        "demo", help="run the WERTvoll demo end to end with private servers (make demo)"
+    )
+    demo.add_argument("--run-dir", type=Path, default=Path("run"), help="default: ./run")
+    demo.add_argument(
+        "--keep-running", action="store_true", help="keep Mosquitto and InfluxDB running after"
+    )
+    demo.set_defaults(handler=_cmd_demo)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

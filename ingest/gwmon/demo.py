@@ -1,0 +1,170 @@
+"""`gwmon demo` (what `make demo` runs): the whole pipeline on one machine.
+
+Private Mosquitto and InfluxDB under the run directory, `gwmon run` as a real service
+process, the WERTvoll probe fleet from firmware-sim, then a summary of what was stored
+and where to look. Everything stays in the run directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from gwmon.ingest import InfluxClient, load_config
+from gwmon.ingest.devservers import InfluxServer, MosquittoServer
+from gwmon_sim import Fleet, load_scenario
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEMO_REGISTRY = REPO_ROOT / "examples" / "registry-wertvoll.csv"
+DEMO_SCENARIO = "wertvoll-demo"
+
+
+def _write_config(run_dir: Path, mosquitto: MosquittoServer, influx: InfluxServer) -> Path:
+    shutil.copy(DEMO_REGISTRY, run_dir / "registry.csv")
+    config = run_dir / "gwmon.toml"
+    config.write_text(
+        f"""# Written by `gwmon demo`: private servers on loopback, everything under {run_dir}.
+[mqtt]
+url = "{mosquitto.url}"
+client_id = "gwmon-demo"
+
+[influxdb]
+url = "{influx.url}"
+database = "gwmon"
+
+[registry]
+path = "registry.csv"
+
+[ingest]
+stats_interval_s = 5.0
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+def _start_ingest(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as handle:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gwmon.cli", "run", "--config", str(config)],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    deadline = time.monotonic() + 30
+    while "connected (session present" not in log.read_text(encoding="utf-8"):
+        if process.poll() is not None or time.monotonic() > deadline:
+            msg = f"gwmon run did not start; see {log}:\n{log.read_text(encoding='utf-8')[-2000:]}"
+            raise RuntimeError(msg)
+        time.sleep(0.05)
+    return process
+
+
+def _wait_until_stored(client: InfluxClient, expected: int, timeout_s: float = 120) -> int:
+    """Wait until InfluxDB holds `expected` nitrate readings or the count stops growing."""
+    deadline = time.monotonic() + timeout_s
+    last, stable_since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        series = client.query('SELECT count("value") FROM "reading" WHERE "quantity" = \'nitrate\'')
+        count = int(series[0]["values"][0][1]) if series else 0
+        if count >= expected:
+            return count
+        if count != last:
+            last, stable_since = count, time.monotonic()
+        elif time.monotonic() - stable_since > 10:
+            return count
+        time.sleep(0.2)
+    return last
+
+
+def _print_storage_summary(client: InfluxClient) -> None:
+    rows = client.query_rows('SELECT count("value") FROM "reading" GROUP BY "probe", "quantity"')
+    table: dict[str, dict[str, int]] = {}
+    for row in rows:
+        table.setdefault(row["probe"], {})[row["quantity"]] = int(row["count"])
+    quantities = ["nitrate", "level", "depth", "temperature", "conductivity", "battery"]
+    print("\nStored readings per probe and quantity (measurement `reading`):")
+    print(f"  {'probe':<7}" + "".join(f"{q:>13}" for q in quantities))
+    for probe in sorted(table):
+        print(f"  {probe:<7}" + "".join(f"{table[probe].get(q, 0):>13}" for q in quantities))
+    total = sum(sum(counts.values()) for counts in table.values())
+    print(f"  total: {total} readings from {len(table)} probes")
+    rejected = client.query_rows('SELECT count("payload_bytes") FROM "rejected" GROUP BY "reason"')
+    print("\nRejected (measurement `rejected`, kept for inspection):")
+    if not rejected:
+        print("  none")
+    for row in rejected:
+        print(f"  {row['reason']:<20} {int(row['count']):>6}")
+
+
+def run_demo(run_dir: Path, *, keep_running: bool = False) -> int:
+    run_dir = run_dir.resolve()
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+    mosquitto = MosquittoServer(run_dir / "mosquitto")
+    influx = InfluxServer(run_dir / "influxdb")
+    print(f"gwmon demo: run directory {run_dir}")
+    mosquitto.start()
+    influx.start()
+    ingest: subprocess.Popen[bytes] | None = None
+    try:
+        print(f"  Mosquitto on {mosquitto.url}, InfluxDB on {influx.url}")
+        config_path = _write_config(run_dir, mosquitto, influx)
+        ingest_log = run_dir / "gwmon-run.log"
+        ingest = _start_ingest(config_path, ingest_log)
+        print(f"  gwmon run started (log: {ingest_log})")
+
+        scenario = load_scenario(DEMO_SCENARIO)
+        print(f"  simulating '{scenario.name}': {scenario.description}")
+        fleet = Fleet(scenario, run_dir / "registry.csv", mosquitto.url, speed=math.inf)
+        summary = fleet.run()
+        truth_path = run_dir / "truth.csv"
+        fleet.write_truth(truth_path)
+        sent_nitrate = sum(
+            1
+            for row in fleet.truth()
+            if row.quantity == "nitrate" and row.delivery == "acked" and row.sent_value is not None
+        )
+        print(
+            f"  fleet done in {summary.wall_s:.1f} s: {summary.probes} probes, {summary.cycles} "
+            f"sampling cycles, {summary.acked_packs} packs acknowledged by the broker "
+            f"(ground truth: {truth_path})"
+        )
+        config = load_config(config_path)
+        client = InfluxClient(config.influxdb)
+        stored = _wait_until_stored(client, sent_nitrate)
+        ingest.send_signal(signal.SIGTERM)
+        ingest.wait(60)
+        ingest = None
+        print(f"  nitrate values sent and acknowledged: {sent_nitrate}, stored: {stored}")
+        _print_storage_summary(client)
+        print(
+            "\nLook at it:\n"
+            f"  config:        {config_path}\n"
+            f"  ingest log:    {ingest_log}\n"
+            f"  ground truth:  {truth_path}\n"
+            f"  query InfluxDB (while running): influx -host 127.0.0.1 -port {influx.port} "
+            "-database gwmon -execute \"SELECT * FROM reading WHERE probe = 'LE-07' "
+            "AND quantity = 'nitrate' ORDER BY time DESC LIMIT 5\"\n"
+            f"  restart the demo servers later: mosquitto -c {mosquitto.workdir}/mosquitto.conf & "
+            f"influxd -config {influx.workdir}/influxdb.conf &"
+        )
+        if keep_running:
+            print("\nServers keep running; press Ctrl-C to stop them.")
+            with contextlib.suppress(KeyboardInterrupt):
+                signal.pause()
+        return 0
+    finally:
+        if ingest is not None and ingest.poll() is None:
+            ingest.send_signal(signal.SIGTERM)
+            ingest.wait(60)
+        mosquitto.stop()
+        influx.stop()

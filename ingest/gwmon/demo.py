@@ -24,6 +24,10 @@ from gwmon_sim import Fleet, load_scenario
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEMO_REGISTRY = REPO_ROOT / "examples" / "registry-wertvoll.csv"
 DEMO_SCENARIO = "wertvoll-demo"
+EXAMPLE_QUERY = (
+    "SELECT * FROM reading WHERE probe = 'LE-07' AND quantity = 'nitrate' "
+    "ORDER BY time DESC LIMIT 5"
+)
 
 
 def _write_config(run_dir: Path, mosquitto: MosquittoServer, influx: InfluxServer) -> Path:
@@ -152,8 +156,7 @@ def run_demo(run_dir: Path, *, keep_running: bool = False) -> int:
             f"  ingest log:    {ingest_log}\n"
             f"  ground truth:  {truth_path}\n"
             f"  query InfluxDB (while running): influx -host 127.0.0.1 -port {influx.port} "
-            "-database gwmon -execute \"SELECT * FROM reading WHERE probe = 'LE-07' "
-            "AND quantity = 'nitrate' ORDER BY time DESC LIMIT 5\"\n"
+            f'-database gwmon -execute "{EXAMPLE_QUERY}"\n'
             f"  restart the demo servers later: mosquitto -c {mosquitto.workdir}/mosquitto.conf & "
             f"influxd -config {influx.workdir}/influxdb.conf &"
         )

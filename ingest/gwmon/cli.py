@@ -27,8 +27,12 @@ from gwmon.ingest import (
     StoreConfigError,
     load_config,
     load_registry,
+    section,
 )
 from gwmon.ingest._example import EXAMPLE_TOML as INGEST_EXAMPLE_TOML
+from gwmon_sim import EXAMPLE_TOML as SIM_EXAMPLE_TOML
+from gwmon_sim import SimSettings, check_settings
+from gwmon_sim import cli as sim_cli
 
 logger = logging.getLogger("gwmon.cli")
 
@@ -78,11 +82,17 @@ def example_toml() -> str:
 
 
 def _stage_examples() -> list[str]:
-    return []
+    return [SIM_EXAMPLE_TOML]
 
 
 def _stage_checks(config: GwmonConfig, registry: Registry) -> list[str]:
-    return []
+    problems: list[str] = []
+    if config.extra_sections.get("sim"):
+        problems += [
+            f"{config.source}: {problem}"
+            for problem in check_settings(_sim_settings(config), config.registry_path)
+        ]
+    return problems
 
 
 def _cmd_config_example(args: argparse.Namespace) -> int:
@@ -180,6 +190,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _sim_settings(config: GwmonConfig) -> SimSettings:
+    settings = section(config, "sim", SimSettings)
+    updates: dict[str, Path] = {}
+    for key in ("credentials_file", "truth_file"):
+        value = getattr(settings, key)
+        if value is not None and not value.is_absolute():
+            updates[key] = config.base_dir / value
+    return settings.model_copy(update=updates)
+
+
+def _cmd_sim(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+        settings = _sim_settings(config)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    password = config.mqtt.resolved_password()
+    return sim_cli.run_cli(
+        args,
+        broker_url=config.mqtt.url,
+        username=config.mqtt.username,
+        password=password.get_secret_value() if password else None,
+        registry_path=config.registry_path,
+        topic_prefix=config.mqtt.topic_prefix,
+        ca_file=config.mqtt.ca_file,
+        settings=settings,
+    )
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from gwmon.demo import run_demo  # noqa: PLC0415 - the demo pulls in every stage
 
@@ -190,6 +229,14 @@ def _register_stage_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
     config_parent: argparse.ArgumentParser,
 ) -> None:
+    sim = commands.add_parser(
+        "sim",
+        parents=[config_parent],
+        help="run simulated probes (firmware-sim) against the broker",
+    )
+    sim_cli.add_arguments(sim)
+    sim.set_defaults(handler=_cmd_sim)
+
     demo = commands.add_parser(
         "demo", help="run the WERTvoll demo end to end with private servers (make demo)"
     )

@@ -11,6 +11,8 @@ import threading
 import time
 from pathlib import Path
 
+import requests
+
 from ingest_helpers import (
     T0,
     data_topic,
@@ -406,3 +408,28 @@ def test_ingest_reconnects_and_resubscribes_after_a_broker_restart(
         )
         wait_for_count(influx_db, "reading", 2)
     assert stored_values(influx_db, "WU-01") == {("nitrate", T0): 5.5, ("nitrate", T0 + 60): 6.5}
+
+
+def test_points_influxdb_refuses_are_recorded_and_the_stream_goes_on(
+    tmp_path: Path, mosquitto: MosquittoServer, influx_db: InfluxDatabase
+) -> None:
+    # Someone else wrote `reading.value` as an integer into this shard: our floats for the
+    # same shard conflict (HTTP 400 partial write). gwmon must record that and move on.
+    response = requests.post(
+        f"{influx_db.url}/write",
+        params={"db": influx_db.name},
+        data=f"reading,probe=foreign value=1i {T0 * NS}",
+        timeout=10,
+    )
+    assert response.status_code == 204
+    config = write_config(tmp_path, mosquitto, influx_db)
+    conflicting = pack("LE-06", [{"n": "nitrate", "u": "mg/L", "v": 15.0}])
+    with running_service(config) as service:
+        publish(mosquitto, [(data_topic("LE-06"), conflicting)])
+        wait_for_count(influx_db, "rejected", 1, field="payload_bytes")
+        publish(mosquitto, [("gw/v1/LE-06/status", b'{"online": true}')])
+        wait_for_count(influx_db, "probe_status", 1, field="online")
+        assert service.counters.write_errors == 1
+    (row,) = influx_db.rows("SELECT reason, detail FROM rejected")
+    assert row["reason"] == "store_refused"
+    assert "field type conflict" in row["detail"]

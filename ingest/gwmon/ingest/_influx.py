@@ -155,12 +155,22 @@ class InfluxClient:
         version = self.ping()
         database = self.settings.database
         if version.startswith("1."):
-            self.query(f'CREATE DATABASE "{database}"')
+            try:
+                self.query(f'CREATE DATABASE "{database}"')
+            except StoreWriteError:
+                raise
+            except StoreError as exc:
+                # A user without admin rights may not create it; fine if it exists.
+                if database in self._database_names():
+                    return
+                msg = (
+                    f"InfluxDB {version} at {self.settings.url} has no database '{database}' "
+                    f"and gwmon may not create it ({exc}); as an admin run "
+                    f'`CREATE DATABASE "{database}"` and grant gwmon\'s user READ and WRITE'
+                )
+                raise StoreConfigError(msg) from None
             return
-        names = {
-            row[0] for serie in self.query("SHOW DATABASES") for row in serie.get("values", [])
-        }
-        if database not in names:
+        if database not in self._database_names():
             msg = (
                 f"InfluxDB {version} at {self.settings.url} has no database '{database}'. "
                 "On InfluxDB 2.x create a bucket and a DBRP mapping: `influx bucket create "
@@ -169,6 +179,9 @@ class InfluxClient:
                 f"`influxdb3 create database {database}`. See docs/storage.md."
             )
             raise StoreConfigError(msg)
+
+    def _database_names(self) -> set[str]:
+        return {row[0] for serie in self.query("SHOW DATABASES") for row in serie.get("values", [])}
 
     # -- write ------------------------------------------------------------------------------
     def write_lines(self, lines: Sequence[str]) -> None:

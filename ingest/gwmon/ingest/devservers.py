@@ -163,8 +163,9 @@ class InfluxDatabase:
 class InfluxServer:
     """A private InfluxDB 1.x (Debian package `influxdb`)."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, auth_enabled: bool = False) -> None:
         self.binary = require_binary("influxd", "influxdb")
+        self.auth_enabled = auth_enabled
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -190,6 +191,8 @@ class InfluxServer:
         text = text.replace("store-enabled = true", "store-enabled = false")
         text = text.replace("query-log-enabled = true", "query-log-enabled = false")
         text = text.replace("log-enabled = true", "log-enabled = false")
+        if self.auth_enabled:
+            text = text.replace("auth-enabled = false", "auth-enabled = true", 1)
         config = self.workdir / "influxdb.conf"
         config.write_text(text)
         return config

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
+from gwmon import dashboards
+from gwmon.dashboards import cli as dashboards_cli
 from gwmon.ingest import (
     CONFIG_ENV_VAR,
     BatchObserver,
@@ -82,11 +84,11 @@ def example_toml() -> str:
 
 
 def _stage_examples() -> list[str]:
-    return [SIM_EXAMPLE_TOML]
+    return [dashboards.EXAMPLE_TOML, SIM_EXAMPLE_TOML]
 
 
 def _stage_checks(config: GwmonConfig, registry: Registry) -> list[str]:
-    problems: list[str] = []
+    problems: list[str] = list(dashboards.check_config(config, registry))
     if config.extra_sections.get("sim"):
         problems += [
             f"{config.source}: {problem}"
@@ -229,6 +231,8 @@ def _register_stage_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
     config_parent: argparse.ArgumentParser,
 ) -> None:
+    dashboards_cli.register_cli(commands, config_parent)
+
     sim = commands.add_parser(
         "sim",
         parents=[config_parent],

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from gwmon.ingest import InfluxClient, load_config
@@ -108,6 +109,57 @@ def _print_storage_summary(client: InfluxClient) -> None:
         print(f"  {row['reason']:<20} {int(row['count']):>6}")
 
 
+def _gwmon(config: Path, *args: str) -> list[str]:
+    """Run a gwmon subcommand like an operator would; return its output lines."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gwmon.cli",
+            "--log-level",
+            "WARNING",
+            *args,
+            "--config",
+            str(config),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        msg = f"gwmon {' '.join(args)} failed ({result.returncode}):\n{result.stderr}"
+        raise RuntimeError(msg)
+    return result.stdout.splitlines()
+
+
+def _months(start_s: float, end_s: float) -> list[str]:
+    first = datetime.fromtimestamp(start_s, UTC)
+    last = datetime.fromtimestamp(end_s - 1, UTC)
+    months = [f"{first:%Y-%m}"]
+    if f"{last:%Y-%m}" != months[0]:
+        months.append(f"{last:%Y-%m}")
+    return months
+
+
+def _build_dashboards_and_reports(config: Path, run_dir: Path, months: list[str]) -> None:
+    grafana_dir = run_dir / "grafana"
+    _gwmon(config, "dashboards", "build", "--out", str(grafana_dir))
+    reports_dir = run_dir / "reports"
+    reports: list[str] = []
+    for month in months:
+        reports += _gwmon(config, "report", "--month", month, "--out", str(reports_dir))
+    print(
+        "\nGrafana dashboards and provisioning (load into your Grafana, docs/grafana.md):\n"
+        f"  {grafana_dir}/provisioning/  -> /etc/grafana/provisioning/\n"
+        f"  {grafana_dir}/json/          -> the dashboard folder named in the provider YAML\n"
+        f"  or push them: gwmon dashboards push --config {config} --grafana-url URL "
+        "(token in GRAFANA_TOKEN)"
+    )
+    print(f"\nMonthly reports per Stabsstelle ({', '.join(months)}):")
+    for path in reports:
+        print(f"  {path}")
+
+
 def run_demo(run_dir: Path, *, keep_running: bool = False) -> int:
     run_dir = run_dir.resolve()
     if run_dir.exists():
@@ -150,6 +202,7 @@ def run_demo(run_dir: Path, *, keep_running: bool = False) -> int:
         ingest = None
         print(f"  nitrate values sent and acknowledged: {sent_nitrate}, stored: {stored}")
         _print_storage_summary(client)
+        _build_dashboards_and_reports(config_path, run_dir, _months(summary.start_s, summary.end_s))
         print(
             "\nLook at it:\n"
             f"  config:        {config_path}\n"

@@ -38,7 +38,7 @@ def test_spreadsheet_exports_with_semicolons_bom_and_decimal_commas(tmp_path: Pa
     path = tmp_path / "r.csv"
     path.write_bytes(
         "\ufeffprobe_id;site;municipality;lat;lon;ground_level_m_nhn;nitrate_breach_mg_l;qc\n"
-        'WU-01;Wurzen-Dehnitz;Wurzen;51,3851;12,7352;116,4;45;"spike.max_jump=5; range.max=80"\n'.encode()
+        'WU-01;Wurzen-Dehnitz;Wurzen;51,3851;12,7352;116,4;45;"nitrate.spike.max_jump=5; breach.min_consecutive=3"\n'.encode()
     )
     probe = load_registry(path).get("WU-01")
     assert probe is not None
@@ -47,7 +47,7 @@ def test_spreadsheet_exports_with_semicolons_bom_and_decimal_commas(tmp_path: Pa
         116.4,
         45.0,
     )
-    assert dict(probe.qc) == {"spike.max_jump": "5", "range.max": "80"}
+    assert dict(probe.qc) == {"nitrate.spike.max_jump": "5", "breach.min_consecutive": "3"}
 
 
 def test_every_problem_is_reported_with_its_line(tmp_path: Path) -> None:

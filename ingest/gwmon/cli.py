@@ -14,7 +14,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from gwmon import dashboards
+from gwmon import analytics, dashboards
+from gwmon.analytics import StateLockedError, build_observer, mail
+from gwmon.analytics import cli as analytics_cli
+from gwmon.analytics.mail import MailService, build_mail_service
+from gwmon.analytics.mail import cli as mail_cli
 from gwmon.dashboards import cli as dashboards_cli
 from gwmon.ingest import (
     CONFIG_ENV_VAR,
@@ -84,11 +88,15 @@ def example_toml() -> str:
 
 
 def _stage_examples() -> list[str]:
-    return [dashboards.EXAMPLE_TOML, SIM_EXAMPLE_TOML]
+    return [analytics.EXAMPLE_TOML, mail.EXAMPLE_TOML, dashboards.EXAMPLE_TOML, SIM_EXAMPLE_TOML]
 
 
 def _stage_checks(config: GwmonConfig, registry: Registry) -> list[str]:
-    problems: list[str] = list(dashboards.check_config(config, registry))
+    problems: list[str] = [
+        *analytics.check_config(config, registry),
+        *mail.check_config(config, registry),
+        *dashboards.check_config(config, registry),
+    ]
     if config.extra_sections.get("sim"):
         problems += [
             f"{config.source}: {problem}"
@@ -121,9 +129,12 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
 # -- gwmon run --------------------------------------------------------------------------------
 def _build_observers(
     config: GwmonConfig, registry: Registry, store: InfluxClient
-) -> tuple[list[BatchObserver], list[object]]:
-    """Observers of the ingest and background services to start/stop around it."""
-    return [], []
+) -> tuple[list[BatchObserver], list[MailService]]:
+    """The analytics observer of the ingest, and the mail service around it."""
+    observer = build_observer(config, registry, store)
+    mailer = build_mail_service(config, registry, store, observer)
+    observer.add_listener(mailer)
+    return [observer], [mailer]
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -134,7 +145,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             return _fail("configuration problems:\n  " + "\n  ".join(problems))
         store = InfluxClient(config.influxdb)
         observers, services = _build_observers(config, registry, store)
-    except (ConfigError, RegistryError) as exc:
+    except (ConfigError, RegistryError, StateLockedError) as exc:
         return _fail(str(exc))
     service = IngestService(config, registry, observers=observers, store=store)
 
@@ -144,15 +155,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    for background in services:
-        background.start()  # type: ignore[attr-defined]
     try:
+        for background in services:
+            background.start()
         service.run()
+    except OSError as exc:  # e.g. the mail ack endpoint's port is taken
+        return _fail(f"cannot start: {exc}")
     except (IngestError, StoreConfigError) as exc:
         return _fail(str(exc))
     finally:
         for background in services:
-            background.stop()  # type: ignore[attr-defined]
+            background.stop()
     return 0
 
 
@@ -231,6 +244,8 @@ def _register_stage_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
     config_parent: argparse.ArgumentParser,
 ) -> None:
+    analytics_cli.register_cli(commands, config_parent)
+    mail_cli.register_cli(commands, config_parent)
     dashboards_cli.register_cli(commands, config_parent)
 
     sim = commands.add_parser(

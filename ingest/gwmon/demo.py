@@ -8,6 +8,7 @@ and where to look. Everything stays in the run directory.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import shutil
@@ -16,6 +17,8 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime
+from email import policy
+from email.parser import BytesParser
 from pathlib import Path
 
 from gwmon.ingest import InfluxClient, load_config
@@ -49,6 +52,40 @@ path = "registry.csv"
 
 [ingest]
 stats_interval_s = 5.0
+
+[analytics]
+state_dir = "state/analytics"
+
+[mail]
+# The demo delivers into a local maildir instead of an SMTP server.
+enabled = true
+transport = "maildir"
+maildir = "mail/maildir"
+outbox_dir = "mail/outbox"
+ack_bind_port = 0
+digest_window_s = 3.0
+operators = ["leitwarte@wasserwerke.example.org"]
+maintenance = ["messnetz-instandhaltung@wasserwerke.example.org"]
+
+[mail.routes.Leipzig]
+stabsstelle = "Stabsstelle Umwelt und Wasser, Stadt Leipzig"
+recipients = ["stabsstelle.umwelt@leipzig.example.org"]
+
+[mail.routes.Wurzen]
+stabsstelle = "Stabsstelle Wurzener Land (Wurzen)"
+recipients = ["stabsstelle@wurzen.example.org"]
+
+[mail.routes.Bennewitz]
+stabsstelle = "Stabsstelle Wurzener Land (Bennewitz)"
+recipients = ["stabsstelle@bennewitz.example.org"]
+
+[mail.routes.Thallwitz]
+stabsstelle = "Stabsstelle Wurzener Land (Thallwitz)"
+recipients = ["stabsstelle@thallwitz.example.org"]
+
+[mail.routes.Lossatal]
+stabsstelle = "Stabsstelle Wurzener Land (Lossatal)"
+recipients = ["stabsstelle@lossatal.example.org"]
 """,
         encoding="utf-8",
     )
@@ -107,6 +144,32 @@ def _print_storage_summary(client: InfluxClient) -> None:
         print("  none")
     for row in rejected:
         print(f"  {row['reason']:<20} {int(row['count']):>6}")
+
+
+def _wait_for_mail(config: Path, timeout_s: float = 60) -> None:
+    """Let the running service's mail sender empty its outbox (digest window, delivery)."""
+    deadline = time.monotonic() + timeout_s
+    time.sleep(4.0)  # the alerts of the last batch, then the demo's 3 s digest window
+    while time.monotonic() < deadline:
+        status = json.loads("\n".join(_gwmon(config, "mail", "status", "--format", "json")))
+        if status["events_waiting"] == 0 and status["mails_queued"] == 0:
+            return
+        time.sleep(1.0)
+
+
+def _print_alerts_and_mail(config: Path, run_dir: Path) -> None:
+    print("\nAlerts (measurement `alert`; `gwmon alerts list --config ...`):")
+    for line in _gwmon(config, "alerts", "list"):
+        print(f"  {line}")
+    maildir = run_dir / "mail" / "maildir" / "new"
+    mails = sorted(maildir.glob("*")) if maildir.exists() else []
+    print(f"\nAlert mails delivered to the local maildir {maildir} ({len(mails)}):")
+    for path in mails:
+        with path.open("rb") as handle:
+            message = BytesParser(policy=policy.default).parse(handle)
+        print(f"  To: {message['To']}\n      {message['Subject']}")
+    if mails:
+        print(f"  (RFC 5322 files: open with any mail program, e.g. mutt -f {maildir.parent})")
 
 
 def _gwmon(config: Path, *args: str) -> list[str]:
@@ -197,11 +260,13 @@ def run_demo(run_dir: Path, *, keep_running: bool = False) -> int:
         config = load_config(config_path)
         client = InfluxClient(config.influxdb)
         stored = _wait_until_stored(client, sent_nitrate)
+        _wait_for_mail(config_path)
         ingest.send_signal(signal.SIGTERM)
         ingest.wait(60)
         ingest = None
         print(f"  nitrate values sent and acknowledged: {sent_nitrate}, stored: {stored}")
         _print_storage_summary(client)
+        _print_alerts_and_mail(config_path, run_dir)
         _build_dashboards_and_reports(config_path, run_dir, _months(summary.start_s, summary.end_s))
         print(
             "\nLook at it:\n"

@@ -36,7 +36,13 @@ class AlertState(StrEnum):
 # Water-quality kinds go to the Stabsstelle and the waterworks operators; the others
 # to the operators' maintenance crew only.
 WATER_QUALITY_KINDS = frozenset(
-    {AlertKind.BREACH, AlertKind.WARNING, AlertKind.TREND, AlertKind.LEVEL_LOW, AlertKind.LEVEL_HIGH}
+    {
+        AlertKind.BREACH,
+        AlertKind.WARNING,
+        AlertKind.TREND,
+        AlertKind.LEVEL_LOW,
+        AlertKind.LEVEL_HIGH,
+    }
 )
 MAINTENANCE_KINDS = frozenset({AlertKind.SENSOR_FAULT, AlertKind.STALE})
 
@@ -64,6 +70,12 @@ class Alert:
     acked_by: str | None = None
     ack_comment: str | None = None
     resolved_at: datetime | None = None
+    # Added by the analytics stage (compatible additions):
+    # `withdrawn`: re-evaluation with late readings showed that the alarm never held in
+    # measurement-time order; the alert is resolved with resolved_at == opened_at.
+    withdrawn: bool = False
+    # `quantity`: the measured quantity the alert is about (None for stale/trend-less cases).
+    quantity: str | None = None
 
     def with_changes(self, **changes: object) -> Alert:
         return replace(self, **changes)  # type: ignore[arg-type]

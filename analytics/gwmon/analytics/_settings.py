@@ -1,0 +1,349 @@
+"""The [analytics] configuration section and the per-probe detector plans built from it.
+
+Precedence of detector and alarm parameters (lowest first): built-in defaults
+(`DEFAULT_QC`, `ALARM_PARAMS`), the config file's `[analytics.qc.<quantity>.<detector>]`
+and `[analytics.alarms.<kind>]` tables (or GWMON_ANALYTICS__... variables), then the
+registry's per-probe `qc` column (`nitrate.spike.max_jump=8; breach.min_consecutive=3`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gwmon.analytics._detectors import (
+    DEFAULT_QC,
+    DetectorConfigError,
+    DetectorRegistry,
+    Param,
+    ParamValue,
+    QcDetector,
+    parse_params,
+)
+from gwmon.ingest import CANONICAL_QUANTITIES, ConfigError, GwmonConfig, Probe, Registry, section
+
+SECTION = "analytics"
+
+RawParams = dict[str, float | int | bool | str]
+
+
+def _alarm(hysteresis: float, unit: str) -> tuple[Param, ...]:
+    return (
+        Param(
+            "min_consecutive", int, 2, "QC-good readings beyond the threshold to open", 1, 10_000
+        ),
+        Param(
+            "release_consecutive",
+            int,
+            2,
+            "QC-good readings past the release value to close",
+            1,
+            10_000,
+        ),
+        Param(
+            "hysteresis",
+            float,
+            hysteresis,
+            f"release value = threshold -/+ hysteresis ({unit})",
+            0,
+            None,
+        ),
+    )
+
+
+ALARM_PARAMS: dict[str, tuple[Param, ...]] = {
+    "breach": _alarm(2.5, "mg/L"),
+    "warning": _alarm(2.5, "mg/L"),
+    "level_low": _alarm(0.05, "m"),
+    "level_high": _alarm(0.05, "m"),
+    "sensor_fault": (
+        Param(
+            "min_consecutive",
+            int,
+            1,
+            "consecutive QC-bad readings of a quantity to open",
+            1,
+            10_000,
+        ),
+        Param(
+            "release_consecutive",
+            int,
+            3,
+            "consecutive good readings of that quantity to close",
+            1,
+            10_000,
+        ),
+    ),
+    "stale": (
+        Param(
+            "factor", float, 3.0, "silent for longer than expected_interval_s x factor", 1.0, 1000.0
+        ),
+    ),
+}
+
+
+class TrendSettings(BaseModel):
+    """`gwmon trend`: GrwV Anlage 6 trend test."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    alpha: Annotated[float, Field(gt=0, lt=0.5)] = 0.05
+    min_values: Annotated[int, Field(ge=5, le=1_000_000)] = 5
+    autocorrelation: Literal["hamed_rao", "none"] = "hamed_rao"
+    sample_interval_s: Annotated[float, Field(ge=0, le=366 * 86400)] = 86400.0
+    reversal_start_mg_l: Annotated[float, Field(gt=0, le=10_000)] | None = None
+    exclude_flagged: bool = True
+    open_alerts: bool = True
+
+
+class AnalyticsSettings(BaseModel):
+    """[analytics]: streaming QC, alarms and alert lifecycle inside `gwmon run`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    state_dir: Path = Path("var/analytics")
+    reorder_horizon_s: Annotated[float, Field(ge=3600, le=366 * 86400)] = 14 * 86400.0
+    stale_startup_grace_s: Annotated[float, Field(ge=0, le=86400)] = 300.0
+    ack_poll_interval_s: Annotated[float, Field(gt=0, le=3600)] = 10.0
+    alarms: dict[str, RawParams] = Field(default_factory=dict)
+    qc: dict[str, dict[str, RawParams]] = Field(default_factory=dict)
+    trend: TrendSettings = TrendSettings()
+
+    def resolved_state_dir(self, config: GwmonConfig) -> Path:
+        if self.state_dir.is_absolute():
+            return self.state_dir
+        return config.base_dir / self.state_dir
+
+
+def load_settings(config: GwmonConfig) -> AnalyticsSettings:
+    return section(config, SECTION, AnalyticsSettings)
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveDetector:
+    detector: QcDetector
+    params: Mapping[str, ParamValue]
+
+
+@dataclass(frozen=True, slots=True)
+class ProbePlan:
+    """Everything the evaluator needs about one probe: its QC checks per quantity,
+    alarm parameters per kind, thresholds from the registry."""
+
+    probe: Probe
+    qc: Mapping[str, tuple[ActiveDetector, ...]]
+    alarms: Mapping[str, Mapping[str, ParamValue]]
+
+    def history_needed(self, quantity: str) -> int:
+        return max(
+            (item.detector.history(item.params) for item in self.qc.get(quantity, ())), default=0
+        )
+
+
+def _split_probe_qc(
+    probe: Probe,
+) -> tuple[dict[str, dict[str, dict[str, str]]], dict[str, dict[str, str]], list[str]]:
+    qc: dict[str, dict[str, dict[str, str]]] = {}
+    alarms: dict[str, dict[str, str]] = {}
+    problems: list[str] = []
+    for key, value in probe.qc.items():
+        parts = key.split(".")
+        if len(parts) == 2 and parts[0] in ALARM_PARAMS:
+            alarms.setdefault(parts[0], {})[parts[1]] = value
+        elif len(parts) == 3 and parts[0] in CANONICAL_QUANTITIES:
+            qc.setdefault(parts[0], {}).setdefault(parts[1], {})[parts[2]] = value
+        else:
+            problems.append(
+                f"qc entry '{key}': expected <quantity>.<detector>.<parameter> (quantities: "
+                f"{', '.join(CANONICAL_QUANTITIES)}) or <alarm>.<parameter> (alarms: "
+                f"{', '.join(ALARM_PARAMS)})"
+            )
+    return qc, alarms, problems
+
+
+def build_plan(
+    settings: AnalyticsSettings, detectors: DetectorRegistry, probe: Probe
+) -> tuple[ProbePlan | None, list[str]]:
+    """The probe's plan, or None and every problem found (config and registry)."""
+    probe_qc, probe_alarms, problems = _split_probe_qc(probe)
+    qc: dict[str, tuple[ActiveDetector, ...]] = {}
+    for quantity in CANONICAL_QUANTITIES:
+        names: dict[str, dict[str, object]] = {
+            name: dict(params) for name, params in DEFAULT_QC.get(quantity, {}).items()
+        }
+        for name, cfg_params in settings.qc.get(quantity, {}).items():
+            names.setdefault(name, {}).update(cfg_params)
+        for name, probe_params in probe_qc.get(quantity, {}).items():
+            names.setdefault(name, {}).update(probe_params)
+        active: list[ActiveDetector] = []
+        for name, raw in names.items():
+            detector = detectors.get(name)
+            if detector is None:
+                problems.append(
+                    f"unknown detector '{quantity}.{name}' (known: {', '.join(detectors.names())})"
+                )
+                continue
+            try:
+                values = detector.configure(raw, f"{quantity}.{name}")
+            except DetectorConfigError as exc:
+                problems.append(str(exc))
+                continue
+            if detector.active(values):
+                active.append(ActiveDetector(detector, values))
+        qc[quantity] = tuple(active)
+    alarms: dict[str, Mapping[str, ParamValue]] = {}
+    for kind, params in ALARM_PARAMS.items():
+        raw_alarm: dict[str, object] = dict(settings.alarms.get(kind, {}))
+        raw_alarm.update(probe_alarms.get(kind, {}))
+        try:
+            alarms[kind] = parse_params(params, raw_alarm, kind)
+        except DetectorConfigError as exc:
+            problems.append(str(exc))
+    if problems:
+        return None, problems
+    return ProbePlan(probe=probe, qc=qc, alarms=alarms), []
+
+
+def config_problems(
+    settings: AnalyticsSettings, detectors: DetectorRegistry, registry: Registry, source: str
+) -> list[str]:
+    """Every problem of [analytics] (named by `source` and key) and of the registry's qc
+    column (named by registry file and probe), each with what is allowed."""
+    problems: list[str] = []
+    for kind in settings.alarms:
+        if kind not in ALARM_PARAMS:
+            problems.append(
+                f"{source}: key 'analytics.alarms.{kind}': unknown alarm "
+                f"(known: {', '.join(ALARM_PARAMS)})"
+            )
+    for quantity in settings.qc:
+        if quantity not in CANONICAL_QUANTITIES:
+            problems.append(
+                f"{source}: key 'analytics.qc.{quantity}': unknown quantity "
+                f"(known: {', '.join(CANONICAL_QUANTITIES)})"
+            )
+    probes = list(registry)
+    if not probes:
+        return problems
+    # The config alone (defaults + [analytics]), checked on a probe without a qc column.
+    _, found = build_plan(settings, detectors, replace(probes[0], qc={}))
+    config_level = set(found)
+    problems.extend(
+        f"{source}: [analytics.qc] / [analytics.alarms]: {problem}" for problem in found
+    )
+    where = registry.path or "registry"
+    for probe in probes:
+        if not probe.qc:
+            continue
+        _, found = build_plan(settings, detectors, probe)
+        problems.extend(
+            f"{where}: probe {probe.probe_id}, column qc: {problem}"
+            for problem in found
+            if problem not in config_level
+        )
+    return problems
+
+
+def check_config(config: GwmonConfig, registry: Registry) -> list[str]:
+    """Problems of [analytics] and of the registry's qc column, each naming where and how
+    to fix it (for `gwmon config check`)."""
+    from gwmon.analytics._detectors import default_detectors  # noqa: PLC0415
+
+    try:
+        settings = load_settings(config)
+    except ConfigError as exc:
+        return [str(exc)]
+    problems = config_problems(settings, default_detectors(), registry, config.source)
+    if settings.enabled and config.mqtt.shared_group:
+        problems.append(
+            f"{config.source}: key 'mqtt.shared_group' is set while [analytics] enabled = true: "
+            "each ingest process would see only part of every probe's readings and evaluate "
+            "alarms wrongly. Run analytics in exactly one process (set analytics.enabled = "
+            "false in the others, or drop shared_group)"
+        )
+    return problems
+
+
+EXAMPLE_TOML = """\
+[analytics]
+# Streaming quality control, threshold alarms and the alert lifecycle inside `gwmon run`.
+# Exactly one `gwmon run` process may evaluate (state lives in state_dir).
+enabled = true
+# Detector and alert state (SQLite, written before each batch is acknowledged).
+# Relative paths are relative to this file's folder.
+state_dir = "var/analytics"
+# Readings arriving later than this (measurement time, behind the probe's newest reading)
+# are stored but can no longer change alarms: how far back re-evaluation reaches.
+reorder_horizon_s = 1209600.0
+# After start-up, wait this long before calling a probe stale (queued messages arrive).
+stale_startup_grace_s = 300.0
+# How often `gwmon run` picks up acknowledgements and trend alerts written by the CLI.
+ack_poll_interval_s = 10.0
+
+# Alarm parameters (per probe overridable in the registry's qc column, e.g.
+# "breach.min_consecutive=3"). Thresholds themselves are registry columns
+# (nitrate_warning_mg_l, nitrate_breach_mg_l, level_min_m_nhn, level_max_m_nhn).
+[analytics.alarms.breach]
+min_consecutive = 2
+release_consecutive = 2
+hysteresis = 2.5          # mg/L: a 50 mg/L breach closes below 47.5 mg/L
+
+[analytics.alarms.warning]
+min_consecutive = 2
+release_consecutive = 2
+hysteresis = 2.5          # mg/L: a 37.5 mg/L warning closes below 35 mg/L
+
+[analytics.alarms.level_low]
+min_consecutive = 2
+release_consecutive = 2
+hysteresis = 0.05         # m
+
+[analytics.alarms.level_high]
+min_consecutive = 2
+release_consecutive = 2
+hysteresis = 0.05         # m
+
+[analytics.alarms.sensor_fault]
+min_consecutive = 1       # QC-bad readings of one quantity in a row
+release_consecutive = 3   # good readings of that quantity in a row
+
+[analytics.alarms.stale]
+factor = 3.0              # silent for longer than expected_interval_s x factor
+
+# Quality-control detectors per quantity (docs/quality-control.md). Shown: the defaults
+# for nitrate; other quantities have their own (see the docs). `enabled = false` turns a
+# default detector off; registry qc column: "nitrate.spike.max_jump=8".
+[analytics.qc.nitrate.range]
+min = 0.0
+max = 500.0
+
+[analytics.qc.nitrate.spike]
+window = 5
+max_jump = 15.0
+
+[analytics.qc.nitrate.flatline]
+window = 24
+tolerance = 0.0
+
+[analytics.qc.nitrate.gap]
+factor = 3.0
+
+[analytics.trend]
+# GrwV Anlage 6 trend test (`gwmon trend`).
+alpha = 0.05
+min_values = 5
+# "hamed_rao": Mann-Kendall with the Hamed & Rao (1998) variance correction for serial
+# correlation; "none": the original test (docs/trend.md).
+autocorrelation = "hamed_rao"
+# One single measured value (the first QC-good one) per interval, never a mean; 0 = all.
+sample_interval_s = 86400.0
+# Trend-reversal starting point; unset = the probe's nitrate_warning_mg_l (37.5 mg/L).
+# reversal_start_mg_l = 37.5
+exclude_flagged = true
+open_alerts = true
+"""

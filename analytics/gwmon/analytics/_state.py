@@ -1,0 +1,185 @@
+"""Durable analytics state: one SQLite file (WAL, synchronous=FULL) under [analytics] state_dir.
+
+Each batch is one transaction holding the probes' retained readings with their flags,
+the evaluator snapshots, the alerts and an outbox of InfluxDB writes and alert events
+still to deliver. It commits before `batch_stored` returns, so a crash at any point
+either redoes the whole batch (the broker redelivers it; ids are data-derived, so the
+replay produces the same points and event ids) or finds its results in the outbox.
+A lock file keeps a second `gwmon run` from using the same state.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS history (
+    probe TEXT NOT NULL, quantity TEXT NOT NULL, time_ns INTEGER NOT NULL,
+    value REAL NOT NULL, arrival_ns INTEGER NOT NULL, flags TEXT NOT NULL,
+    PRIMARY KEY (probe, quantity, time_ns)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS probe_state (
+    probe TEXT PRIMARY KEY, base TEXT, current TEXT, last_arrival_ns INTEGER);
+CREATE TABLE IF NOT EXISTS alerts (
+    alert_id TEXT PRIMARY KEY, probe TEXT NOT NULL, kind TEXT NOT NULL, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS series (
+    probe TEXT NOT NULL, kind TEXT NOT NULL, last_ns INTEGER NOT NULL,
+    PRIMARY KEY (probe, kind)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+HistoryRow = tuple[str, str, int, float, int, str]
+
+
+class StateLockedError(RuntimeError):
+    """Another process holds the analytics state directory."""
+
+
+@dataclass
+class Changes:
+    """Everything one batch (or tick, or acknowledgement) changes, committed at once."""
+
+    history: dict[tuple[str, str, int], HistoryRow] = field(default_factory=dict)
+    history_deleted: list[tuple[str, str, int]] = field(default_factory=list)
+    probes: dict[str, tuple[str, str, int | None]] = field(default_factory=dict)
+    alerts: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    alerts_deleted: list[str] = field(default_factory=list)
+    series: dict[tuple[str, str], int] = field(default_factory=dict)
+    outbox: list[tuple[str, str]] = field(default_factory=list)
+    meta: dict[str, str] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return any(
+            (
+                self.history,
+                self.history_deleted,
+                self.probes,
+                self.alerts,
+                self.alerts_deleted,
+                self.series,
+                self.outbox,
+                self.meta,
+            )
+        )
+
+
+class StateStore:
+    """The SQLite file. Not thread-safe by itself: the observer serialises access."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / "analytics.sqlite3"
+        self._lock_file: IO[str] | None = (directory / "analytics.lock").open("a")
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock_file.close()
+            self._lock_file = None
+            msg = (
+                f"analytics state {directory} is in use by another process; run analytics in "
+                "one `gwmon run` only (set [analytics] enabled = false in the others)"
+            )
+            raise StateLockedError(msg) from None
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+        if self._lock_file is not None:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()
+            self._lock_file = None
+
+    # -- reading at start-up ------------------------------------------------------------------
+    def history(self) -> Iterator[HistoryRow]:
+        yield from self._db.execute(
+            "SELECT probe, quantity, time_ns, value, arrival_ns, flags FROM history "
+            "ORDER BY probe, quantity, time_ns"
+        )
+
+    def probe_states(self) -> dict[str, tuple[Any, Any, int | None]]:
+        result: dict[str, tuple[Any, Any, int | None]] = {}
+        for probe, base, current, last in self._db.execute(
+            "SELECT probe, base, current, last_arrival_ns FROM probe_state"
+        ):
+            result[probe] = (json.loads(base), json.loads(current), last)
+        return result
+
+    def alerts(self) -> list[dict[str, Any]]:
+        return [json.loads(body) for (body,) in self._db.execute("SELECT body FROM alerts")]
+
+    def series(self) -> dict[tuple[str, str], int]:
+        return {
+            (probe, kind): last
+            for probe, kind, last in self._db.execute("SELECT probe, kind, last_ns FROM series")
+        }
+
+    def meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def outbox(self) -> list[tuple[int, str, str]]:
+        return list(self._db.execute("SELECT id, kind, body FROM outbox ORDER BY id"))
+
+    # -- writing -------------------------------------------------------------------------------
+    def commit(self, changes: Changes) -> None:
+        if not changes:
+            return
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if changes.history_deleted:
+                db.executemany(
+                    "DELETE FROM history WHERE probe = ? AND quantity = ? AND time_ns = ?",
+                    changes.history_deleted,
+                )
+            if changes.history:
+                db.executemany(
+                    "INSERT OR REPLACE INTO history VALUES (?, ?, ?, ?, ?, ?)",
+                    changes.history.values(),
+                )
+            if changes.probes:
+                db.executemany(
+                    "INSERT OR REPLACE INTO probe_state VALUES (?, ?, ?, ?)",
+                    [(probe, *state) for probe, state in changes.probes.items()],
+                )
+            if changes.alerts_deleted:
+                db.executemany(
+                    "DELETE FROM alerts WHERE alert_id = ?",
+                    [(aid,) for aid in changes.alerts_deleted],
+                )
+            if changes.alerts:
+                db.executemany(
+                    "INSERT OR REPLACE INTO alerts VALUES (?, ?, ?, ?)",
+                    [(aid, *rest) for aid, rest in changes.alerts.items()],
+                )
+            if changes.series:
+                db.executemany(
+                    "INSERT OR REPLACE INTO series VALUES (?, ?, ?)",
+                    [(probe, kind, last) for (probe, kind), last in changes.series.items()],
+                )
+            if changes.outbox:
+                db.executemany("INSERT INTO outbox (kind, body) VALUES (?, ?)", changes.outbox)
+            if changes.meta:
+                db.executemany(
+                    "INSERT OR REPLACE INTO meta VALUES (?, ?)", list(changes.meta.items())
+                )
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def outbox_done(self, ids: list[int]) -> None:
+        if ids:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
+            self._db.execute("COMMIT")

@@ -1,0 +1,247 @@
+"""The durable outbox: everything the mail stage promised lives on disk until done.
+
+Layout under `outbox_dir` (all writes atomic: temp file, fsync, rename, fsync folder):
+
+- `events/<key>.json`  alert events accepted but not yet put into a mail;
+- `done/<key>`         events already put into a mail (the idempotency ledger);
+- `queue/<mail>.eml` + `queue/<mail>.json`  finished mails waiting for the server;
+- `sent/<mail>.json`   what was delivered (kept `keep_sent_days`);
+- `failed/<mail>.*`    mails the server refused permanently (5xx), kept for a human;
+- `alerts.json`        open alerts waiting for acknowledgement (reminders).
+
+`<key>` is the SHA-256 of the event id, so the same event (a redelivery, a restart that
+replays a batch) maps to the same file and is mailed once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger("gwmon.analytics.mail.outbox")
+
+
+def event_key(event_id: str) -> str:
+    return hashlib.sha256(event_id.encode("utf-8")).hexdigest()[:40]
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes, *, sync_dir: bool = True) -> None:
+    """Write `data` so that `path` holds either the old or the whole new content.
+
+    `sync_dir=False` leaves the folder's fsync to the caller (one for several files)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        Path(tmp).replace(path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            Path(tmp).unlink()
+        raise
+    if sync_dir:
+        _fsync_dir(path.parent)
+
+
+def _write_json(path: Path, data: object, *, sync_dir: bool = True) -> None:
+    text = json.dumps(data, ensure_ascii=False, sort_keys=True)
+    atomic_write(path, text.encode("utf-8"), sync_dir=sync_dir)
+
+
+@dataclass(slots=True)
+class QueuedMail:
+    key: str
+    recipients: list[str]
+    sender: str
+    event_keys: list[str]
+    created_s: float
+    seq: int = 0  # order among mails composed in the same cycle
+    attempts: int = 0
+    next_try_s: float = 0.0
+    last_error: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "recipients": self.recipients,
+            "sender": self.sender,
+            "event_keys": self.event_keys,
+            "created_s": self.created_s,
+            "seq": self.seq,
+            "attempts": self.attempts,
+            "next_try_s": self.next_try_s,
+            "last_error": self.last_error,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> QueuedMail:
+        return cls(
+            key=str(data["key"]),
+            recipients=[str(r) for r in data["recipients"]],
+            sender=str(data["sender"]),
+            event_keys=[str(k) for k in data["event_keys"]],
+            created_s=float(data["created_s"]),
+            seq=int(data.get("seq", 0)),
+            attempts=int(data.get("attempts", 0)),
+            next_try_s=float(data.get("next_try_s", 0.0)),
+            last_error=str(data.get("last_error", "")),
+        )
+
+
+class Outbox:
+    """File operations of the outbox. Not thread-safe: the service serialises calls."""
+
+    def __init__(self, root: Path, *, create: bool = True) -> None:
+        self.root = root
+        self.events = root / "events"
+        self.done = root / "done"
+        self.queue = root / "queue"
+        self.sent = root / "sent"
+        self.failed = root / "failed"
+        for folder in (self.events, self.done, self.queue, self.sent, self.failed):
+            if create:
+                folder.mkdir(parents=True, exist_ok=True)
+        self.alerts_file = root / "alerts.json"
+
+    # -- events ---------------------------------------------------------------------------
+    def has_event(self, key: str) -> bool:
+        return (self.events / f"{key}.json").exists() or (self.done / key).exists()
+
+    def put_events(self, records: dict[str, dict[str, Any]]) -> None:
+        """Write events (key -> record); durable when this returns (one folder fsync)."""
+        for key, record in records.items():
+            _write_json(self.events / f"{key}.json", record, sync_dir=False)
+        if records:
+            _fsync_dir(self.events)
+
+    def pending_events(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        for path in sorted(self.events.glob("*.json")):
+            try:
+                yield path.stem, json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                # Never silently dropped: moved aside for a human, and said loudly.
+                bad = self.failed / f"event-{path.name}"
+                path.replace(bad)
+                logger.error("unreadable outbox event %s (%s); moved to %s", path, exc, bad)
+
+    def set_aside(self, key: str) -> Path:
+        """Move an event that cannot be mailed to failed/ (for a human; never deleted)."""
+        target = self.failed / f"event-{key}.json"
+        (self.events / f"{key}.json").replace(target)
+        _fsync_dir(self.events)
+        return target
+
+    def mark_done(self, keys: list[str]) -> None:
+        for key in keys:
+            marker = self.done / key
+            if not marker.exists():
+                marker.touch()
+        _fsync_dir(self.done)
+        for key in keys:
+            with contextlib.suppress(FileNotFoundError):
+                (self.events / f"{key}.json").unlink()
+        _fsync_dir(self.events)
+
+    # -- mails ----------------------------------------------------------------------------
+    def enqueue(self, mail: QueuedMail, message: bytes) -> None:
+        """Queue a finished mail. The .json is written last: it marks the mail complete."""
+        atomic_write(self.queue / f"{mail.key}.eml", message)
+        _write_json(self.queue / f"{mail.key}.json", mail.to_json())
+
+    def queued(self) -> list[QueuedMail]:
+        mails: list[QueuedMail] = []
+        for path in self.queue.glob("*.json"):
+            try:
+                mails.append(QueuedMail.from_json(json.loads(path.read_text(encoding="utf-8"))))
+            except (OSError, ValueError, KeyError) as exc:
+                logger.error("unreadable outbox entry %s: %s", path, exc)
+        mails.sort(key=lambda m: (m.created_s, m.seq, m.key))
+        return mails
+
+    def message_bytes(self, key: str) -> bytes:
+        return (self.queue / f"{key}.eml").read_bytes()
+
+    def update(self, mail: QueuedMail) -> None:
+        _write_json(self.queue / f"{mail.key}.json", mail.to_json())
+
+    def mark_sent(self, mail: QueuedMail, now_s: float) -> None:
+        _write_json(self.sent / f"{mail.key}.json", {**mail.to_json(), "sent_s": now_s})
+        (self.queue / f"{mail.key}.json").unlink()
+        with contextlib.suppress(FileNotFoundError):
+            (self.queue / f"{mail.key}.eml").unlink()
+        _fsync_dir(self.queue)
+
+    def mark_failed(self, mail: QueuedMail) -> None:
+        (self.queue / f"{mail.key}.eml").replace(self.failed / f"{mail.key}.eml")
+        _write_json(self.failed / f"{mail.key}.json", mail.to_json())
+        (self.queue / f"{mail.key}.json").unlink()
+        _fsync_dir(self.queue)
+
+    def recover(self) -> int:
+        """After a crash between queueing a mail and marking its events done: finish it.
+
+        Also removes a queued .eml whose .json never got written (the mail is composed
+        again from its still-pending events). Returns the number of events fixed.
+        """
+        fixed = 0
+        for folder in (self.queue, self.sent, self.failed):
+            for path in folder.glob("*.json"):
+                if path.name.startswith("event-"):
+                    continue
+                try:
+                    keys = [
+                        str(k) for k in json.loads(path.read_text(encoding="utf-8"))["event_keys"]
+                    ]
+                except (OSError, ValueError, KeyError):
+                    continue
+                stale = [k for k in keys if (self.events / f"{k}.json").exists()]
+                if stale:
+                    self.mark_done(stale)
+                    fixed += len(stale)
+        for eml in self.queue.glob("*.eml"):
+            if not eml.with_suffix(".json").exists():
+                eml.unlink()
+        for tmp in self.root.rglob(".*.tmp"):
+            tmp.unlink()
+        return fixed
+
+    def prune(self, keep_s: float, now_s: float | None = None) -> None:
+        """Forget sent mails and done markers older than `keep_s`."""
+        limit = (now_s if now_s is not None else time.time()) - keep_s
+        for folder in (self.sent, self.done):
+            for path in folder.iterdir():
+                with contextlib.suppress(FileNotFoundError):
+                    if path.stat().st_mtime < limit:
+                        path.unlink()
+
+    # -- reminder state ---------------------------------------------------------------------
+    def load_alerts(self) -> dict[str, dict[str, Any]]:
+        try:
+            data = json.loads(self.alerts_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            logger.error("unreadable %s (%s); reminders start afresh", self.alerts_file, exc)
+            return {}
+        return {str(k): dict(v) for k, v in data.items()}
+
+    def save_alerts(self, alerts: dict[str, dict[str, Any]]) -> None:
+        _write_json(self.alerts_file, alerts)

@@ -18,9 +18,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from gwmon.analytics import Alert, AlertEvent, AlertEventType, AlertKind, AlertState, Severity
+from gwmon.analytics import (
+    Alert,
+    AlertEvent,
+    AlertEventType,
+    AlertKind,
+    AlertState,
+    Severity,
+    alert_to_json,
+)
 from gwmon.analytics.mail import MailService, MailSettings
-from gwmon.analytics.mail._codec import alert_to_json
 from gwmon.ingest import Registry
 
 

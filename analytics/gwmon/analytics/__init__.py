@@ -29,6 +29,8 @@ from gwmon.analytics._model import (
     AlertListener,
     AlertState,
     Severity,
+    alert_from_json,
+    alert_to_json,
 )
 from gwmon.analytics._observer import AnalyticsObserver, AnalyticsStats, build_observer
 from gwmon.analytics._settings import (
@@ -90,9 +92,11 @@ __all__ = [
     "StateLockedError",
     "TrendReport",
     "TrendSettings",
+    "alert_from_json",
     "alert_from_row",
     "alert_id",
     "alert_point",
+    "alert_to_json",
     "build_observer",
     "build_plan",
     "check_config",

@@ -19,7 +19,7 @@ from gwmon.analytics._alerts import (
     to_datetime,
     to_ns,
 )
-from gwmon.analytics._model import Alert, AlertState
+from gwmon.analytics._model import Alert, AlertState, alert_to_json
 from gwmon.analytics._settings import load_settings
 from gwmon.analytics._trend import TrendReport, run_trend
 from gwmon.ingest import (
@@ -233,31 +233,6 @@ def current_alerts(store: InfluxClient) -> list[tuple[Alert, int]]:
     return sorted(latest.values(), key=lambda item: (item[0].opened_at, item[0].alert_id))
 
 
-def _alert_json(alert: Alert) -> dict[str, Any]:
-    def iso(moment: datetime | None) -> str | None:
-        return None if moment is None else moment.isoformat()
-
-    return {
-        "alert_id": alert.alert_id,
-        "probe": alert.probe,
-        "site": alert.site,
-        "municipality": alert.municipality,
-        "kind": alert.kind.value,
-        "severity": alert.severity.value,
-        "state": alert.state.value,
-        "opened_at": iso(alert.opened_at),
-        "resolved_at": iso(alert.resolved_at),
-        "acked_at": iso(alert.acked_at),
-        "acked_by": alert.acked_by,
-        "ack_comment": alert.ack_comment,
-        "value": alert.value,
-        "threshold": alert.threshold,
-        "unit": alert.unit,
-        "withdrawn": alert.withdrawn,
-        "message": alert.message,
-    }
-
-
 def _list(args: argparse.Namespace, config: GwmonConfig) -> int:
     store = InfluxClient(config.influxdb)
     try:
@@ -267,7 +242,7 @@ def _list(args: argparse.Namespace, config: GwmonConfig) -> int:
     if args.open:
         alerts = [alert for alert in alerts if alert.state != AlertState.RESOLVED]
     if args.format == "json":
-        print(json.dumps([_alert_json(alert) for alert in alerts], indent=2))
+        print(json.dumps([alert_to_json(alert) for alert in alerts], indent=2))
         return 0
     when = "%Y-%m-%d %H:%M"
     rows = [

@@ -40,11 +40,12 @@ from gwmon.analytics import (
     AlertEventType,
     AlertKind,
     AlertState,
+    alert_from_json,
+    alert_to_json,
 )
 from gwmon.ingest import ConfigError, GwmonConfig, InfluxClient, InfluxSettings, Registry
 
 from ._ackserver import AckRefused, AckServer
-from ._codec import alert_from_json, alert_to_json
 from ._outbox import Outbox, QueuedMail, event_key
 from ._settings import TOKEN_KEY_FILE, MailSettings, check_config, load_settings, read_secret_file
 from ._texts import (

@@ -315,7 +315,7 @@ def test_flapping_probe_does_not_mail_per_flap(
         "[gwmon] SAMMELMELDUNG: 19 Meldungen für Stabsstelle Umwelt Leipzig"
     )
     plain = text_of(digest, "plain")
-    assert "9× ausgelöst, 10× beendet" in plain
+    assert "9× ausgelöst, 10× beendet. Der Wert schwankt um die Schwelle." in plain
     assert plain.count("BEENDET: GRENZWERT Nitrat – Messstelle LE-07") == 1
 
 

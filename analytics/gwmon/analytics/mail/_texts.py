@@ -77,9 +77,10 @@ _WORDS: dict[str, tuple[str, str]] = {
         "The fault is over: the probe delivers plausible data again.",
     ),
     "flap": (
-        "Seit {first}: {opened}× ausgelöst, {resolved}× beendet (Wert schwankt um die Schwelle).",
-        "Since {first}: opened {opened}×, resolved {resolved}× (value hovers at the threshold).",
+        "Seit {first}: {opened}× ausgelöst, {resolved}× beendet.",
+        "Since {first}: opened {opened}×, resolved {resolved}×.",
     ),
+    "flap_hint": ("Der Wert schwankt um die Schwelle.", "The value hovers at the threshold."),
     "no_chart": ("Kein Diagramm: keine Daten verfügbar.", "No chart: no data available."),
     "detail": ("Technische Angabe", "Technical detail"),
     "footer": (
@@ -438,6 +439,7 @@ def _lead(section: Section, ctx: RenderContext) -> list[str]:
                 opened=section.opened_count,
                 resolved=section.resolved_count,
             )
+            + (f" {word('flap_hint', lang)}" if section.opened_count > 1 else "")
             + f" {word('current', lang)}: {_state_word(alert, lang)}."
         )
     return lines

@@ -81,6 +81,19 @@ def test_refuses_fewer_than_five_values_with_reason() -> None:
     assert mann_kendall([T0 + i for i in range(5)], [1, 2, 3, 4, 5], min_values=6).s is None
 
 
+def test_refuses_a_series_shorter_than_the_minimum_span_with_reason() -> None:
+    # A November of daily values: the autumn leaching rise would pass for a trend.
+    days = [1_762_000_000 + d * 86_400 for d in range(30)]
+    values = [30 + 0.1 * d for d in range(30)]
+    assert mann_kendall(days, values).verdict == "rising"  # the pure test has no minimum
+    refused = mann_kendall(days, values, min_span_days=365)
+    assert refused.verdict == "insufficient"
+    assert refused.reason == (
+        "the values span 29 days; the trend test needs at least 365 days, or the seasonal "
+        "cycle passes for a trend ([analytics.trend] min_span_days)"
+    )
+
+
 def test_values_below_loq_count_as_half_of_it() -> None:
     """LOQ 0.5: 0.1, 0.2 and 0.3 all become 0.25 (three ties), so only pairs with 1.0, 2.0
     differ: S = 3*2 (vs 1.0, 2.0) + 1 (1.0 -> 2.0) = 7."""

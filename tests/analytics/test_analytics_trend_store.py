@@ -72,7 +72,7 @@ def setup(tmp_path: Path, influx_db: InfluxDatabase) -> Setup:
     write_readings(store, "FEW", [(START + d * DAY, 10.0 + d) for d in range(4)])
     # values below the LOQ (0.5) count as 0.25
     write_readings(
-        store, "LOQ", [(START + d * DAY, v) for d, v in enumerate([0.1, 0.2, 0.4, 1.0, 2.0, 3.0])]
+        store, "LOQ", [(START + d * 100 * DAY, v) for d, v in enumerate([0.1, 0.2, 0.4, 1.0, 2.0, 3.0])]
     )
     reg = registry(probe("RISE"), probe("FLAT"), probe("FEW"), probe("LOQ"), probe("NONE"))
     return config, store, reg, rising, flat
@@ -130,7 +130,7 @@ def test_run_trend_stores_results_and_opens_a_trend_alert(
     alert = influx_db.rows('SELECT * FROM "alert" WHERE "kind" = \'trend\'')
     # LOQ: 0.25 0.25 0.25 1 2 3 -> S = 12, Var = (510 - 66)/18, z = 11/4.967 = 2.21: rising
     assert [(a["probe"], a["state"], a["alert_id"], a["unit"]) for a in alert] == [
-        ("LOQ", "open", "LOQ.trend.20210106T000000Z", "mg/L/a"),
+        ("LOQ", "open", "LOQ.trend.20220516T000000Z", "mg/L/a"),
         ("RISE", "open", "RISE.trend.20231231T060000Z", "mg/L/a"),
     ]
     assert loq.p == pytest.approx(math.erfc(11 / math.sqrt(444 / 18) / math.sqrt(2)), rel=1e-12)
@@ -139,10 +139,10 @@ def test_run_trend_stores_results_and_opens_a_trend_alert(
     # Running again with the same data changes nothing.
     again = run_trend(store, [reg.probes["RISE"]], settings)
     assert again[0].alert_action is None
-    # Newer data without a trend resolves it (a new run over the last year only).
+    # Newer data without a trend resolves it (a new run over the newest 400 days only).
     last = START + 3 * 365 * DAY
     write_readings(
-        store, "RISE", [(last + d * DAY, 40.0 + (1 if d % 2 else -1)) for d in range(60)]
+        store, "RISE", [(last + d * DAY, 40.0 + (1 if d % 2 else -1)) for d in range(400)]
     )
     resolved = run_trend(
         store, [reg.probes["RISE"]], settings, since=datetime.fromtimestamp(last, tz=UTC)
@@ -152,9 +152,9 @@ def test_run_trend_stores_results_and_opens_a_trend_alert(
     states = influx_db.rows('SELECT * FROM "alert" WHERE "probe" = \'RISE\'')
     assert [(s["state"], s["time"]) for s in states] == [
         ("open", (START + (3 * 365 - 1) * DAY + 6 * 3600) * NS),
-        ("resolved", (last + 59 * DAY) * NS),
+        ("resolved", (last + 399 * DAY) * NS),
     ]
-    assert states[1]["resolved_at_s"] == last + 59 * DAY
+    assert states[1]["resolved_at_s"] == last + 399 * DAY
 
 
 def test_running_service_announces_trend_alerts_from_the_cli(
@@ -166,7 +166,7 @@ def test_running_service_announces_trend_alerts_from_the_cli(
     obs.add_listener(recorder)
     run_trend(store, reg, TrendSettings())
     obs.tick(2_000_000_000.0)
-    expected = ["LOQ.trend.20210106T000000Z", "RISE.trend.20231231T060000Z"]
+    expected = ["LOQ.trend.20220516T000000Z", "RISE.trend.20231231T060000Z"]
     assert [a.alert_id for a in obs.open_alerts()] == expected
     assert sorted(recorder.ids()) == [f"{aid}:opened" for aid in expected]
     obs.tick(2_000_000_100.0)  # next poll: nothing new

@@ -93,6 +93,9 @@ class TrendSettings(BaseModel):
 
     alpha: Annotated[float, Field(gt=0, lt=0.5)] = 0.05
     min_values: Annotated[int, Field(ge=5, le=1_000_000)] = 5
+    # Nitrate has a seasonal cycle (leaching peaks in late autumn and winter): a series
+    # shorter than a year mostly measures the season, not a trend.
+    min_span_days: Annotated[float, Field(ge=0, le=100 * 366)] = 365.0
     autocorrelation: Literal["hamed_rao", "none"] = "hamed_rao"
     sample_interval_s: Annotated[float, Field(ge=0, le=366 * 86400)] = 86400.0
     reversal_start_mg_l: Annotated[float, Field(gt=0, le=10_000)] | None = None
@@ -337,6 +340,9 @@ factor = 3.0
 # GrwV Anlage 6 trend test (`gwmon trend`).
 alpha = 0.05
 min_values = 5
+# Refuse series spanning fewer days: with nitrate's seasonal cycle (leaching peaks in late
+# autumn and winter) a shorter series measures the season, not a trend. 0 = no minimum.
+min_span_days = 365.0
 # "hamed_rao": Mann-Kendall with the Hamed & Rao (1998) variance correction for serial
 # correlation; "none": the original test (docs/trend.md).
 autocorrelation = "hamed_rao"

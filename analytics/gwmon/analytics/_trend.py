@@ -170,12 +170,14 @@ def mann_kendall(
     loq: float | None = None,
     reversal_start: float = DEFAULT_NITRATE_WARNING_MG_L,
     min_values: int = MIN_VALUES,
+    min_span_days: float = 0.0,
 ) -> MannKendallResult:
     """Mann-Kendall trend test with tie correction and Sen's slope (per year).
 
     `times` are UNIX seconds or aware datetimes (any order; sorted here), `values` single
     measurements (not means). Values below `loq` count as `loq / 2` (GrwV Anlage 6).
-    Fewer than `min_values` (at least 5) values: verdict "insufficient" with a reason.
+    Fewer than `min_values` (at least 5) values, or values spanning less than
+    `min_span_days`: verdict "insufficient" with a reason.
     Raises ValueError for mismatched lengths or non-finite input.
     """
     if len(times) != len(values):
@@ -231,6 +233,13 @@ def mann_kendall(
         )
     if float(t[-1] - t[0]) <= 0:
         return refuse("all values have the same time")
+    span_days = float(t[-1] - t[0]) / 86_400
+    if span_days < min_span_days:
+        return refuse(
+            f"the values span {span_days:.0f} days; the trend test needs at least "
+            f"{min_span_days:g} days, or the seasonal cycle passes for a trend "
+            "([analytics.trend] min_span_days)"
+        )
     s, slopes = _pairs(t, x)
     _, counts = np.unique(x, return_counts=True)
     ties = counts[counts > 1].astype(np.float64)
@@ -482,6 +491,7 @@ def run_trend(
             loq=probe.nitrate_loq_mg_l,
             reversal_start=settings.reversal_start_mg_l or probe.nitrate_warning_mg_l,
             min_values=settings.min_values,
+            min_span_days=settings.min_span_days,
         )
         store.write_points([trend_point(probe, result, now_ns)])
         alert: Alert | None = None

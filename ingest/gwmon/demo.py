@@ -157,6 +157,20 @@ def _wait_for_mail(config: Path, timeout_s: float = 60) -> None:
         time.sleep(1.0)
 
 
+def _print_trend(config: Path) -> None:
+    rows = json.loads("\n".join(_gwmon(config, "trend", "--format", "json")))
+    print("\nGrwV Anlage 6 trend test (`gwmon trend`; results in measurement `trend`):")
+    by_outcome: dict[tuple[str, str], list[str]] = {}
+    for row in rows:
+        by_outcome.setdefault((row["verdict"], row["reason"]), []).append(row["probe"])
+    for (verdict, reason), probes in sorted(by_outcome.items()):
+        print(f"  {verdict}: {len(probes)} probes ({', '.join(probes)})")
+        if reason:
+            print(f"    reason: {reason}")
+    reached = [row["probe"] for row in rows if row["reversal_start_reached"]]
+    print(f"  trend-reversal start (37.5 mg/L) reached: {', '.join(reached) or 'none'}")
+
+
 def _print_alerts_and_mail(config: Path, run_dir: Path) -> None:
     print("\nAlerts (measurement `alert`; `gwmon alerts list --config ...`):")
     for line in _gwmon(config, "alerts", "list"):
@@ -266,6 +280,7 @@ def run_demo(run_dir: Path, *, keep_running: bool = False) -> int:
         ingest = None
         print(f"  nitrate values sent and acknowledged: {sent_nitrate}, stored: {stored}")
         _print_storage_summary(client)
+        _print_trend(config_path)
         _print_alerts_and_mail(config_path, run_dir)
         _build_dashboards_and_reports(config_path, run_dir, _months(summary.start_s, summary.end_s))
         print(

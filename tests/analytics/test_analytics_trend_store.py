@@ -72,7 +72,9 @@ def setup(tmp_path: Path, influx_db: InfluxDatabase) -> Setup:
     write_readings(store, "FEW", [(START + d * DAY, 10.0 + d) for d in range(4)])
     # values below the LOQ (0.5) count as 0.25
     write_readings(
-        store, "LOQ", [(START + d * 100 * DAY, v) for d, v in enumerate([0.1, 0.2, 0.4, 1.0, 2.0, 3.0])]
+        store,
+        "LOQ",
+        [(START + d * 100 * DAY, v) for d, v in enumerate([0.1, 0.2, 0.4, 1.0, 2.0, 3.0])],
     )
     reg = registry(probe("RISE"), probe("FLAT"), probe("FEW"), probe("LOQ"), probe("NONE"))
     return config, store, reg, rising, flat

@@ -96,8 +96,15 @@ def run_baseline(mosquitto: MosquittoServer, lines: bytes, count: int) -> float:
 
 
 def run_gwmon(
-    mosquitto: MosquittoServer, influx: InfluxServer, workdir: Path, lines: bytes, count: int
+    mosquitto: MosquittoServer,
+    influx: InfluxServer,
+    workdir: Path,
+    lines: bytes,
+    count: int,
+    *,
+    analytics: bool,
 ) -> float:
+    workdir.mkdir(parents=True, exist_ok=True)
     database = influx.new_database("bench")
     (workdir / "registry.csv").write_bytes(
         (REPO / "examples" / "registry-wertvoll.csv").read_bytes()
@@ -107,6 +114,7 @@ def run_gwmon(
         f'[mqtt]\nurl = "{mosquitto.url}"\nclient_id = "bench"\n'
         f'[influxdb]\nurl = "{influx.url}"\ndatabase = "{database.name}"\n'
         "[ingest]\nstats_interval_s = 3600\n"
+        f"[analytics]\nenabled = {'true' if analytics else 'false'}\n"
     )
     command = [sys.executable, "-m", "gwmon.cli", "run", "--config", str(config)]
     log_path = workdir / "gwmon.log"
@@ -145,26 +153,34 @@ def main() -> None:
         influx = InfluxServer(workdir / "influx")
         influx.start()
         try:
-            results = {}
-            for name in ("baseline", "gwmon"):
+            results: dict[str, float] = {}
+            for name in ("baseline", "ingest", "analytics"):
                 mosquitto = MosquittoServer(workdir / f"mosquitto-{name}")
                 mosquitto.start()
                 try:
                     if name == "baseline":
                         results[name] = run_baseline(mosquitto, lines, args.messages)
                     else:
-                        results[name] = run_gwmon(mosquitto, influx, workdir, lines, args.messages)
+                        results[name] = run_gwmon(
+                            mosquitto,
+                            influx,
+                            workdir / name,
+                            lines,
+                            args.messages,
+                            analytics=name == "analytics",
+                        )
                 finally:
                     mosquitto.stop()
         finally:
             influx.stop()
     print(f"messages: {args.messages} (QoS 1, 1 reading + seq each), cpus: {os.cpu_count()}")
     print(f"baseline paho subscriber (JSON parse, auto-ack): {results['baseline']:,.0f} msg/s")
-    print(
-        "gwmon run (decode, validate, write InfluxDB, ack after write): "
-        f"{results['gwmon']:,.0f} msg/s"
-    )
-    print(f"ratio gwmon / baseline: {results['gwmon'] / results['baseline']:.2f}")
+    for name, label in (
+        ("ingest", "gwmon run, analytics off (decode, validate, write, ack after write)"),
+        ("analytics", "gwmon run as deployed (+ QC, alarms, durable analytics state)"),
+    ):
+        ratio = results[name] / results["baseline"]
+        print(f"{label}: {results[name]:,.0f} msg/s, ratio to baseline {ratio:.2f}")
 
 
 if __name__ == "__main__":

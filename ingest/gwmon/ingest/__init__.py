@@ -10,6 +10,7 @@ from gwmon.ingest._config import (
     MqttSettings,
     RegistrySettings,
     load_config,
+    read_secret_file,
     section,
 )
 from gwmon.ingest._influx import (
@@ -96,6 +97,7 @@ __all__ = [
     "load_config",
     "load_registry",
     "parse_topic",
+    "read_secret_file",
     "section",
     "subscription_filters",
     "topic_root",

@@ -42,15 +42,18 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _read_secret_file(path: Path | None, key: str) -> SecretStr | None:
-    if path is None:
-        return None
+def read_secret_file(path: Path, key: str) -> SecretStr:
+    """The secret in `path` (surrounding whitespace stripped). Raises ValueError naming
+    the key and the file, never the secret. Stages use it for their own *_file keys."""
     try:
         return SecretStr(path.read_text(encoding="utf-8").strip())
     except OSError as exc:
-        # The message names the file and key, never the secret itself.
         msg = f"cannot read {key} {path}: {exc.strerror}; point it at a readable file"
         raise ValueError(msg) from None
+
+
+def _read_secret_file(path: Path | None, key: str) -> SecretStr | None:
+    return None if path is None else read_secret_file(path, key)
 
 
 class MqttSettings(_Section):

@@ -43,11 +43,18 @@ from gwmon.analytics import (
     alert_from_json,
     alert_to_json,
 )
-from gwmon.ingest import ConfigError, GwmonConfig, InfluxClient, InfluxSettings, Registry
+from gwmon.ingest import (
+    ConfigError,
+    GwmonConfig,
+    InfluxClient,
+    InfluxSettings,
+    Registry,
+    read_secret_file,
+)
 
 from ._ackserver import AckRefused, AckServer
 from ._outbox import Outbox, QueuedMail, event_key
-from ._settings import TOKEN_KEY_FILE, MailSettings, check_config, load_settings, read_secret_file
+from ._settings import TOKEN_KEY_FILE, MailSettings, check_config, load_settings
 from ._texts import (
     Notice,
     RenderContext,

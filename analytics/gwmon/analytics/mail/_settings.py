@@ -23,7 +23,7 @@ from pydantic import (
 )
 
 from gwmon.analytics import AlertKind
-from gwmon.ingest import ConfigError, GwmonConfig, Registry, section
+from gwmon.ingest import ConfigError, GwmonConfig, Registry, read_secret_file, section
 
 SECTION = "mail"
 TOKEN_KEY_FILE = "ack-token.key"  # noqa: S105 - a file name, not a secret
@@ -40,15 +40,6 @@ def check_address(value: str) -> str:
         msg = f"{value!r} is not an e-mail address; write it as name@domain.tld"
         raise ValueError(msg)
     return address.addr_spec
-
-
-def read_secret_file(path: Path, key: str) -> SecretStr:
-    try:
-        return SecretStr(path.read_text(encoding="utf-8").strip())
-    except OSError as exc:
-        # Names the file and key, never the secret.
-        msg = f"cannot read {key} {path}: {exc.strerror}; point it at a readable file"
-        raise ValueError(msg) from None
 
 
 class Route(BaseModel):

@@ -436,27 +436,17 @@ class IngestService:
     def _handle_status(self, probe: Probe, topic: str, payload: bytes, now: float) -> None:
         if not payload:
             return  # a cleared retained message
-        try:
-            document = json.loads(payload.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        document = _json_object(payload)
+        online = document.get("online") if document is not None else None
+        if document is None or not isinstance(online, bool):
             self._reject(
                 reason=Reason.BAD_STATUS,
                 probe=probe.probe_id,
                 topic=topic,
                 payload=payload,
-                detail="status is not JSON",
-                record_index=-1,
-                now=now,
-            )
-            return
-        online = document.get("online") if isinstance(document, dict) else None
-        if not isinstance(online, bool):
-            self._reject(
-                reason=Reason.BAD_STATUS,
-                probe=probe.probe_id,
-                topic=topic,
-                payload=payload,
-                detail="status needs 'online': true|false",
+                detail="status is not a JSON object"
+                if document is None
+                else "status needs 'online': true|false",
                 record_index=-1,
                 now=now,
             )
@@ -468,7 +458,7 @@ class IngestService:
         if (
             isinstance(stamp, int | float)
             and not isinstance(stamp, bool)
-            and 2**28 <= stamp <= now + 300
+            and 2**28 <= stamp <= now + self.config.ingest.future_margin_s
         ):
             time_ns = int(Decimal(repr(stamp)) * _NS)
         self._batch.lines.append(
@@ -647,6 +637,14 @@ class IngestService:
             except Exception:
                 self.counters.observer_errors += 1
                 logger.exception("observer %r failed on tick", observer)
+
+
+def _json_object(payload: bytes) -> dict[str, object] | None:
+    try:
+        document = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return document if isinstance(document, dict) else None
 
 
 def _level_from_depth(probe: Probe, depth: Reading) -> Reading:

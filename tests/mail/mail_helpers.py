@@ -315,7 +315,31 @@ def resolved(alert: Alert, at: dt.datetime) -> AlertEvent:
 
 
 # -- the service ---------------------------------------------------------------------------------
-MAIL_TOML = """
+# The Stabsstellen of the demo registry's five municipalities, shared by the mail tests.
+ROUTES_TOML = """
+[mail.routes.Leipzig]
+stabsstelle = "Stabsstelle Umwelt Leipzig"
+recipients = ["stabsstelle@leipzig.example.org", "bereitschaft@leipzig.example.org"]
+
+[mail.routes.Wurzen]
+stabsstelle = "Stabsstelle Wurzen"
+recipients = ["stab@wurzen.example.org"]
+
+[mail.routes.Bennewitz]
+stabsstelle = "Stabsstelle Bennewitz"
+recipients = ["stab@bennewitz.example.invalid"]
+
+[mail.routes.Thallwitz]
+stabsstelle = "Stabsstelle Thallwitz"
+recipients = ["stab@thallwitz.example.invalid"]
+
+[mail.routes.Lossatal]
+stabsstelle = "Stabsstelle Lossatal"
+recipients = ["stab@lossatal.example.invalid"]
+"""
+
+MAIL_TOML = (
+    """
 [influxdb]
 url = "{influx_url}"
 database = "{database}"
@@ -347,26 +371,9 @@ operators = ["leitwarte@wasserwerke.example.org"]
 maintenance = ["instandhaltung@wasserwerke.example.org"]
 {extra}
 
-[mail.routes.Leipzig]
-stabsstelle = "Stabsstelle Umwelt Leipzig"
-recipients = ["stabsstelle@leipzig.example.org", "bereitschaft@leipzig.example.org"]
-
-[mail.routes.Wurzen]
-stabsstelle = "Stabsstelle Wurzen"
-recipients = ["stab@wurzen.example.org"]
-
-[mail.routes.Bennewitz]
-stabsstelle = "Stabsstelle Bennewitz"
-recipients = ["stab@bennewitz.example.invalid"]
-
-[mail.routes.Thallwitz]
-stabsstelle = "Stabsstelle Thallwitz"
-recipients = ["stab@thallwitz.example.invalid"]
-
-[mail.routes.Lossatal]
-stabsstelle = "Stabsstelle Lossatal"
-recipients = ["stab@lossatal.example.invalid"]
 """
+    + ROUTES_TOML
+)
 
 
 RigFactory = Callable[..., "MailRig"]

@@ -11,10 +11,11 @@ from gwmon.analytics import AlertKind, AlertState, build_observer
 from gwmon.analytics.mail import build_mail_service
 from gwmon.ingest import InfluxClient, IngestService, load_config, load_registry
 from ingest_helpers import running_service, wait_for_count, write_config
-from mail.mail_helpers import LEIPZIG, OPS, SmtpServer, sent_to, text_of
+from mail.mail_helpers import LEIPZIG, OPS, ROUTES_TOML, SmtpServer, sent_to, text_of
 from servers import InfluxDatabase, MosquittoServer
 
-MAIL = """
+MAIL = (
+    """
 [analytics]
 state_dir = "state"
 stale_startup_grace_s = 3600.0
@@ -33,22 +34,9 @@ digest_window_s = 3600.0
 reminder_interval_s = 0.0
 operators = ["leitwarte@wasserwerke.example.org"]
 maintenance = ["instandhaltung@wasserwerke.example.org"]
-[mail.routes.Leipzig]
-stabsstelle = "Stabsstelle Umwelt Leipzig"
-recipients = ["stabsstelle@leipzig.example.org", "bereitschaft@leipzig.example.org"]
-[mail.routes.Wurzen]
-stabsstelle = "Stabsstelle Wurzen"
-recipients = ["stab@wurzen.example.org"]
-[mail.routes.Bennewitz]
-stabsstelle = "Stabsstelle Bennewitz"
-recipients = ["stab@bennewitz.example.invalid"]
-[mail.routes.Thallwitz]
-stabsstelle = "Stabsstelle Thallwitz"
-recipients = ["stab@thallwitz.example.invalid"]
-[mail.routes.Lossatal]
-stabsstelle = "Stabsstelle Lossatal"
-recipients = ["stab@lossatal.example.invalid"]
 """
+    + ROUTES_TOML
+)
 
 
 def test_demo_breach_produces_exactly_the_expected_mails(

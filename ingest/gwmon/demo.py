@@ -16,11 +16,13 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from datetime import UTC, datetime
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
 
+from gwmon.analytics import mail
 from gwmon.ingest import InfluxClient, load_config
 from gwmon.ingest.devservers import InfluxServer, MosquittoServer
 from gwmon_sim import Fleet, load_scenario
@@ -32,6 +34,24 @@ EXAMPLE_QUERY = (
     "SELECT * FROM reading WHERE probe = 'LE-07' AND quantity = 'nitrate' "
     "ORDER BY time DESC LIMIT 5"
 )
+
+
+def _example_recipients() -> str:
+    """Operators, maintenance and the Stabsstellen of the shipped `[mail]` example, so the
+    demo mails the same (example.org) recipients that `gwmon config example` shows."""
+    example = tomllib.loads(mail.EXAMPLE_TOML)["mail"]
+    lines = [
+        f"operators = {json.dumps(example['operators'])}",
+        f"maintenance = {json.dumps(example['maintenance'])}",
+    ]
+    for municipality, route in example["routes"].items():
+        lines += [
+            "",
+            f"[mail.routes.{json.dumps(municipality, ensure_ascii=False)}]",
+            f"stabsstelle = {json.dumps(route['stabsstelle'], ensure_ascii=False)}",
+            f"recipients = {json.dumps(route['recipients'])}",
+        ]
+    return "\n".join(lines)
 
 
 def _write_config(run_dir: Path, mosquitto: MosquittoServer, influx: InfluxServer) -> Path:
@@ -64,28 +84,7 @@ maildir = "mail/maildir"
 outbox_dir = "mail/outbox"
 ack_bind_port = 0
 digest_window_s = 3.0
-operators = ["leitwarte@wasserwerke.example.org"]
-maintenance = ["messnetz-instandhaltung@wasserwerke.example.org"]
-
-[mail.routes.Leipzig]
-stabsstelle = "Stabsstelle Umwelt und Wasser, Stadt Leipzig"
-recipients = ["stabsstelle.umwelt@leipzig.example.org"]
-
-[mail.routes.Wurzen]
-stabsstelle = "Stabsstelle Wurzener Land (Wurzen)"
-recipients = ["stabsstelle@wurzen.example.org"]
-
-[mail.routes.Bennewitz]
-stabsstelle = "Stabsstelle Wurzener Land (Bennewitz)"
-recipients = ["stabsstelle@bennewitz.example.org"]
-
-[mail.routes.Thallwitz]
-stabsstelle = "Stabsstelle Wurzener Land (Thallwitz)"
-recipients = ["stabsstelle@thallwitz.example.org"]
-
-[mail.routes.Lossatal]
-stabsstelle = "Stabsstelle Wurzener Land (Lossatal)"
-recipients = ["stabsstelle@lossatal.example.org"]
+{_example_recipients()}
 """,
         encoding="utf-8",
     )

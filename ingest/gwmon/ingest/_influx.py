@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import json
 import logging
 import math
 import time
@@ -258,8 +259,6 @@ class InfluxClient:
         """Run InfluxQL (one statement) and return its series. Raises StoreError."""
         data = {"q": influxql, "db": self.settings.database, "epoch": epoch}
         if params:
-            import json  # noqa: PLC0415 - only for bound parameters
-
             data["params"] = json.dumps(dict(params))
         try:
             response = self._session.post(

@@ -12,7 +12,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -236,12 +236,3 @@ class InfluxServer:
         """A database name not yet created (for tests of gwmon creating it)."""
         self._counter += 1
         return f"{prefix}_{self._counter}_{int(time.time() * 1000) % 10**8}"
-
-
-@contextlib.contextmanager
-def running(server: MosquittoServer | InfluxServer) -> Iterator[None]:
-    server.start()
-    try:
-        yield
-    finally:
-        server.stop()

@@ -116,6 +116,9 @@ class Reading:
     value: float
     record_name: str  # as sent, e.g. nitrate_n
     arrival_ns: int  # when gwmon received the message (wall clock)
+    # Below the limit of quantification: `value` is then the LOQ in canonical units
+    # (a laboratory's "<0.5"), not a measured value (GrwV Anlage 6: counts as LOQ/2).
+    censored: bool = False
 
 
 @dataclass(frozen=True, slots=True)

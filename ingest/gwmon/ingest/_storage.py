@@ -24,11 +24,14 @@ def _probe_tags(probe: Probe) -> dict[str, str]:
 
 
 def reading_point(probe: Probe, reading: Reading) -> Point:
+    values: dict[str, FieldValue] = {
+        "value": reading.value,
+        "lag_s": (reading.arrival_ns - reading.time_ns) / _NS,
+    }
+    if reading.censored:
+        values["censored"] = True  # `value` is the LOQ: "< value", not a measurement
     return Point(
-        READING,
-        {**_probe_tags(probe), "quantity": reading.quantity},
-        {"value": reading.value, "lag_s": (reading.arrival_ns - reading.time_ns) / _NS},
-        reading.time_ns,
+        READING, {**_probe_tags(probe), "quantity": reading.quantity}, values, reading.time_ns
     )
 
 

@@ -12,7 +12,7 @@ over MQTT exactly as docs/wire-format.md says. It never imports gwmon.
 
 from gwmon_sim._credentials import demo_credentials, load_credentials, write_credentials
 from gwmon_sim._errors import CredentialsError, RegistryReadError, ScenarioError, SimError
-from gwmon_sim._fleet import Fleet, RunSummary, build_models, simulate
+from gwmon_sim._fleet import Fleet
 from gwmon_sim._model import NO3_PER_NO3_N, UNITS, Cycle, ProbeModel, Sample
 from gwmon_sim._params import NUMERIC_PARAMS, QUANTITIES, ParamSpec, ProbeParams, resolve_params
 from gwmon_sim._physics import Weather
@@ -29,6 +29,8 @@ from gwmon_sim._scenario import (
 )
 from gwmon_sim._senml import encode_pack, malformed_pack, split_into_packs
 from gwmon_sim._settings import EXAMPLE_TOML, SimSettings, check_settings
+from gwmon_sim._simulate import build_models, simulate
+from gwmon_sim._summary import RunSummary
 from gwmon_sim._truth import TRUTH_COLUMNS, TruthRow, read_truth_csv, write_truth_csv
 
 __all__ = [

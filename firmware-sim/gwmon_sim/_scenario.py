@@ -44,6 +44,7 @@ MALFORMED_VARIANTS: Final = (
     "missing_time",
 )
 _QUANTITY_ALIASES: Final = {"nitrate_n": "nitrate", "depth": "level"}
+_MAX_WIRE_BYTES: Final = 65_536  # a pack's size limit on the wire (docs/wire-format.md)
 _NUM = (int, float)
 
 
@@ -361,8 +362,10 @@ class _Parser:
                 raise self.fail(where, "must be a positive number")
             values[name] = type(default)(value)
         settings = NetworkSettings(**values)
-        if not 512 <= settings.max_pack_bytes <= 65_536:
-            raise self.fail("network.max_pack_bytes", "must be in [512, 65536] (wire limit 64 KiB)")
+        if not 512 <= settings.max_pack_bytes <= _MAX_WIRE_BYTES:
+            raise self.fail(
+                "network.max_pack_bytes", f"must be in [512, {_MAX_WIRE_BYTES}] (wire limit 64 KiB)"
+            )
         if settings.reconnect_max_s < settings.reconnect_base_s:
             raise self.fail("network.reconnect_max_s", "must be >= reconnect_base_s")
         return settings

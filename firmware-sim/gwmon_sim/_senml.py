@@ -12,7 +12,6 @@ from typing import Any, Final
 from gwmon_sim._model import Cycle
 
 TOPIC_ROOT: Final = "gw/v1"
-MAX_WIRE_BYTES: Final = 65_536
 
 
 def data_topic(prefix: str, probe_id: str) -> str:

@@ -9,7 +9,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import gwmon_sim
-from gwmon_sim import NUMERIC_PARAMS, ProbeModel, Weather, read_sites, resolve_params
+from gwmon_sim import NUMERIC_PARAMS
+from gwmon_sim._model import ProbeModel
+from gwmon_sim._params import resolve_params
+from gwmon_sim._physics import Weather
+from gwmon_sim._registry import read_sites
 from sim.simkit import REGISTRY
 
 SITES = read_sites(REGISTRY)

@@ -10,7 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHMARKS = ["ingest_bench.py", "analytics_bench.py", "sim_fleet.py", "mail_outbox.py"]
+BENCHMARKS = [
+    "ingest_bench.py",
+    "analytics_bench.py",
+    "sim_fleet.py",
+    "mail_outbox.py",
+    "store_refusal_bench.py",
+]
 
 
 def main() -> int:

@@ -1,15 +1,22 @@
-"""The shipped broker ACL does what docs/deployment.md promises, on a real Mosquitto."""
+"""The shipped broker config and ACL do what docs/deployment.md promises, on a real
+Mosquitto running examples/mosquitto.conf itself (paths and ports moved to a temp dir)."""
 
 from __future__ import annotations
 
+import getpass
 import shutil
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+import trustme
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
 
+import gwmon_sim
 from gwmon.ingest import IngestError
 from ingest_helpers import (
     REPO_ROOT,
@@ -20,7 +27,68 @@ from ingest_helpers import (
     wait_for_count,
     write_config,
 )
-from servers import InfluxDatabase, MosquittoServer, mosquitto_password_file
+from servers import InfluxDatabase, MosquittoServer, free_port, mosquitto_password_file
+
+PASSWORDS = {"LE-01": "pw-le01", "LE-02": "pw-le02", "gwmon-ingest": "pw-ingest"}
+
+
+class ShippedMosquitto(MosquittoServer):
+    """Mosquitto running examples/mosquitto.conf and examples/mosquitto.acl as shipped;
+    only file paths and ports are moved to a temp dir. `port` is the plain loopback
+    listener, `tls_port` the TLS listener (certificate from a test CA, `ca_file`)."""
+
+    def __init__(self, workdir: Path, credentials: dict[str, str]) -> None:
+        super().__init__(workdir)
+        self.tls_port = free_port()
+        self.passwd = mosquitto_password_file(workdir / "gwmon.passwd", credentials)
+        self.acl = workdir / "gwmon.acl"
+        shutil.copy(REPO_ROOT / "examples" / "mosquitto.acl", self.acl)
+        ca = trustme.CA()
+        server_cert = ca.issue_cert("127.0.0.1", "localhost")
+        server_cert.private_key_and_cert_chain_pem.write_to_path(str(workdir / "broker.pem"))
+        server_cert.private_key_pem.write_to_path(str(workdir / "broker.key"))
+        self.ca_file = workdir / "ca.pem"
+        ca.cert_pem.write_to_path(str(self.ca_file))
+        (workdir / "store").mkdir()
+
+    def write_config(self) -> Path:
+        text = (REPO_ROOT / "examples" / "mosquitto.conf").read_text()
+        moved = {
+            "persistence_location /var/lib/mosquitto/": f"persistence_location {self.workdir}/store/",
+            "password_file /etc/mosquitto/gwmon.passwd": f"password_file {self.passwd}",
+            "acl_file /etc/mosquitto/gwmon.acl": f"acl_file {self.acl}",
+            "listener 8883\n": f"listener {self.tls_port} 127.0.0.1\n",
+            "certfile /etc/mosquitto/certs/broker.pem": f"certfile {self.workdir}/broker.pem",
+            "keyfile /etc/mosquitto/certs/broker.key": f"keyfile {self.workdir}/broker.key",
+            "listener 1883 127.0.0.1\n": f"listener {self.port} 127.0.0.1\n",
+        }
+        for shipped, here in moved.items():
+            assert shipped in text, f"examples/mosquitto.conf no longer has {shipped!r}"
+            text = text.replace(shipped, here)
+        # As root, Mosquitto would switch to the `mosquitto` user (see devservers).
+        text += f"\nuser {getpass.getuser()}\n"
+        config = self.workdir / "mosquitto.conf"
+        config.write_text(text)
+        return config
+
+
+@pytest.fixture
+def shipped_broker(tmp_path: Path) -> Iterator[ShippedMosquitto]:
+    broker = ShippedMosquitto(tmp_path / "mosquitto", PASSWORDS)
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+def ingest_config(tmp_path: Path, broker: MosquittoServer, database: InfluxDatabase) -> Path:
+    secret = tmp_path / "ingest-password"
+    secret.write_text("pw-ingest\n")
+    return write_config(
+        tmp_path,
+        broker,
+        database,
+        mqtt_extra=f'username = "gwmon-ingest"\npassword_file = "{secret}"',
+    )
 
 
 def publish_as(
@@ -39,41 +107,20 @@ def publish_as(
 
 
 def test_probes_publish_only_as_themselves_and_the_ingest_reads_all(
-    tmp_path: Path, influx_db: InfluxDatabase
+    tmp_path: Path, shipped_broker: ShippedMosquitto, influx_db: InfluxDatabase
 ) -> None:
-    acl = tmp_path / "gwmon.acl"
-    shutil.copy(REPO_ROOT / "examples" / "mosquitto.acl", acl)
-    passwd = mosquitto_password_file(
-        tmp_path / "gwmon.passwd",
-        {"LE-01": "pw-le01", "LE-02": "pw-le02", "gwmon-ingest": "pw-ingest"},
-    )
-    broker = MosquittoServer(
-        tmp_path / "mosquitto",
-        extra_config=["allow_anonymous false", f"password_file {passwd}", f"acl_file {acl}"],
-    )
-    broker.start()
-    try:
-        secret = tmp_path / "ingest-password"
-        secret.write_text("pw-ingest\n")
-        config = write_config(
-            tmp_path,
-            broker,
-            influx_db,
-            mqtt_extra=f'username = "gwmon-ingest"\npassword_file = "{secret}"',
-        )
-        with running_service(config):
-            own = pack("LE-01", [{"n": "nitrate", "u": "mg/L", "v": 21.0}])
-            forged = pack("LE-02", [{"n": "nitrate", "u": "mg/L", "v": 99.0, "t": 60}])
-            publish_as(broker, "LE-01", "pw-le01", data_topic("LE-02"), forged)  # denied by the ACL
-            publish_as(broker, "LE-01", "pw-le01", data_topic("LE-01"), own)
-            wait_for_count(influx_db, "reading", 1)
-            time.sleep(0.5)
-        rows = influx_db.rows("SELECT value FROM reading GROUP BY probe")
-        assert [(row["probe"], row["time"] // 1_000_000_000, row["value"]) for row in rows] == [
-            ("LE-01", T0, 21.0)
-        ]
-    finally:
-        broker.stop()
+    with running_service(ingest_config(tmp_path, shipped_broker, influx_db)):
+        own = pack("LE-01", [{"n": "nitrate", "u": "mg/L", "v": 21.0}])
+        forged = pack("LE-02", [{"n": "nitrate", "u": "mg/L", "v": 99.0, "t": 60}])
+        broker = shipped_broker
+        publish_as(broker, "LE-01", "pw-le01", data_topic("LE-02"), forged)  # denied by the ACL
+        publish_as(broker, "LE-01", "pw-le01", data_topic("LE-01"), own)
+        wait_for_count(influx_db, "reading", 1)
+        time.sleep(0.5)
+    rows = influx_db.rows("SELECT value FROM reading GROUP BY probe")
+    assert [(row["probe"], row["time"] // 1_000_000_000, row["value"]) for row in rows] == [
+        ("LE-01", T0, 21.0)
+    ]
 
 
 def test_wrong_ingest_password_stops_start_up_with_a_clear_error(
@@ -95,3 +142,125 @@ def test_wrong_ingest_password_stops_start_up_with_a_clear_error(
         assert "wrong" not in message
     finally:
         broker.stop()
+
+
+class ProbeConnection:
+    """A paho client as a probe's firmware uses it: its last will is the retained
+    `{"online": false}`; records every disconnect it sees."""
+
+    def __init__(
+        self, broker: ShippedMosquitto, username: str, *, client_id: str, tls: bool
+    ) -> None:
+        self.disconnects: list[str] = []
+        self.connected = threading.Event()
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
+        )
+        self.client.username_pw_set(username, PASSWORDS[username])
+        self.client.will_set(f"gw/v1/{username}/status", b'{"online": false}', qos=1, retain=True)
+        if tls:
+            self.client.tls_set(ca_certs=str(broker.ca_file))
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.connect("127.0.0.1", broker.tls_port if tls else broker.port)
+        self.client.loop_start()
+        assert self.connected.wait(10), f"{username} did not connect"
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: object,
+        reason_code: ReasonCode,
+        properties: object,
+    ) -> None:
+        if not reason_code.is_failure:
+            self.connected.set()
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: object,
+        reason_code: ReasonCode,
+        properties: object,
+    ) -> None:
+        self.disconnects.append(str(reason_code))
+
+    def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
+        info = self.client.publish(topic, payload, qos=1, retain=retain)
+        info.wait_for_publish(10)
+        assert info.is_published()
+
+    def close(self) -> None:
+        self.client.disconnect()  # a normal disconnect: the broker discards the will
+        self.client.loop_stop()
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["loopback-listener", "tls-listener"])
+def test_a_probe_cannot_disconnect_another_by_using_its_client_id(
+    tmp_path: Path, shipped_broker: ShippedMosquitto, influx_db: InfluxDatabase, tls: bool
+) -> None:
+    with running_service(ingest_config(tmp_path, shipped_broker, influx_db)):
+        victim = ProbeConnection(shipped_broker, "LE-02", client_id="LE-02", tls=tls)
+        intruder: ProbeConnection | None = None
+        try:
+            victim.publish("gw/v1/LE-02/status", b'{"online": true}', retain=True)
+            wait_for_count(influx_db, "probe_status", 1, field="online")
+            # LE-01 logs in with its own password but LE-02's client id.
+            intruder = ProbeConnection(shipped_broker, "LE-01", client_id="LE-02", tls=tls)
+            # It is connected, as LE-01: it may publish LE-01's data, and that is stored.
+            intruder.publish(
+                data_topic("LE-01"), pack("LE-01", [{"n": "nitrate", "u": "mg/L", "v": 7.5}])
+            )
+            wait_for_count(influx_db, "reading", 1)
+            time.sleep(1.0)  # a take-over would have disconnected LE-02 by now
+            assert victim.disconnects == []
+            assert victim.client.is_connected()
+        finally:
+            if intruder is not None:
+                intruder.close()
+            victim.close()
+        time.sleep(0.5)
+    rows = influx_db.rows("SELECT online FROM probe_status GROUP BY probe")
+    assert [(row["probe"], row["online"]) for row in rows] == [("LE-02", True)]
+    assert [
+        (row["probe"], row["value"])
+        for row in influx_db.rows("SELECT value FROM reading GROUP BY probe")
+    ] == [("LE-01", 7.5)]
+
+
+def test_the_simulated_fleet_and_the_ingest_work_with_the_shipped_broker_config(
+    tmp_path: Path, influx_db: InfluxDatabase
+) -> None:
+    scenario = gwmon_sim.load_scenario("smoke")
+    probes = ["LE-01", "TH-01", "WU-01"]
+    assert scenario.probes == tuple(probes)
+    credentials = gwmon_sim.demo_credentials(probes, "test-only-secret")
+    broker = ShippedMosquitto(tmp_path / "mosquitto", {**credentials, "gwmon-ingest": "pw-ingest"})
+    broker.start()
+    try:
+        config = ingest_config(tmp_path, broker, influx_db)
+        with running_service(config):
+            pass  # the ingest's persistent session exists: now under its username
+        # Published while the ingest is away (over TLS, as probes do): queued for it.
+        fleet = gwmon_sim.Fleet(
+            scenario,
+            REPO_ROOT / "examples" / "registry-wertvoll.csv",
+            f"mqtts://127.0.0.1:{broker.tls_port}",
+            credentials=credentials,
+            ca_file=broker.ca_file,
+        )
+        summary = fleet.run(drain_timeout_s=30)
+        assert summary.done and summary.refused_logins == 0 and summary.denied_packs == 0
+        with running_service(config) as service:
+            wait_for_count(influx_db, "sequence", 3 * 48, field="seq")
+            assert service.counters.rejected_messages == 0
+    finally:
+        broker.stop()
+    counts = influx_db.rows('SELECT count("seq") FROM "sequence" GROUP BY "probe"')
+    assert {row["probe"]: row["count"] for row in counts} == {
+        "LE-01": 48,
+        "TH-01": 48,
+        "WU-01": 48,
+    }

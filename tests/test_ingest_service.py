@@ -164,11 +164,14 @@ def test_every_rejection_reason_is_recorded_and_the_stream_goes_on(
         wait_for_count(influx_db, "rejected", len(BAD_MESSAGES), field="payload_bytes")
         assert service.counters.received == len(messages)
     rows = influx_db.rows(
-        "SELECT reason, probe, topic, payload, detail, record_index FROM rejected"
+        "SELECT reason, probe, probe_id, topic, payload, detail, record_index FROM rejected"
     )
     assert sorted(row["reason"] for row in rows) == sorted(reason for reason, _, _ in BAD_MESSAGES)
     by_reason = {row["reason"]: row for row in rows}
-    assert by_reason["unknown_probe"]["probe"] == "ZZ-99"
+    assert (by_reason["unknown_probe"]["probe"], by_reason["unknown_probe"]["probe_id"]) == (
+        "_unknown",
+        "ZZ-99",
+    )
     assert by_reason["bad_topic"]["probe"] == "_invalid"
     assert by_reason["unknown_quantity"]["record_index"] == 0
     assert by_reason["invalid_json"]["record_index"] == -1
@@ -429,7 +432,8 @@ def test_points_influxdb_refuses_are_recorded_and_the_stream_goes_on(
         wait_for_count(influx_db, "rejected", 1, field="payload_bytes")
         publish(mosquitto, [("gw/v1/LE-06/status", b'{"online": true}')])
         wait_for_count(influx_db, "probe_status", 1, field="online")
-        assert service.counters.write_errors == 1
-    (row,) = influx_db.rows("SELECT reason, detail FROM rejected")
-    assert row["reason"] == "store_refused"
+        assert service.counters.store_refused == 1
+        assert service.counters.readings == 0
+    (row,) = influx_db.rows("SELECT reason, probe, quantity, detail FROM rejected")
+    assert (row["reason"], row["probe"], row["quantity"]) == ("store_refused", "LE-06", "nitrate")
     assert "field type conflict" in row["detail"]

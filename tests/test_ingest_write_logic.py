@@ -1,10 +1,14 @@
-"""Unit test of the ingest's write logic with a fake store (logic only; the real server
-paths are in test_ingest_service.py)."""
+"""Unit tests of the ingest's write logic with fake stores (logic only; the real server
+paths are in test_ingest_store_refusals.py and test_ingest_service.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gwmon.ingest import IngestService, StoreWriteError, load_config, load_registry
 
@@ -34,19 +38,141 @@ class LineRefusingStore:
         pass
 
 
-def test_a_line_influxdb_cannot_parse_is_isolated_and_the_rest_is_written(tmp_path: Path) -> None:
+class ConflictStore:
+    """Like InfluxDB 1.x on a field type conflict: keeps the good lines of a write and
+    answers 400 "partial write: ... dropped=N" for the others (those marked REFUSED)."""
+
+    def __init__(self) -> None:
+        self.stored: dict[str, str] = {}  # series + time -> the line written last
+        self.requests = 0
+
+    def write_with_retry(
+        self,
+        lines: Sequence[str],
+        *,
+        wait: Callable[[float], None] = lambda _: None,
+        give_up_after_s: float | None = None,
+    ) -> None:
+        self.requests += 1
+        dropped = 0
+        for line in lines:
+            if "REFUSED" in line:
+                dropped += 1
+            else:
+                series, _, rest = line.partition(" ")
+                self.stored[f"{series} {rest.rpartition(' ')[2]}"] = line
+        if dropped:
+            raise StoreWriteError(
+                f"partial write: field type conflict dropped={dropped}",
+                retryable=False,
+                partial=True,
+                status=400,
+                dropped=dropped,
+            )
+
+    def close(self) -> None:
+        pass
+
+
+def make_service(tmp_path: Path, store: object) -> IngestService:
     (tmp_path / "gwmon.toml").write_text(
         f'[registry]\npath = "{REPO_ROOT / "examples" / "registry-wertvoll.csv"}"\n'
     )
     config = load_config(tmp_path / "gwmon.toml")
+    return IngestService(config, load_registry(config.registry_path), store=store)  # type: ignore[arg-type]
+
+
+def test_a_line_influxdb_cannot_parse_is_isolated_and_the_rest_is_written(tmp_path: Path) -> None:
     store = LineRefusingStore()
-    service = IngestService(config, load_registry(config.registry_path), store=store)  # type: ignore[arg-type]
+    service = make_service(tmp_path, store)
     lines = [f"m value={i} {i}" for i in range(16)]
     lines[5] = "BAD line"
-    service._write(lines)
+    service._batch.lines.extend(lines)
+    service._flush()
     good = [line for line in lines if "BAD" not in line]
     refusals = [line for line in store.written if line.startswith("rejected,")]
     assert [line for line in store.written if line.startswith("m ")] == good
     assert len(refusals) == 1 and "store_refused" in refusals[0] and "BAD line" in refusals[0]
-    assert service.counters.write_errors == 5  # 16 -> 8 -> 4 -> 2 -> 1: one refusal per level
+    # The batch, then the BAD line alone: it sorts apart (another measurement, no time).
+    assert service.counters.write_errors == 2
     assert service.rejected_by_reason == {"store_refused": 1}
+    assert service.counters.store_refused == 1
+
+
+def test_a_wholly_refused_batch_costs_one_request(tmp_path: Path) -> None:
+    store = ConflictStore()
+    service = make_service(tmp_path, store)
+    lines = [f"reading,probe=P value=1.5,x=REFUSED {i}" for i in range(5000)]
+    assert service._write(lines) == dict.fromkeys(
+        range(5000), "partial write: field type conflict dropped=5000"
+    )
+    assert store.requests == 1
+
+
+def test_a_refused_week_among_stored_ones_is_found_with_few_requests(tmp_path: Path) -> None:
+    # Arrival order interleaves two probes; one's readings fall into a conflicting shard.
+    store = ConflictStore()
+    service = make_service(tmp_path, store)
+    lines = []
+    for i in range(2500):
+        lines.append(f"reading,probe=A value=1.5 {1_000_000 + i}")
+        lines.append(f"reading,probe=B value=1.5,x=REFUSED {5_000_000 + i}")
+    refused = service._write(lines)
+    assert sorted(refused) == list(range(1, 5000, 2))
+    assert len(store.stored) == 2500
+    assert store.requests <= 3  # the batch, then each sorted half once
+
+
+def test_refused_days_among_stored_ones_cost_at_most_two_requests_per_day(
+    tmp_path: Path,
+) -> None:
+    store = ConflictStore()
+    service = make_service(tmp_path, store)
+    days = 20
+    lines = [
+        f"reading,probe=P{i % 7} value=1.5{',x=REFUSED' if (i % days) % 2 else ''} "
+        f"{(i % days) * DAY_NS + i}"
+        for i in range(5000)
+    ]
+    refused = service._write(lines)
+    assert sorted(refused) == [i for i in range(5000) if (i % days) % 2]
+    assert store.requests <= 2 * days - 1  # at most every node of a tree over the days
+
+
+DAY_NS = 86_400 * 1_000_000_000
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["reading", "sequence"]),
+            st.integers(0, 3),
+            st.integers(0, 3),
+            st.integers(0, 40),
+            st.booleans(),
+            st.integers(0, 9),
+        ),
+        min_size=1,
+        max_size=120,
+    )
+)
+def test_exactly_the_refused_lines_are_reported_and_the_last_write_of_a_point_wins(
+    tmp_path_factory: pytest.TempPathFactory,
+    entries: list[tuple[str, int, int, int, bool, int]],
+) -> None:
+    store = ConflictStore()
+    service = make_service(tmp_path_factory.mktemp("write-logic"), store)
+    lines = [
+        f"{measurement},probe=P{probe} value={value}.5{',x=REFUSED' if bad else ''} "
+        f"{day * DAY_NS + time}"
+        for measurement, probe, day, time, bad, value in entries
+    ]
+    refused = service._write(lines)
+    assert set(refused) == {i for i, entry in enumerate(entries) if entry[4]}
+    expected: dict[str, str] = {}
+    for line in lines:  # what a single successful write in arrival order would leave
+        if "REFUSED" not in line:
+            series, _, rest = line.partition(" ")
+            expected[f"{series} {rest.rpartition(' ')[2]}"] = line
+    assert store.stored == expected

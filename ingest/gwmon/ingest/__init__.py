@@ -43,13 +43,14 @@ from gwmon.ingest._senml import (
     SequenceMark,
     decode_pack,
 )
-from gwmon.ingest._service import STORE_REFUSED, IngestError, IngestService
+from gwmon.ingest._service import IngestError, IngestService
 from gwmon.ingest._storage import (
     INGEST_STATS,
     PROBE_STATUS,
     READING,
     REJECTED,
     SEQUENCE,
+    STORE_REFUSED,
     IngestCounters,
 )
 from gwmon.ingest._topics import parse_topic, subscription_filters, topic_root

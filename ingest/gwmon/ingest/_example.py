@@ -13,10 +13,13 @@ EXAMPLE_TOML = """\
 [mqtt]
 # Broker URL: mqtt://host:port (plain) or mqtts://host:port (TLS, verified).
 url = "mqtt://127.0.0.1:1883"
+# One username per ingest process: a broker with use_username_as_clientid (as in
+# examples/mosquitto.conf) keys the persistent session by the username.
 # username = "gwmon-ingest"
 # password_file = "/etc/gwmon/mqtt-password"   # or GWMON_MQTT__PASSWORD
 # Fixed client id: it names the persistent session that holds messages while the
-# ingest is down. Each ingest process needs its own.
+# ingest is down (the broker may use the username instead, see above) and the
+# ingest in gwmon's data. Each ingest process needs its own.
 client_id = "gwmon-ingest"
 # MQTT 5 shared subscription ($share/<group>/...): several ingest processes with the
 # same group split the load. Unset = a single subscriber gets everything.

@@ -12,6 +12,7 @@ import gzip
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,16 +38,28 @@ class StoreConfigError(StoreError):
 class StoreWriteError(StoreError):
     """A write failed. `retryable` says whether the same write may succeed later;
     `partial` that the server kept the good points and refused the others (HTTP 400
-    "partial write"), with `detail` naming what it refused."""
+    "partial write"), with `detail` naming what it refused. `dropped` is InfluxDB's count
+    of refused points of a partial write (its "dropped=N"; lines it could not parse are
+    not in it), None when the answer does not say."""
 
     def __init__(
-        self, message: str, *, retryable: bool, partial: bool = False, status: int | None = None
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        partial: bool = False,
+        status: int | None = None,
+        dropped: int | None = None,
     ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.partial = partial
         self.status = status
+        self.dropped = dropped
         self.detail = message
+
+
+_DROPPED = re.compile(r" dropped=(\d{1,12})$")
 
 
 def _escape_key(text: str) -> str:
@@ -95,6 +108,47 @@ def series_prefix(measurement: str, tags: tuple[tuple[str, str], ...]) -> str:
         if value:
             parts.append(f"{_escape_key(key)}={_escape_key(_clean_tag_value(value))}")
     return ",".join(parts)
+
+
+_LINE_TIME = re.compile(r"-?\d{1,19}")
+_TAG_UNESCAPE = re.compile(r"\\([,= ])")
+
+
+def line_time_ns(line: str) -> int | None:
+    """The timestamp ending a line of line protocol, None if it has none."""
+    last = line.rpartition(" ")[2]
+    return int(last) if _LINE_TIME.fullmatch(last) else None
+
+
+def _unescaped_index(text: str, chars: str, start: int = 0) -> int:
+    """Index of the first of `chars` not escaped by a backslash, or len(text)."""
+    index = start
+    while index < len(text):
+        char = text[index]
+        if char == "\\":
+            index += 2
+        elif char in chars:
+            return index
+        else:
+            index += 1
+    return len(text)
+
+
+def line_tags(line: str) -> dict[str, str]:
+    """The tags of a line of line protocol, read as InfluxDB reads them (a backslash
+    escapes the next character). Best effort: for naming the probe of a refused line."""
+    series = line[: _unescaped_index(line, " ")]
+    tags: dict[str, str] = {}
+    cut = _unescaped_index(series, ",")  # the measurement ends here
+    while cut < len(series):
+        end = _unescaped_index(series, ",", cut + 1)
+        part = series[cut + 1 : end]
+        equals = _unescaped_index(part, "=")
+        if equals < len(part):
+            key, value = part[:equals], part[equals + 1 :]
+            tags[_TAG_UNESCAPE.sub(r"\1", key)] = _TAG_UNESCAPE.sub(r"\1", value)
+        cut = end
+    return tags
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +266,16 @@ class InfluxClient:
             return
         text = _error_text(response)
         if response.status_code == 400 and "partial write" in text:
-            raise StoreWriteError(text, retryable=False, partial=True, status=400)
+            # The count ends the message, which lists every unparseable line: search it
+            # in the whole text, not in the shortened one.
+            dropped = _DROPPED.search(_error_text(response, limit=None))
+            raise StoreWriteError(
+                text,
+                retryable=False,
+                partial=True,
+                status=400,
+                dropped=int(dropped.group(1)) if dropped else None,
+            )
         if response.status_code == 404 and "database not found" in text:
             msg = f"{text}; run `gwmon run` against InfluxDB 1.x to create it, see docs/storage.md"
             raise StoreWriteError(msg, retryable=False, status=404)
@@ -290,11 +353,11 @@ class InfluxClient:
         return rows
 
 
-def _error_text(response: requests.Response) -> str:
+def _error_text(response: requests.Response, limit: int | None = 500) -> str:
     try:
         body = response.json()
     except ValueError:
-        return response.text[:500]
+        return response.text[:limit]
     if isinstance(body, dict) and "error" in body:
-        return str(body["error"])[:500]
-    return response.text[:500]
+        return str(body["error"])[:limit]
+    return response.text[:limit]

@@ -14,8 +14,10 @@ while a write is retried.
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
+import math
 import ssl
 import threading
 import time
@@ -31,24 +33,37 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from gwmon.ingest._config import GwmonConfig
-from gwmon.ingest._influx import InfluxClient, StoreConfigError, StoreError, StoreWriteError
+from gwmon.ingest._influx import (
+    InfluxClient,
+    StoreConfigError,
+    StoreError,
+    StoreWriteError,
+    line_tags,
+    line_time_ns,
+)
 from gwmon.ingest._observer import BatchObserver
 from gwmon.ingest._registry import Probe, Registry
 from gwmon.ingest._senml import PayloadRejected, Reading, Reason, decode_pack
 from gwmon.ingest._storage import (
+    STORE_REFUSED,
     IngestCounters,
     reading_point,
     rejected_point,
     sequence_point,
     stats_point,
     status_point,
+    store_refused_point,
 )
 from gwmon.ingest._topics import parse_topic, subscription_filters
 
 logger = logging.getLogger("gwmon.ingest.service")
 
-STORE_REFUSED = "store_refused"  # InfluxDB refused a line (partial write, parse error)
 _NS = 1_000_000_000
+_DAY_NS = 86_400 * _NS
+# Whoever may publish can send rejections as fast as the broker lets them: log at most
+# this many per interval one by one and count the rest (all are in `rejected`).
+REJECTION_LOG_LINES = 20
+REJECTION_LOG_INTERVAL_S = 60.0
 
 
 class IngestError(Exception):
@@ -59,11 +74,63 @@ class IngestError(Exception):
 class _Batch:
     lines: list[str] = field(default_factory=list)
     readings: list[Reading] = field(default_factory=list)
+    reading_lines: list[int] = field(default_factory=list)  # index in `lines` per reading
     acks: list[tuple[int, int, int]] = field(default_factory=list)  # (mid, qos, generation)
     first_at: float | None = None
 
     def __len__(self) -> int:
         return len(self.lines)
+
+    def add_reading(self, line: str, reading: Reading) -> None:
+        self.reading_lines.append(len(self.lines))
+        self.lines.append(line)
+        self.readings.append(reading)
+
+
+@dataclass
+class _RefusalSearch:
+    """The state of finding which lines of a write InfluxDB refused (`_write`)."""
+
+    lines: Sequence[str]
+    order: list[int]  # indices into `lines`, sorted by measurement and time
+    day_starts: list[int]  # positions in `order` where a new (measurement, day) begins
+    refused: dict[int, str] = field(default_factory=dict)  # index -> InfluxDB's reason
+
+
+class _RateLimitedLog:
+    """INFO lines of one kind, at most `lines` per `interval_s`; the rest are counted and
+    summed up in one line when the interval is over (or at `flush`)."""
+
+    def __init__(self, target: logging.Logger, *, lines: int, interval_s: float) -> None:
+        self._logger = target
+        self._lines = lines
+        self._interval_s = interval_s
+        self._window_start = -math.inf
+        self._logged = 0
+        self._suppressed = 0
+
+    def info(self, now: float, message: str, *args: object) -> None:
+        if now - self._window_start >= self._interval_s:
+            self.flush(now)
+            self._window_start = now
+            self._logged = 0
+        if self._logged < self._lines:
+            self._logged += 1
+            self._logger.info(message, *args)
+        else:
+            self._suppressed += 1
+
+    def flush(self, now: float) -> None:
+        if self._suppressed:
+            self._logger.info(
+                "%d more rejected messages not logged in %.0f s (more than %d per %.0f s); "
+                "each one is in the measurement `rejected`",
+                self._suppressed,
+                now - self._window_start,
+                self._lines,
+                self._interval_s,
+            )
+            self._suppressed = 0
 
 
 class IngestService:
@@ -92,6 +159,9 @@ class IngestService:
         self._connections = 0
         self._connect_error: ReasonCode | None = None
         self._last_rejected_ns = 0
+        self._rejection_log = _RateLimitedLog(
+            logger, lines=REJECTION_LOG_LINES, interval_s=REJECTION_LOG_INTERVAL_S
+        )
         self._last_stats = 0.0
         self._prefix = config.mqtt.topic_prefix
         self._client = self._make_client()
@@ -406,12 +476,10 @@ class IngestService:
             return
         batch = self._batch
         for reading in pack.readings:
-            batch.lines.append(reading_point(probe, reading).to_line())
-            batch.readings.append(reading)
+            batch.add_reading(reading_point(probe, reading).to_line(), reading)
             if reading.quantity == "depth":
                 level = _level_from_depth(probe, reading)
-                batch.lines.append(reading_point(probe, level).to_line())
-                batch.readings.append(level)
+                batch.add_reading(reading_point(probe, level).to_line(), level)
         for mark in pack.sequence:
             batch.lines.append(sequence_point(probe, mark).to_line())
         for rejection in pack.rejections:
@@ -494,11 +562,16 @@ class IngestService:
     ) -> None:
         self.counters.rejected_messages += 1
         self.rejected_by_reason[reason] = self.rejected_by_reason.get(reason, 0) + 1
-        logger.info("rejected message on %s: %s (%s)", topic[:200], reason, detail[:200])
+        self._rejection_log.info(
+            now, "rejected message on %s: %s (%s)", topic[:200], reason, detail[:200]
+        )
+        # Only registry ids become tag values; any other id is kept as a field.
+        known = probe is not None and self.registry.get(probe) is not None
         self._batch.lines.append(
             rejected_point(
                 reason=reason,
-                probe=probe,
+                probe=probe if known else None,
+                unknown_probe=None if known else probe,
                 ingestor=self.config.mqtt.client_id,
                 topic=topic,
                 payload=payload,
@@ -526,6 +599,7 @@ class IngestService:
 
     def _append_stats(self, now: float) -> None:
         self._last_stats = now
+        self._rejection_log.flush(now)
         logger.info(
             "stats: received=%d readings=%d rejected_messages=%d rejected_records=%d "
             "batches=%d write_errors=%d observer_errors=%d rejected_by_reason=%s",
@@ -546,9 +620,17 @@ class IngestService:
 
     def _flush(self) -> None:
         batch, self._batch = self._batch, _Batch()
-        self._write(batch.lines)
+        refused = self._write(batch.lines)
         self.counters.batches += 1
         readings = batch.readings
+        if refused:
+            self._record_store_refusals(batch.lines, refused)
+            # Counters and observers see only what InfluxDB stored.
+            readings = [
+                reading
+                for reading, line in zip(batch.readings, batch.reading_lines, strict=True)
+                if line not in refused
+            ]
         self.counters.readings += len(readings)
         if readings:
             for observer in self.observers:
@@ -563,7 +645,11 @@ class IngestService:
                 self._client.ack(mid, qos)
                 acked += 1
         logger.debug(
-            "batch written: lines=%d readings=%d acked=%d", len(batch.lines), len(readings), acked
+            "batch written: lines=%d readings=%d refused=%d acked=%d",
+            len(batch.lines),
+            len(readings),
+            len(refused),
+            acked,
         )
 
     def _keep_alive_wait(self, seconds: float) -> None:
@@ -576,59 +662,98 @@ class IngestService:
             else:
                 time.sleep(min(0.1, seconds))
 
-    def _write(self, lines: list[str]) -> None:
-        """Write until InfluxDB has every line or refused it for good (then record that)."""
-        if not lines:
+    def _write(self, lines: Sequence[str]) -> dict[int, str]:
+        """Write until InfluxDB has every line or refused it for good. Returns the refused
+        lines: index in `lines` -> InfluxDB's reason."""
+        error = self._write_once(lines)
+        if error is None:
+            return {}
+        # InfluxDB answers a partial write with a count ("dropped=N") and the first
+        # conflict, not with the lines it refused, and keeps the others. Find them by
+        # writing parts again: rewriting a stored point stores the same point (same
+        # measurement, tags and time). Field types are per shard, and shards are whole
+        # UTC days or weeks (1 h only for retention under 2 days): sorted by measurement
+        # and time, and cut between days where possible, a part is mostly wholly stored
+        # or wholly refused ("dropped" = its size) and needs no further cut. The sort is
+        # stable and parts are written in order, so of two lines for the same point the
+        # later one still wins.
+        keys = [_shard_key(line) for line in lines]
+        order = sorted(range(len(lines)), key=keys.__getitem__)
+        search = _RefusalSearch(
+            lines=lines,
+            order=order,
+            day_starts=[
+                position
+                for position in range(1, len(order))
+                if keys[order[position]][:2] != keys[order[position - 1]][:2]
+            ],
+        )
+        self._isolate_refused(search, 0, len(order), error)
+        return search.refused
+
+    def _isolate_refused(
+        self, search: _RefusalSearch, low: int, high: int, error: StoreWriteError
+    ) -> None:
+        """Lines order[low:high] were written together and `error` came back."""
+        if high - low == 1 or error.dropped == high - low:
+            search.refused.update(dict.fromkeys(search.order[low:high], error.detail))
             return
+        cut = _cut_near_middle(search.day_starts, low, high)
+        for part_low, part_high in ((low, cut), (cut, high)):
+            part = [search.lines[index] for index in search.order[part_low:part_high]]
+            part_error = self._write_once(part)
+            if part_error is not None:
+                self._isolate_refused(search, part_low, part_high, part_error)
+
+    def _write_once(self, lines: Sequence[str]) -> StoreWriteError | None:
+        """Write `lines`; None once InfluxDB has them all, its refusal (HTTP 400: partial
+        write, type conflict, unparseable line) otherwise. Other failures are retried."""
         delay = 0.5
         while True:
             try:
                 self.store.write_with_retry(lines, wait=self._keep_alive_wait)
             except StoreWriteError as exc:
                 self.counters.write_errors += 1
-                if exc.partial:
-                    # InfluxDB kept the good points; record what it refused.
-                    self._record_store_refusal(lines, str(exc))
-                    return
-                if exc.status == 400 and len(lines) > 1:
-                    # A line InfluxDB cannot parse: split to isolate it, keep the rest.
-                    middle = len(lines) // 2
-                    self._write(lines[:middle])
-                    self._write(lines[middle:])
-                    return
                 if exc.status == 400:
-                    self._record_store_refusal(lines, str(exc), refused_line=lines[0])
-                    return
+                    return exc
                 # Auth, missing database, ...: nothing will be lost (messages stay
                 # unacknowledged at the broker), but an operator must act.
                 logger.error("InfluxDB refuses writes: %s; retrying in %.0f s", exc, delay)
                 self._keep_alive_wait(delay)
                 delay = min(delay * 2, self.config.influxdb.max_retry_interval_s)
             else:
-                return
+                return None
 
-    def _record_store_refusal(
-        self, lines: list[str], detail: str, refused_line: str | None = None
-    ) -> None:
-        logger.error("InfluxDB refused points: %s", detail[:300])
-        point = rejected_point(
-            reason=STORE_REFUSED,
-            probe=None,
-            ingestor=self.config.mqtt.client_id,
-            topic="",
-            payload=(refused_line or f"{len(lines)} lines in batch").encode(),
-            detail=detail,
-            record_index=-1,
-            time_ns=self._unique_rejected_ns(self.clock()),
-            max_chars=self.config.ingest.rejected_payload_max_chars,
-        )
-        self.rejected_by_reason[STORE_REFUSED] = self.rejected_by_reason.get(STORE_REFUSED, 0) + 1
-        try:
-            self.store.write_with_retry(
-                [point.to_line()], wait=self._keep_alive_wait, give_up_after_s=60
+    def _record_store_refusals(self, lines: Sequence[str], refused: dict[int, str]) -> None:
+        """One `store_refused` rejection per refused point, naming its probe, quantity
+        and time (read back from its line: the same for readings, status and sequence)."""
+        first = next(iter(refused.values()))
+        logger.error("InfluxDB refused %d of %d points: %s", len(refused), len(lines), first[:300])
+        self.counters.store_refused += len(refused)
+        self.rejected_by_reason[STORE_REFUSED] = self.rejected_by_reason.get(
+            STORE_REFUSED, 0
+        ) + len(refused)
+        now = self.clock()
+        records = []
+        for index in sorted(refused):
+            line = lines[index]
+            tags = line_tags(line)
+            records.append(
+                store_refused_point(
+                    line=line,
+                    probe=tags.get("probe"),
+                    quantity=tags.get("quantity"),
+                    point_time_ns=line_time_ns(line),
+                    ingestor=self.config.mqtt.client_id,
+                    detail=refused[index],
+                    time_ns=self._unique_rejected_ns(now),
+                    max_chars=self.config.ingest.rejected_payload_max_chars,
+                ).to_line()
             )
+        try:
+            self.store.write_with_retry(records, wait=self._keep_alive_wait, give_up_after_s=60)
         except StoreWriteError as exc:
-            logger.error("could not record the refusal either: %s", exc)
+            logger.error("could not record the %d refused points either: %s", len(records), exc)
 
     def _tick_observers(self, now: float) -> None:
         for observer in self.observers:
@@ -645,6 +770,26 @@ def _json_object(payload: bytes) -> dict[str, object] | None:
     except (UnicodeDecodeError, ValueError):
         return None
     return document if isinstance(document, dict) else None
+
+
+def _shard_key(line: str) -> tuple[str, int, int]:
+    """(measurement, UTC day, time) of a line; gwmon's measurement names hold no escapes."""
+    measurement = line.split(" ", 1)[0].split(",", 1)[0]
+    time_ns = line_time_ns(line) or 0
+    return measurement, time_ns // _DAY_NS, time_ns
+
+
+def _cut_near_middle(day_starts: list[int], low: int, high: int) -> int:
+    """Where to cut order[low:high] in two: the start of a day (or measurement) nearest
+    to the middle, else the middle."""
+    middle = (low + high) // 2
+    first = bisect.bisect_right(day_starts, low)
+    last = bisect.bisect_left(day_starts, high)
+    if first == last:
+        return middle
+    nearest = bisect.bisect_left(day_starts, middle, first, last)
+    candidates = day_starts[max(first, nearest - 1) : min(last, nearest + 1)]
+    return min(candidates, key=lambda position: abs(position - middle))
 
 
 def _level_from_depth(probe: Probe, depth: Reading) -> Reading:

@@ -14,7 +14,11 @@ SEQUENCE = "sequence"
 REJECTED = "rejected"
 PROBE_STATUS = "probe_status"
 INGEST_STATS = "ingest_stats"
-INVALID_PROBE_TAG = "_invalid"
+INVALID_PROBE_TAG = "_invalid"  # rejected.probe when the topic names no probe
+UNKNOWN_PROBE_TAG = "_unknown"  # rejected.probe for an id not in the registry (id: field)
+STORE_REFUSED = "store_refused"  # reason: InfluxDB refused the point (type conflict, parse error)
+
+MAX_UNKNOWN_PROBE_CHARS = 64  # as PROBE_ID_PATTERN: longer ids never reach rejected_point
 
 _NS = 1_000_000_000
 
@@ -55,22 +59,61 @@ def rejected_point(
     record_index: int,
     time_ns: int,
     max_chars: int,
+    unknown_probe: str | None = None,
 ) -> Point:
+    """`probe` is a registry id (a tag); `unknown_probe` an id from outside the registry,
+    kept as a field under the one tag value `_unknown`: every distinct tag value is a new
+    series in InfluxDB, and anyone who may publish can invent ids."""
     text = payload.decode("utf-8", errors="replace")
     if len(text) > max_chars:
         text = text[:max_chars] + f"…[{len(text) - max_chars} more characters]"
-    return Point(
-        REJECTED,
-        {"reason": reason, "probe": probe or INVALID_PROBE_TAG, "ingestor": ingestor},
-        {
-            "topic": topic[:512],
-            "payload": text,
-            "detail": detail[:1000],
-            "record_index": record_index,
-            "payload_bytes": len(payload),
-        },
-        time_ns,
+    values: dict[str, FieldValue] = {
+        "topic": topic[:512],
+        "payload": text,
+        "detail": detail[:1000],
+        "record_index": record_index,
+        "payload_bytes": len(payload),
+    }
+    if probe:
+        tag = probe
+    elif unknown_probe:
+        tag = UNKNOWN_PROBE_TAG
+        values["probe_id"] = unknown_probe[:MAX_UNKNOWN_PROBE_CHARS]
+    else:
+        tag = INVALID_PROBE_TAG
+    return Point(REJECTED, {"reason": reason, "probe": tag, "ingestor": ingestor}, values, time_ns)
+
+
+def store_refused_point(
+    *,
+    line: str,
+    probe: str | None,
+    quantity: str | None,
+    point_time_ns: int | None,
+    ingestor: str,
+    detail: str,
+    time_ns: int,
+    max_chars: int,
+) -> Point:
+    """The record of one point InfluxDB refused: `payload` is its line, the tag `probe`
+    and the fields `quantity` and `point_time_ns` say which reading it was."""
+    point = rejected_point(
+        reason=STORE_REFUSED,
+        probe=probe,
+        ingestor=ingestor,
+        topic="",
+        payload=line.encode(),
+        detail=detail,
+        record_index=-1,
+        time_ns=time_ns,
+        max_chars=max_chars,
     )
+    values = dict(point.fields)
+    if quantity:
+        values["quantity"] = quantity[:64]
+    if point_time_ns is not None:
+        values["point_time_ns"] = point_time_ns
+    return Point(point.measurement, point.tags, values, time_ns)
 
 
 def status_point(
@@ -86,7 +129,9 @@ def status_point(
 
 @dataclass
 class IngestCounters:
-    """Cumulative counters of one ingest process (stored as `ingest_stats`)."""
+    """Cumulative counters of one ingest process (stored as `ingest_stats`). `readings`
+    counts values InfluxDB stored; `store_refused` points it refused (each recorded in
+    `rejected`)."""
 
     received: int = 0
     readings: int = 0
@@ -95,6 +140,7 @@ class IngestCounters:
     batches: int = 0
     write_errors: int = 0
     observer_errors: int = 0
+    store_refused: int = 0
 
     def as_fields(self) -> dict[str, FieldValue]:
         return {item.name: int(getattr(self, item.name)) for item in fields(self)}

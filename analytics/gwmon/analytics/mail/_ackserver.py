@@ -2,27 +2,46 @@
 
 `GET /ack?t=TOKEN` shows a confirmation page with a button; only `POST /ack` acknowledges.
 (Mail scanners and link previews fetch links with GET; they must not acknowledge alerts.)
+
+The endpoint faces mail recipients' networks, so it is built to be abused: waitress
+(a maintained WSGI server) reads requests in one event loop and hands only complete,
+size-checked requests to a few worker threads. An idle or slow connection costs a
+socket, not a thread; it is closed after `read_timeout_s` without progress; at most
+`max_connections` are open. Tokens are secrets: nothing logs a query string, a form or
+a request line.
 """
 
 from __future__ import annotations
 
 import html
 import logging
+import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs
+
+from waitress import wasyncore
+from waitress.server import TcpWSGIServer
 
 from ._texts import Language
 from ._token import AckClaims, TokenError, verify_token
 
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
 logger = logging.getLogger("gwmon.analytics.mail.ack")
 
 MAX_FORM_BYTES = 8192
+MAX_HEADER_BYTES = 8192  # request line + headers; a link with its token needs < 1 KiB
+MAX_FIELDS = 8  # query or form fields parsed at most
 MAX_NAME = 120
 MAX_COMMENT = 1000
+READ_TIMEOUT_S = 10  # a connection without progress for this long is closed
+MAX_CONNECTIONS = 512  # open at once (a socket each, no thread); more wait in the backlog
+WORKER_THREADS = 4  # complete requests are answered by these
 
 
 class AckRefused(Exception):
@@ -102,7 +121,7 @@ AckHandler = Callable[[AckClaims, str, str | None], str]
 
 
 class AckServer:
-    """ThreadingHTTPServer on its own thread; `start()` binds, `stop()` closes."""
+    """The endpoint on its own event-loop thread; `start()` serves, `stop()` closes."""
 
     def __init__(
         self,
@@ -114,99 +133,122 @@ class AckServer:
         on_ack: AckHandler,
         describe: Callable[[str], str | None],
         clock: Callable[[], float],
+        read_timeout_s: int = READ_TIMEOUT_S,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         self.pages = AckPages(lang)
         self._secret = secret
         self._on_ack = on_ack
         self._describe = describe
         self._clock = clock
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
-        self._server.daemon_threads = True
+        # waitress' socket map (its dispatchers, typed as sockets by the stubs): our own,
+        # so that this loop serves only this endpoint.
+        self._map: dict[int, socket.socket] = {}
+        self._server = TcpWSGIServer(
+            self._app,
+            map=self._map,
+            host=host,
+            port=port,
+            threads=WORKER_THREADS,
+            connection_limit=max_connections,
+            channel_timeout=read_timeout_s,
+            cleanup_interval=1,  # how often idle connections are looked for
+            max_request_header_size=MAX_HEADER_BYTES,
+            max_request_body_size=MAX_FORM_BYTES,
+            asyncore_use_poll=True,  # select() fails beyond 1024 descriptors
+            ident="gwmon-ack",
+            expose_tracebacks=False,
+        )
+        self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
     @property
     def port(self) -> int:
-        return int(self._server.server_address[1])
+        return int(self._server.getsockname()[1])
 
     def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="gwmon-mail-ack", daemon=True
-        )
+        self._thread = threading.Thread(target=self._serve, name="gwmon-mail-ack", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
+        self._stopping.set()
         if self._thread is not None:
-            self._server.shutdown()
+            self._server.pull_trigger()  # wake the loop
             self._thread.join(10)
             self._thread = None
-        self._server.server_close()
+        else:
+            self._close()
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        server = self
+    def _serve(self) -> None:
+        # One loop iteration at a time, so that stop() is seen within the poll timeout;
+        # everything that touches the connections happens on this thread.
+        while not self._stopping.is_set():
+            wasyncore.loop(timeout=0.5, use_poll=True, map=self._map, count=1)
+        self._close()
 
-        class Handler(BaseHTTPRequestHandler):
-            server_version = "gwmon-ack"
-            sys_version = ""
+    def _close(self) -> None:
+        wasyncore.close_all(self._map)
+        self._server.task_dispatcher.shutdown(timeout=5)
 
-            def log_message(self, format: str, *args: object) -> None:
-                # The path carries the token: log only the method and the status.
-                logger.debug("ack endpoint %s %s", self.command, args[1] if len(args) > 1 else "")
+    # -- the application (on waitress' worker threads) ---------------------------------------
+    def _app(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        method = str(environ.get("REQUEST_METHOD", ""))
+        path = str(environ.get("PATH_INFO", ""))
+        try:
+            status, body = self._answer(method, path, environ)
+        except ValueError:  # too many fields
+            status = HTTPStatus.BAD_REQUEST
+            body = self.pages.error(status, "invalid")
+        # Method, path and status only: the query string and the form carry the token.
+        logger.debug("ack endpoint %s %s: %d", method[:10], path[:40], status.value)
+        headers = [
+            ("Content-Type", "text/html; charset=utf-8"),
+            ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-store"),
+            ("Referrer-Policy", "no-referrer"),
+            ("X-Content-Type-Options", "nosniff"),
+        ]
+        if status == HTTPStatus.METHOD_NOT_ALLOWED:
+            headers.append(("Allow", "GET, POST"))
+        start_response(f"{status.value} {status.phrase}", headers)
+        return [body]
 
-            def _reply(self, status: HTTPStatus, body: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Cache-Control", "no-store")
-                self.send_header("Referrer-Policy", "no-referrer")
-                self.send_header("X-Content-Type-Options", "nosniff")
-                self.end_headers()
-                self.wfile.write(body)
+    def _answer(self, method: str, path: str, environ: WSGIEnvironment) -> tuple[HTTPStatus, bytes]:
+        if path != "/ack":
+            return HTTPStatus.NOT_FOUND, self.pages.page("404", "")
+        if method == "GET":
+            query = parse_qs(str(environ.get("QUERY_STRING", "")), max_num_fields=MAX_FIELDS)
+            token = query.get("t", [""])[0]
+            claims = self._claims(token)
+            if isinstance(claims, tuple):
+                return claims
+            return HTTPStatus.OK, self.pages.form(token, claims, self._describe(claims.alert_id))
+        if method != "POST":
+            status = HTTPStatus.METHOD_NOT_ALLOWED
+            return status, self.pages.error(status, "invalid")
+        try:
+            length = int(str(environ.get("CONTENT_LENGTH") or "0"))
+        except ValueError:
+            length = -1
+        if not 0 < length <= MAX_FORM_BYTES:  # waitress refused longer bodies already
+            return HTTPStatus.BAD_REQUEST, self.pages.error(HTTPStatus.BAD_REQUEST, "invalid")
+        raw = environ["wsgi.input"].read(length)
+        form = parse_qs(raw.decode("utf-8", "replace"), max_num_fields=MAX_FIELDS)
+        claims = self._claims(form.get("t", [""])[0])
+        if isinstance(claims, tuple):
+            return claims
+        by = " ".join(form.get("name", [""])[0].split())[:MAX_NAME] or claims.audience
+        comment = form.get("comment", [""])[0].strip()[:MAX_COMMENT] or None
+        try:
+            recorded = self._on_ack(claims, by, comment)
+        except AckRefused as exc:
+            return exc.status, self.pages.error(exc.status, str(exc))
+        return HTTPStatus.OK, self.pages.done(claims.alert_id, recorded)
 
-            def _claims(self, token: str) -> AckClaims | None:
-                try:
-                    return verify_token(server._secret, token, server._clock())
-                except TokenError as exc:
-                    status = HTTPStatus.GONE if exc.reason == "expired" else HTTPStatus.FORBIDDEN
-                    logger.info("ack link refused: %s", exc)
-                    self._reply(status, server.pages.error(status, exc.reason))
-                    return None
-
-            def do_GET(self) -> None:
-                parts = urlsplit(self.path)
-                if parts.path != "/ack":
-                    self._reply(HTTPStatus.NOT_FOUND, server.pages.page("404", ""))
-                    return
-                token = parse_qs(parts.query).get("t", [""])[0]
-                claims = self._claims(token)
-                if claims is not None:
-                    summary = server._describe(claims.alert_id)
-                    self._reply(HTTPStatus.OK, server.pages.form(token, claims, summary))
-
-            def do_POST(self) -> None:
-                if urlsplit(self.path).path != "/ack":
-                    self._reply(HTTPStatus.NOT_FOUND, server.pages.page("404", ""))
-                    return
-                try:
-                    length = int(self.headers.get("Content-Length", "0"))
-                except ValueError:
-                    length = -1
-                if not 0 < length <= MAX_FORM_BYTES:
-                    self._reply(
-                        HTTPStatus.BAD_REQUEST,
-                        server.pages.error(HTTPStatus.BAD_REQUEST, "invalid"),
-                    )
-                    return
-                form = parse_qs(self.rfile.read(length).decode("utf-8", "replace"))
-                claims = self._claims(form.get("t", [""])[0])
-                if claims is None:
-                    return
-                by = " ".join(form.get("name", [""])[0].split())[:MAX_NAME] or claims.audience
-                comment = form.get("comment", [""])[0].strip()[:MAX_COMMENT] or None
-                try:
-                    recorded = server._on_ack(claims, by, comment)
-                except AckRefused as exc:
-                    self._reply(exc.status, server.pages.error(exc.status, str(exc)))
-                    return
-                self._reply(HTTPStatus.OK, server.pages.done(claims.alert_id, recorded))
-
-        return Handler
+    def _claims(self, token: str) -> AckClaims | tuple[HTTPStatus, bytes]:
+        try:
+            return verify_token(self._secret, token, self._clock())
+        except TokenError as exc:
+            status = HTTPStatus.GONE if exc.reason == "expired" else HTTPStatus.FORBIDDEN
+            logger.info("ack link refused: %s", exc)  # the reason, never the token
+            return status, self.pages.error(status, exc.reason)

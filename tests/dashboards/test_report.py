@@ -40,10 +40,12 @@ def test_exceedance_hours_step_hold_capped_by_interval_and_period_end() -> None:
     hour = 3600.0
     times = [0.0, hour, 2 * hour, 10 * hour, 11 * hour]
     values = [49.9, 50.0, 51.0, 60.0, 55.0]
-    # 1 h (t=1h) + gap after t=2h capped at 1 h + 1 h (t=10h) + last until end (0.5 h)
-    assert exceedance_hours(times, values, 50.0, max_hold_s=hour, end_s=11.5 * hour) == 3.5
+    # 50.0 at t=1h is the threshold itself, not above it (issue 9.6): gap after t=2h
+    # capped at 1 h + 1 h (t=10h) + last until end (0.5 h)
+    assert exceedance_hours(times, values, 50.0, max_hold_s=hour, end_s=11.5 * hour) == 2.5
     assert exceedance_hours([], [], 50.0, max_hold_s=hour, end_s=hour) == 0.0
-    assert exceedance_hours([0.0], [50.0], 50.0, max_hold_s=hour, end_s=0.0) == 0.0
+    assert exceedance_hours([0.0], [50.0], 50.0, max_hold_s=hour, end_s=hour) == 0.0
+    assert exceedance_hours([0.0], [50.01], 50.0, max_hold_s=hour, end_s=hour) == 1.0
     with pytest.raises(ValueError, match="differ in length"):
         exceedance_hours([0.0], [], 50.0, max_hold_s=hour, end_s=hour)
 
@@ -58,7 +60,8 @@ def test_collect_leipzig(month_client: InfluxClient, registry: Registry) -> None
     assert le07.count == 743
     assert (le07.minimum, le07.maximum) == (44.0, 55.75)
     assert le07.mean == pytest.approx(sum(expected) / len(expected), abs=1e-9)
-    assert le07.exceedance(period) == 67.0  # 24 h on Oct 10 + 43 h from h=700 to month end
+    # Oct 10: 50.0 at h=216 is not above 50 -> 23 h; + 43 h from h=700 to month end
+    assert le07.exceedance(period) == 66.0
     assert by_probe["LE-01"].count == 743 - 5
     assert by_probe["LE-01"].exceedance(period) == 0.0
     assert by_probe["LE-03"].count == 0 and by_probe["LE-03"].mean is None
@@ -105,7 +108,7 @@ def test_html_is_self_contained_german_and_complete(
         "44,0",
         cells[5],
         "55,8",
-        "67,0",
+        "66,0",
         "steigend",
         "2,35",
     ]

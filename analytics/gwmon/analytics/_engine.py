@@ -66,7 +66,8 @@ Touched = dict[EpisodeKey, Episode]
 
 class ThresholdMachine:
     """Hysteresis alarm on one quantity: opens after `n_open` consecutive QC-good readings
-    at/beyond `threshold`, closes after `n_close` consecutive readings past `release`."""
+    strictly beyond `threshold` (above it, or below it for a low alarm), closes after
+    `n_close` consecutive readings strictly past `release`."""
 
     __slots__ = (
         "episode",
@@ -115,7 +116,9 @@ class ThresholdMachine:
     def feed(self, time_ns: int, value: float, arrival_ns: int, touched: Touched) -> None:
         episode = self.episode
         if episode is None:
-            beyond = value >= self.threshold if self.high else value <= self.threshold
+            # A threshold is exceeded by a value above it (below it for a low alarm),
+            # never by a value equal to it (GrwV: "überschritten"; docs/quality-control.md).
+            beyond = value > self.threshold if self.high else value < self.threshold
             if not beyond:
                 self.run_n = 0
                 return

@@ -1,15 +1,16 @@
 """The monthly report per Stabsstelle (municipality): what Grafana OSS cannot do.
 
 A self-contained HTML file (inline CSS, charts as inline PNG rendered with matplotlib's
-Agg backend) with, per probe: min/mean/max nitrate, hours at or above the breach
+Agg backend) with, per probe: min/mean/max nitrate, hours above the breach
 threshold, the month's alerts and the latest trend verdict. Values flagged by quality
 control are left out of the statistics (and counted), because a stuck or spiking
 sensor says nothing about the groundwater.
 
 Exceedance hours: each valid reading stands for the time until the next reading, at
 most the probe's expected interval and never past the month's end; the hours of readings
->= the probe's breach threshold (50 mg/L by default, the same rule as the breach alert)
-are summed. A gap in the data therefore never counts as exceedance.
+above the probe's breach threshold (50 mg/L by default; strictly above, the same rule as
+the breach alert: a Schwellenwert is exceeded by a value above it) are summed. A gap in
+the data therefore never counts as exceedance.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def exceedance_hours(
     max_hold_s: float,
     end_s: float,
 ) -> float:
-    """Hours during which the (step-held) series was >= threshold; see module docstring.
+    """Hours during which the (step-held) series was above threshold; see module docstring.
     `times_s` must be sorted ascending."""
     if len(times_s) != len(values):
         msg = "times and values differ in length"
@@ -99,7 +100,7 @@ def exceedance_hours(
     for index, (time_s, value) in enumerate(zip(times_s, values, strict=True)):
         following = times_s[index + 1] if index + 1 < len(times_s) else end_s
         hold = max(0.0, min(following, end_s, time_s + max_hold_s) - time_s)
-        if value >= threshold:
+        if value > threshold:
             total += hold
     return total / 3600
 
@@ -383,7 +384,7 @@ def render_html(report: MonthlyReport, settings: DashboardsSettings, *, charts: 
                 "Min",
                 t("Mittel", "Mean"),
                 "Max",
-                t("Stunden ≥ Schwellenwert", "Hours ≥ threshold"),
+                t("Stunden über Schwellenwert", "Hours above threshold"),
                 t("Trend (GrwV Anl. 6)", "Trend (GrwV Annex 6)"),
                 t("Sen-Steigung mg/L pro Jahr", "Sen's slope mg/L per year"),
             )
@@ -395,9 +396,9 @@ def render_html(report: MonthlyReport, settings: DashboardsSettings, *, charts: 
         maximum = entry.maximum
         css = ""
         if maximum is not None:
-            if maximum >= entry.probe.nitrate_breach_mg_l:
+            if maximum > entry.probe.nitrate_breach_mg_l:
                 css = "breach"
-            elif maximum >= entry.probe.nitrate_warning_mg_l:
+            elif maximum > entry.probe.nitrate_warning_mg_l:
                 css = "warning"
             else:
                 css = "ok"

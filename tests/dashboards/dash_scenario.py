@@ -288,6 +288,7 @@ class Scenario:
                     {**self.tags(probe), "quantity": "nitrate"},
                     {
                         "n": HOURS,
+                        "alpha": 0.05,
                         "tau": 0.3,
                         "s": 1000.0,
                         "z": 2.5,

@@ -277,6 +277,7 @@ def test_probe_annotations_trend_and_status(
     assert [(r["verdict"], r["slope_per_year"], r["p"], r["n"]) for r in trend] == [
         ("rising", 2.35, 0.012, HOURS)
     ]
+    assert [r["alpha"] for r in trend] == [0.05]  # the α the test ran with, not a constant
     status = rows(run(month_client, target(probe, "Sonde"), registry, probe="BE-01"))
     assert [(r["online"], r["firmware"]) for r in status] == [(False, "1.4.2")]
 

@@ -98,7 +98,8 @@ class TrendSettings(BaseModel):
     min_span_days: Annotated[float, Field(ge=0, le=100 * 366)] = 365.0
     autocorrelation: Literal["hamed_rao", "none"] = "hamed_rao"
     sample_interval_s: Annotated[float, Field(ge=0, le=366 * 86400)] = 86400.0
-    reversal_start_mg_l: Annotated[float, Field(gt=0, le=10_000)] | None = None
+    # GrwV: the start of trend reversal is at most 75 % of the Schwellenwert, 37.5 mg/L.
+    reversal_start_mg_l: Annotated[float, Field(gt=0, le=37.5)] | None = None
     exclude_flagged: bool = True
     open_alerts: bool = True
 
@@ -348,7 +349,8 @@ min_span_days = 365.0
 autocorrelation = "hamed_rao"
 # One single measured value (the first QC-good one) per interval, never a mean; 0 = all.
 sample_interval_s = 86400.0
-# Trend-reversal starting point; unset = the probe's nitrate_warning_mg_l (37.5 mg/L).
+# Trend-reversal starting point, at most 37.5 mg/L (75 % of the GrwV Schwellenwert);
+# unset = the probe's nitrate_warning_mg_l, capped at 37.5 mg/L.
 # reversal_start_mg_l = 37.5
 exclude_flagged = true
 open_alerts = true

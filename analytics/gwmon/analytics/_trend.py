@@ -31,7 +31,14 @@ from gwmon.analytics._alerts import (
 from gwmon.analytics._detectors import DetectorRegistry, default_detectors
 from gwmon.analytics._model import Alert, AlertKind, AlertState
 from gwmon.analytics._settings import TrendSettings
-from gwmon.ingest import DEFAULT_NITRATE_WARNING_MG_L, FieldValue, InfluxClient, Point, Probe
+from gwmon.ingest import (
+    DEFAULT_NITRATE_BREACH_MG_L,
+    DEFAULT_NITRATE_WARNING_MG_L,
+    FieldValue,
+    InfluxClient,
+    Point,
+    Probe,
+)
 
 logger = logging.getLogger("gwmon.analytics.trend")
 
@@ -39,6 +46,8 @@ SECONDS_PER_YEAR = 365.25 * 86400
 MIN_VALUES = 5  # GrwV Anlage 6
 MAX_VALUES = 5_000  # exact Sen's slope needs all n(n-1)/2 pair slopes in memory
 _NS = 1_000_000_000
+# GrwV: the start of trend reversal lies at most at 75 % of the Schwellenwert (50 mg/L).
+REVERSAL_START_MAX_MG_L = 0.75 * DEFAULT_NITRATE_BREACH_MG_L  # 37.5
 
 Verdict = Literal["rising", "falling", "no_trend", "insufficient"]
 Autocorrelation = Literal["hamed_rao", "none"]
@@ -176,6 +185,8 @@ def mann_kendall(
 
     `times` are UNIX seconds or aware datetimes (any order; sorted here), `values` single
     measurements (not means). Values below `loq` count as `loq / 2` (GrwV Anlage 6).
+    `reversal_start` (e.g. a probe's warning threshold) is capped at 37.5 mg/L, the
+    GrwV's latest start of trend reversal.
     Fewer than `min_values` (at least 5) values, or values spanning less than
     `min_span_days`: verdict "insufficient" with a reason.
     Raises ValueError for mismatched lengths or non-finite input.
@@ -187,6 +198,7 @@ def mann_kendall(
         msg = f"alpha must be between 0 and 1, not {alpha}"
         raise ValueError(msg)
     min_values = max(min_values, MIN_VALUES)
+    reversal_start = min(reversal_start, REVERSAL_START_MAX_MG_L)
     t = np.array([_seconds(moment) for moment in times], dtype=np.float64)
     x = np.array(values, dtype=np.float64)
     if not (np.all(np.isfinite(t)) and np.all(np.isfinite(x))):
@@ -398,16 +410,27 @@ def _latest_trend_alert(store: InfluxClient, probe: Probe) -> tuple[Alert, int] 
 
 def _trend_message(probe: Probe, result: MannKendallResult) -> str:
     assert result.slope_per_year is not None and result.p is not None
+    start = result.reversal_start
+    if abs(start - REVERSAL_START_MAX_MG_L) < 1e-9:
+        named = (
+            f"The start of trend reversal, {start:g} mg/L (75 % of the GrwV threshold value "
+            f"of {DEFAULT_NITRATE_BREACH_MG_L:g} mg/L),"
+        )
+    else:
+        named = (
+            f"The start of trend reversal set for this probe, {start:g} mg/L (the GrwV's is "
+            f"at most 75 % of {DEFAULT_NITRATE_BREACH_MG_L:g} mg/L, "
+            f"{REVERSAL_START_MAX_MG_L:g} mg/L),"
+        )
     return (
         f"Significant rising nitrate trend at {probe.probe_id} ({probe.site}, "
         f"{probe.municipality}): Sen's slope {result.slope_per_year:+.2f} mg/L per year, "
         f"Mann-Kendall p = {result.p:.3g} < {result.alpha:g} (n = {result.n}, GrwV Anlage 6"
         f"{', Hamed-Rao corrected' if result.autocorrelation == 'hamed_rao' else ''}). "
         + (
-            f"The trend-reversal starting point {result.reversal_start:g} mg/L has been reached."
+            f"{named} has been reached."
             if result.reversal_start_reached
-            else f"The trend-reversal starting point {result.reversal_start:g} mg/L "
-            "has not been reached yet."
+            else f"{named} has not been reached yet."
         )
     )
 
@@ -489,7 +512,12 @@ def run_trend(
             alpha=settings.alpha,
             autocorrelation=settings.autocorrelation,
             loq=probe.nitrate_loq_mg_l,
-            reversal_start=settings.reversal_start_mg_l or probe.nitrate_warning_mg_l,
+            # A probe's warning may lie above the GrwV's start of trend reversal; the
+            # start is never later than 37.5 mg/L (mann_kendall caps it as well).
+            reversal_start=min(
+                settings.reversal_start_mg_l or probe.nitrate_warning_mg_l,
+                REVERSAL_START_MAX_MG_L,
+            ),
             min_values=settings.min_values,
             min_span_days=settings.min_span_days,
         )

@@ -75,7 +75,7 @@ STATUS_QUERY = (
 )
 TREND_QUERY = (
     'SELECT last("verdict") AS "verdict", last("slope_per_year") AS "slope_per_year", '  # noqa: S608 - constants, validated registry ids
-    'last("p") AS "p", last("n") AS "n" FROM "trend" '
+    'last("p") AS "p", last("n") AS "n", last("alpha") AS "alpha" FROM "trend" '
     f"WHERE {PROBE} AND \"quantity\" = 'nitrate'"
 )
 
@@ -181,10 +181,12 @@ def _trend_panel(settings: DashboardsSettings, t: Texts) -> stat.Panel:
         .title(t("Trend Nitrat (GrwV Anlage 6)", "Nitrate trend (GrwV Annex 6)"))
         .description(
             t(
-                "Letztes Ergebnis von `gwmon trend`: Mann-Kendall-Test (α = 0,05) und "
+                "Letztes Ergebnis von `gwmon trend`: Mann-Kendall-Test auf dem "
+                "Signifikanzniveau α, mit dem er lief ([analytics.trend] alpha), und "
                 "Sen-Steigung in mg/L pro Jahr.",
-                "Latest result of `gwmon trend`: Mann-Kendall test (α = 0.05) and Sen's "
-                "slope in mg/L per year.",
+                "Latest result of `gwmon trend`: Mann-Kendall test at the significance "
+                "level α it ran with ([analytics.trend] alpha), and Sen's slope in mg/L "
+                "per year.",
             )
         )
         .datasource(datasource_ref(settings))
@@ -193,7 +195,7 @@ def _trend_panel(settings: DashboardsSettings, t: Texts) -> stat.Panel:
             cb.ReduceDataOptions()
             .calcs(["lastNotNull"])
             .values(False)
-            .fields("/^(verdict|slope_per_year|p|n)$/")
+            .fields("/^(verdict|slope_per_year|p|n|alpha)$/")
         )
         .text_mode(cm.BigValueTextMode.VALUE_AND_NAME)
         .color_mode(cm.BigValueColorMode.BACKGROUND)
@@ -244,6 +246,13 @@ def _trend_panel(settings: DashboardsSettings, t: Texts) -> stat.Panel:
             [
                 dm.DynamicConfigValue(id_val="displayName", value=t("Anzahl Werte", "Values")),
                 dm.DynamicConfigValue(id_val="decimals", value=0),
+            ],
+        )
+        .override_by_name(
+            "alpha",
+            [
+                dm.DynamicConfigValue(id_val="displayName", value="α"),
+                dm.DynamicConfigValue(id_val="decimals", value=2),
             ],
         )
         .no_value(t("noch kein Trendtest", "no trend test yet"))

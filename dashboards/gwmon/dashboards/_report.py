@@ -35,7 +35,13 @@ import matplotlib.pyplot as plt
 
 from gwmon.dashboards._common import Texts
 from gwmon.dashboards._settings import DashboardsSettings
-from gwmon.ingest import InfluxClient, Probe, Registry
+from gwmon.ingest import (
+    DEFAULT_NITRATE_BREACH_MG_L,
+    DEFAULT_NITRATE_WARNING_MG_L,
+    InfluxClient,
+    Probe,
+    Registry,
+)
 
 logger = logging.getLogger("gwmon.dashboards.report")
 
@@ -293,19 +299,24 @@ def _chart(entry: ProbeMonth, period: Period, t: Texts) -> str:
             )
         probe = entry.probe
         warning, breach = probe.nitrate_warning_mg_l, probe.nitrate_breach_mg_l
+        # The legal values by name, a probe's own registry thresholds as the probe's.
         ax.axhline(
             warning,
             color="orange",
             linestyle="--",
             linewidth=1,
-            label=t(f"Warnschwelle {_num(warning, 1, t)}", f"Warning {warning:g}"),
+            label=t(f"Trendumkehr {_num(warning, 1, t)}", f"Trend reversal {warning:g}")
+            if warning == DEFAULT_NITRATE_WARNING_MG_L
+            else t(f"Warnschwelle {_num(warning, 1, t)}", f"Warning threshold {warning:g}"),
         )
         ax.axhline(
             breach,
             color="red",
             linestyle="--",
             linewidth=1,
-            label=t(f"Schwellenwert {_num(breach, 1, t)}", f"Threshold {breach:g}"),
+            label=t(f"Schwellenwert {_num(breach, 1, t)}", f"Threshold value {breach:g}")
+            if breach == DEFAULT_NITRATE_BREACH_MG_L
+            else t(f"Alarmschwelle {_num(breach, 1, t)}", f"Alarm threshold {breach:g}"),
         )
         ax.set_xlim(_date_num(period.start_s), _date_num(period.end_s))
         ax.set_ylabel("mg/L NO₃")
@@ -362,13 +373,19 @@ def render_html(report: MonthlyReport, settings: DashboardsSettings, *, charts: 
             t(
                 f"Zeitraum {_time(report.period.start_s, zone)} bis "
                 f"{_time(report.period.end_s, zone)} ({report.period.timezone}). "
-                "Nitrat als mg/L NO₃; Schwellenwert nach GrwV Anlage 2, Warnschwelle "
-                "= Ausgangspunkt der Trendumkehr. Von der Qualitätskontrolle markierte "
+                "Nitrat als mg/L NO₃. Schwellenwert nach GrwV Anlage 2: 50 mg/L; "
+                "Ausgangspunkt der Trendumkehr: höchstens 75 % davon, 37,5 mg/L. "
+                "Abweichende Alarm- und Warnschwellen einzelner Messstellen stammen aus "
+                "dem Messstellenregister; die Stunden über Schwellenwert zählen Werte über "
+                "der Alarmschwelle der Messstelle. Von der Qualitätskontrolle markierte "
                 "Werte sind nicht gewertet.",
                 f"Period {_time(report.period.start_s, zone)} to "
                 f"{_time(report.period.end_s, zone)} ({report.period.timezone}). "
-                "Nitrate as mg/L NO₃; threshold per GrwV Annex 2, warning = trend-reversal "
-                "starting point. Values flagged by quality control are not counted.",
+                "Nitrate as mg/L NO₃. Threshold value per GrwV Annex 2: 50 mg/L; start of "
+                "trend reversal: at most 75 % of it, 37.5 mg/L. Other alarm and warning "
+                "thresholds of single probes come from the probe registry; hours above "
+                "threshold count values above the probe's alarm threshold. Values flagged "
+                "by quality control are not counted.",
             )
         )
         + "</p>",

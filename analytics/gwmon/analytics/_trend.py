@@ -177,16 +177,20 @@ def mann_kendall(
     alpha: float = 0.05,
     autocorrelation: Autocorrelation = "hamed_rao",
     loq: float | None = None,
+    censored: Sequence[bool] | None = None,
     reversal_start: float = DEFAULT_NITRATE_WARNING_MG_L,
     min_values: int = MIN_VALUES,
     min_span_days: float = 0.0,
 ) -> MannKendallResult:
     """Mann-Kendall trend test with tie correction and Sen's slope (per year).
 
-    `times` are UNIX seconds or aware datetimes (any order; sorted here), `values` single
-    measurements (not means). Values below `loq` count as `loq / 2` (GrwV Anlage 6).
+    `times` are UNIX seconds or aware datetimes (any order; sorted by time, then value,
+    so that the result never depends on the input order), `values` single measurements
+    (not means). Values below the limit of quantification count as half of it (GrwV
+    Anlage 6): a numeric value below `loq` as `loq / 2`; a value marked in `censored`
+    ("< L", the value is its LOQ L) as `max(L, loq) / 2`.
     `reversal_start` (e.g. a probe's warning threshold) is capped at 37.5 mg/L, the
-    GrwV's latest start of trend reversal.
+    GrwV's latest start of trend reversal; only measured values can reach it.
     Fewer than `min_values` (at least 5) values, or values spanning less than
     `min_span_days`: verdict "insufficient" with a reason.
     Raises ValueError for mismatched lengths or non-finite input.
@@ -204,16 +208,28 @@ def mann_kendall(
     if not (np.all(np.isfinite(t)) and np.all(np.isfinite(x))):
         msg = "times and values must be finite numbers"
         raise ValueError(msg)
-    order = np.argsort(t, kind="mergesort")
-    t, x = t[order], x[order]
+    if censored is None:
+        marked = np.zeros(len(x), dtype=bool)
+    else:
+        marked = np.array(censored, dtype=bool)
+        if marked.shape != x.shape:
+            msg = f"{len(censored)} censored marks but {len(values)} values"
+            raise ValueError(msg)
     raw = x.copy()
-    below = 0
+    below_mask = marked.copy()
+    x[marked] = (raw[marked] if loq is None else np.maximum(raw[marked], loq)) / 2
     if loq is not None:
-        mask = x < loq
-        below = int(mask.sum())
-        x[mask] = loq / 2
+        numeric_below = ~marked & (raw < loq)
+        x[numeric_below] = loq / 2
+        below_mask |= numeric_below
+    below = int(below_mask.sum())
+    # Time, then the value tested: values at one time form a fixed sequence, so the
+    # Hamed-Rao autocorrelation (which sees the sequence) is independent of input order.
+    order = np.lexsort((x, t))
+    t, x, raw, marked = t[order], x[order], raw[order], marked[order]
     n = len(x)
-    reached = bool(n and np.max(raw) >= reversal_start)
+    measured = raw[~marked]
+    reached = bool(len(measured) and np.max(measured) >= reversal_start)
 
     def refuse(reason: str) -> MannKendallResult:
         return MannKendallResult(

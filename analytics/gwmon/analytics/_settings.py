@@ -170,16 +170,48 @@ def _split_probe_qc(
     return qc, alarms, problems
 
 
+def _number_or_none(raw: object) -> float | None:
+    if raw is None or isinstance(raw, bool):
+        return None
+    try:
+        return float(raw) if isinstance(raw, int | float | str) else None
+    except ValueError:
+        return None  # the depth detector's own check reports the bad value
+
+
+def level_range_default(probe: Probe, depth_range: Mapping[str, object]) -> dict[str, object]:
+    """The default plausibility range of `level` (m NHN) from the well's geometry: the
+    depth range (m below ground, default -10..500) carried over with the surveyed
+    heights, so that a depth the depth range accepts gives a level the level range
+    accepts. Lower end: ground_level_m_nhn - depth max; upper end: the higher of ground
+    level and measuring point (top of casing) - depth min (artesian head above ground)."""
+    ground = probe.ground_level_m_nhn
+    top = max(ground, probe.measuring_point_m_nhn or ground)
+    deepest = _number_or_none(depth_range.get("max"))
+    highest = _number_or_none(depth_range.get("min"))
+    return {
+        "min": None if deepest is None else round(ground - deepest, 6),
+        "max": None if highest is None else round(top - highest, 6),
+    }
+
+
 def build_plan(
     settings: AnalyticsSettings, detectors: DetectorRegistry, probe: Probe
 ) -> tuple[ProbePlan | None, list[str]]:
     """The probe's plan, or None and every problem found (config and registry)."""
     probe_qc, probe_alarms, problems = _split_probe_qc(probe)
     qc: dict[str, tuple[ActiveDetector, ...]] = {}
+    depth_range: dict[str, object] = {
+        **DEFAULT_QC["depth"]["range"],
+        **settings.qc.get("depth", {}).get("range", {}),
+        **probe_qc.get("depth", {}).get("range", {}),
+    }
     for quantity in CANONICAL_QUANTITIES:
         names: dict[str, dict[str, object]] = {
             name: dict(params) for name, params in DEFAULT_QC.get(quantity, {}).items()
         }
+        if quantity == "level":
+            names["range"] = level_range_default(probe, depth_range)
         for name, cfg_params in settings.qc.get(quantity, {}).items():
             names.setdefault(name, {}).update(cfg_params)
         for name, probe_params in probe_qc.get(quantity, {}).items():

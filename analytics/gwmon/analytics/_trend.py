@@ -29,6 +29,7 @@ from gwmon.analytics._alerts import (
     to_ns,
 )
 from gwmon.analytics._detectors import DetectorRegistry, default_detectors
+from gwmon.analytics._engine import DERIVED_FLAG
 from gwmon.analytics._model import Alert, AlertKind, AlertState
 from gwmon.analytics._settings import TrendSettings
 from gwmon.ingest import (
@@ -338,7 +339,8 @@ class TrendReport:
 
 
 def _bad_flags(detectors: DetectorRegistry) -> set[str]:
-    return {detector.flag for detector in detectors if detector.level == "bad"}
+    bad = {detector.flag for detector in detectors if detector.level == "bad"}
+    return bad | {DERIVED_FLAG}
 
 
 def _load_series(

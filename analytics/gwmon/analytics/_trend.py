@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from statistics import NormalDist
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -343,16 +343,19 @@ def _bad_flags(detectors: DetectorRegistry) -> set[str]:
     return bad | {DERIVED_FLAG}
 
 
-def _load_series(
-    store: InfluxClient, probe: Probe, since_ns: int | None
-) -> list[tuple[int, float]]:
+Sample = tuple[int, float, bool]  # time (ns), value, censored ("< value", below the LOQ)
+
+
+def _load_series(store: InfluxClient, probe: Probe, since_ns: int | None) -> list[Sample]:
     # probe ids match [A-Za-z0-9_-] (registry), safe inside quotes.
     where = f"\"probe\" = '{probe.probe_id}' AND \"quantity\" = 'nitrate'"
     if since_ns is not None:
         where += f" AND time >= {since_ns}"
-    rows = store.query_rows(f'SELECT "value" FROM "reading" WHERE {where}')  # noqa: S608
+    rows = store.query_rows(
+        f'SELECT "value", "censored" FROM "reading" WHERE {where}'  # noqa: S608
+    )
     return [
-        (int(row["time"]), float(row["value"]))
+        (int(row["time"]), float(row["value"]), row.get("censored") is True)
         for row in rows
         if isinstance(row.get("value"), int | float)
     ]
@@ -368,18 +371,20 @@ def _load_flagged(
     return {int(row["time"]) for row in rows if row.get("flag") in bad}
 
 
-def select_samples(
-    series: Iterable[tuple[int, float]], interval_s: float
-) -> list[tuple[int, float]]:
+SampleT = TypeVar("SampleT", tuple[int, float], tuple[int, float, bool])
+
+
+def select_samples(series: Iterable[SampleT], interval_s: float) -> list[SampleT]:
     """The first reading of each `interval_s` (UTC-aligned) window: single measured
-    values, never means. interval 0 keeps all."""
+    values, never means. interval 0 keeps all. Items are (time_ns, value) or
+    (time_ns, value, censored)."""
     ordered = sorted(series)
     if interval_s <= 0:
         return ordered
     width = int(interval_s * _NS)
-    chosen: dict[int, tuple[int, float]] = {}
-    for time_ns, value in ordered:
-        chosen.setdefault(time_ns // width, (time_ns, value))
+    chosen: dict[int, SampleT] = {}
+    for item in ordered:
+        chosen.setdefault(item[0] // width, item)
     return list(chosen.values())
 
 
@@ -522,14 +527,15 @@ def run_trend(
     for probe in probes:
         series = _load_series(store, probe, since_ns)
         flagged = _load_flagged(store, probe, since_ns, bad) if settings.exclude_flagged else set()
-        clean = [(t, v) for t, v in series if t not in flagged]
+        clean = [sample for sample in series if sample[0] not in flagged]
         samples = select_samples(clean, settings.sample_interval_s)
         result = mann_kendall(
-            [t / _NS for t, _ in samples],
-            [v for _, v in samples],
+            [t / _NS for t, _, _ in samples],
+            [v for _, v, _ in samples],
             alpha=settings.alpha,
             autocorrelation=settings.autocorrelation,
             loq=probe.nitrate_loq_mg_l,
+            censored=[c for _, _, c in samples],
             # A probe's warning may lie above the GrwV's start of trend reversal; the
             # start is never later than 37.5 mg/L (mann_kendall caps it as well).
             reversal_start=min(

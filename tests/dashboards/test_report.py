@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from dashboards.dash_scenario import SPIKE_H, nitrate, t_s
+from dashboards.dash_scenario import BELOW_LOQ_FROM_H, SPIKE_H, nitrate, t_s
 from gwmon.dashboards import DashboardsSettings
 from gwmon.dashboards._report import (
     Period,
+    ProbeMonth,
     ReportError,
     collect,
     exceedance_hours,
@@ -152,3 +153,38 @@ def test_render_without_data_says_so(month_client: InfluxClient, registry: Regis
     # Three probes without data: min, mean, max and slope show a dash, 0 hours above.
     assert text.count('<td class="num">–</td>') == 3 * 4
     assert text.count('<td class="num">0,0</td>') == 3
+
+
+def test_values_below_the_loq_are_shown_as_below_it(
+    month_client: InfluxClient, registry: Registry
+) -> None:
+    """BE-02 reports "< 0.5" (censored) from h=600: counted, shown as "< 0,5", half the
+    LOQ in the mean, never a number of its own."""
+    period = Period.parse("2026-10", "Europe/Berlin")
+    report = collect(month_client, registry, "Bennewitz", period)
+    be02 = next(e for e in report.probes if e.probe.probe_id == "BE-02")
+    measured = [nitrate("BE-02", h) for h in range(BELOW_LOQ_FROM_H)]
+    below = len(LOCAL_HOURS) - BELOW_LOQ_FROM_H
+    assert (be02.count, be02.below_loq_count) == (743, below)
+    assert (be02.minimum, be02.minimum_below_loq) == (0.5, True)
+    assert (be02.maximum, be02.maximum_below_loq) == (2.0, False)
+    assert be02.mean == pytest.approx((sum(measured) + below * 0.25) / 743, abs=1e-12)
+    assert be02.exceedance(period) == 0.0
+    text = render_html(report, DashboardsSettings(), charts=False)
+    row = re.search(r"<tr[^>]*><td>BE-02</td>.*?</tr>", text, re.S)
+    assert row is not None
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(0))
+    assert cells[2:7] == [
+        f"743 ({below} &lt; BG)",
+        "0",
+        "&lt; 0,5",
+        f"{be02.mean:.1f}".replace(".", ","),
+        "2,0",
+    ]
+    # A probe whose every value lies below the LOQ: min, mean and max are "< 0,5".
+    only_below = ProbeMonth(registry.probes["BE-02"])
+    for hour in range(3):
+        only_below.add(float(t_s(hour)), 0.5, censored=True)
+    only_below.add(float(t_s(3)), 0.2)  # a number below the registry LOQ 0.5
+    assert (only_below.below_loq_count, only_below.mean_below_loq) == (4, True)
+    assert (only_below.maximum, only_below.maximum_below_loq) == (0.5, True)

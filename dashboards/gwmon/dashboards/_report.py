@@ -19,6 +19,7 @@ import base64
 import html
 import io
 import logging
+import math
 import re
 from collections import defaultdict
 from collections.abc import Sequence
@@ -113,32 +114,89 @@ def exceedance_hours(
 
 @dataclass
 class ProbeMonth:
+    """One probe's counted (not QC-flagged) values of the month. `limits[i]` is not None
+    when value i is below the limit of quantification: a laboratory's "< 0.5" (stored
+    with censored = true; the limit is the stored value) or a number below the
+    registry's nitrate_loq_mg_l (the limit is that LOQ). Such values are shown as
+    "< limit" and count as half the limit in the mean (GrwV Anlage 6's rule)."""
+
     probe: Probe
     times_s: list[float] = field(default_factory=list)
     values: list[float] = field(default_factory=list)
     flagged: list[tuple[float, float]] = field(default_factory=list)
     trend: dict[str, object] | None = None
+    limits: list[float | None] = field(default_factory=list)
+
+    def add(self, time_s: float, value: float, *, censored: bool = False) -> None:
+        loq = self.probe.nitrate_loq_mg_l
+        limit = value if censored else loq if loq is not None and value < loq else None
+        self.times_s.append(time_s)
+        self.values.append(value)
+        self.limits.append(None if limit is None else max(limit, loq or 0.0))
 
     @property
     def count(self) -> int:
         return len(self.values)
 
     @property
+    def below_loq_count(self) -> int:
+        return sum(1 for limit in self._limits() if limit is not None)
+
+    def _limits(self) -> list[float | None]:
+        return self.limits if len(self.limits) == len(self.values) else [None] * len(self.values)
+
+    def _quantified(self) -> list[float]:
+        return [v for v, limit in zip(self.values, self._limits(), strict=True) if limit is None]
+
+    def _bounds(self) -> list[float]:
+        return [limit for limit in self._limits() if limit is not None]
+
+    @property
     def minimum(self) -> float | None:
+        """The smallest value; a limit ("< 0.5") when a value was below it."""
+        bounds = self._bounds()
+        if bounds:
+            return min(bounds)
         return min(self.values) if self.values else None
 
     @property
+    def minimum_below_loq(self) -> bool:
+        return bool(self._bounds())
+
+    @property
     def maximum(self) -> float | None:
-        return max(self.values) if self.values else None
+        """The largest measured value; the largest limit when all were below it."""
+        quantified = self._quantified()
+        if quantified:
+            return max(quantified)
+        bounds = self._bounds()
+        return max(bounds) if bounds else None
+
+    @property
+    def maximum_below_loq(self) -> bool:
+        return bool(self.values) and not self._quantified()
+
+    def substituted(self) -> list[float]:
+        """Values with those below the LOQ as half of it (GrwV Anlage 6)."""
+        return [
+            v if limit is None else limit / 2
+            for v, limit in zip(self.values, self._limits(), strict=True)
+        ]
 
     @property
     def mean(self) -> float | None:
-        return sum(self.values) / len(self.values) if self.values else None
+        values = self.substituted()
+        return sum(values) / len(values) if values else None
+
+    @property
+    def mean_below_loq(self) -> bool:
+        """All values below the LOQ: the mean is only known to be below it."""
+        return self.maximum_below_loq
 
     def exceedance(self, period: Period) -> float:
         return exceedance_hours(
             self.times_s,
-            self.values,
+            self.substituted(),
             self.probe.nitrate_breach_mg_l,
             max_hold_s=self.probe.expected_interval_s,
             end_s=period.end_s,
@@ -190,7 +248,7 @@ def collect(
     ):
         flagged[row["probe"]].add(int(row["time"]))
     for row in client.query_rows(
-        f'SELECT "value" FROM "reading" WHERE "quantity" = \'nitrate\' AND {where} '  # noqa: S608 - bound parameter
+        f'SELECT "value", "censored" FROM "reading" WHERE "quantity" = \'nitrate\' AND {where} '  # noqa: S608 - bound parameter
         'GROUP BY "probe"',
         params=params,
     ):
@@ -201,8 +259,7 @@ def collect(
         if int(row["time"]) in flagged[row["probe"]]:
             entry.flagged.append((time_s, float(row["value"])))
         else:
-            entry.times_s.append(time_s)
-            entry.values.append(float(row["value"]))
+            entry.add(time_s, float(row["value"]), censored=row.get("censored") is True)
     for row in client.query_rows(
         'SELECT last("verdict") AS "verdict", last("slope_per_year") AS "slope_per_year", '  # noqa: S608 - bound parameter
         'last("p") AS "p", last("n") AS "n" FROM "trend" WHERE "quantity" = \'nitrate\' '
@@ -269,6 +326,12 @@ def _num(value: float | None, decimals: int, t: Texts) -> str:
     return text
 
 
+def _stat(value: float | None, below_loq: bool, decimals: int, t: Texts) -> str:
+    """A statistic, or "< 0,5" when it is a limit of quantification, not a number."""
+    text = _num(value, decimals, t)
+    return f"< {text}" if below_loq and value is not None else text
+
+
 def _time(value: float | None, zone: ZoneInfo) -> str:
     if value is None:
         return "–"
@@ -286,9 +349,23 @@ def _chart(entry: ProbeMonth, period: Period, t: Texts) -> str:
     try:
         if entry.values:
             times = [_date_num(s) for s in entry.times_s]
-            ax.plot(
-                times, entry.values, color="#005ca9", linewidth=1.2, label=t("Nitrat", "Nitrate")
-            )
+            limits = entry.limits if len(entry.limits) == len(entry.values) else []
+            # Measured values as the line (broken where a value was below the LOQ) ...
+            measured = [
+                v if not limits or limits[i] is None else math.nan
+                for i, v in enumerate(entry.values)
+            ]
+            ax.plot(times, measured, color="#005ca9", linewidth=1.2, label=t("Nitrat", "Nitrate"))
+            below = [(x, limit) for x, limit in zip(times, limits, strict=False) if limit]
+            if below:  # ... and "< LOQ" as markers at the limit
+                ax.plot(
+                    [x for x, _ in below],
+                    [limit for _, limit in below],
+                    "v",
+                    markersize=3,
+                    color="#6c6c6c",
+                    label=t("< BG (unter Bestimmungsgrenze)", "< LOQ (below quantification)"),
+                )
         if entry.flagged:
             ax.plot(
                 [_date_num(s) for s, _ in entry.flagged],
@@ -377,15 +454,19 @@ def render_html(report: MonthlyReport, settings: DashboardsSettings, *, charts: 
                 "Ausgangspunkt der Trendumkehr: höchstens 75 % davon, 37,5 mg/L. "
                 "Abweichende Alarm- und Warnschwellen einzelner Messstellen stammen aus "
                 "dem Messstellenregister; die Stunden über Schwellenwert zählen Werte über "
-                "der Alarmschwelle der Messstelle. Von der Qualitätskontrolle markierte "
-                "Werte sind nicht gewertet.",
+                "der Alarmschwelle der Messstelle. „< 0,5“: unter der Bestimmungsgrenze "
+                "(BG), als solcher gemeldet oder unter der BG des Messstellenregisters; im "
+                "Mittel zählt ein solcher Wert mit der halben BG. Von der "
+                "Qualitätskontrolle markierte Werte sind nicht gewertet.",
                 f"Period {_time(report.period.start_s, zone)} to "
                 f"{_time(report.period.end_s, zone)} ({report.period.timezone}). "
                 "Nitrate as mg/L NO₃. Threshold value per GrwV Annex 2: 50 mg/L; start of "
                 "trend reversal: at most 75 % of it, 37.5 mg/L. Other alarm and warning "
                 "thresholds of single probes come from the probe registry; hours above "
-                "threshold count values above the probe's alarm threshold. Values flagged "
-                "by quality control are not counted.",
+                'threshold count values above the probe\'s alarm threshold. "< 0.5": below '
+                "the limit of quantification (LOQ), reported as such or below the LOQ of the "
+                "probe registry; the mean counts such a value as half the LOQ. Values "
+                "flagged by quality control are not counted.",
             )
         )
         + "</p>",
@@ -412,23 +493,27 @@ def render_html(report: MonthlyReport, settings: DashboardsSettings, *, charts: 
         hours = entry.exceedance(report.period)
         maximum = entry.maximum
         css = ""
-        if maximum is not None:
+        if maximum is not None and not entry.maximum_below_loq:
             if maximum > entry.probe.nitrate_breach_mg_l:
                 css = "breach"
             elif maximum > entry.probe.nitrate_warning_mg_l:
                 css = "warning"
             else:
                 css = "ok"
+        below = entry.below_loq_count
+        count = f"{entry.count}" + (f" ({below} {t('< BG', '< LOQ')})" if below else "")
+        # All values below the LOQ: the mean is only known to be below the largest limit.
+        mean = _stat(maximum, True, 1, t) if entry.mean_below_loq else _num(entry.mean, 1, t)
         trend = entry.trend or {}
         verdict = str(trend.get("verdict", "")) if trend else ""
         slope = _float(trend.get("slope_per_year")) if trend else None
         parts.append(
             f'<tr class="{css}"><td>{esc(entry.probe.probe_id)}</td>'
             f"<td>{esc(entry.probe.site)}</td>"
-            f'<td class="num">{entry.count}</td><td class="num">{len(entry.flagged)}</td>'
-            f'<td class="num">{_num(entry.minimum, 1, t)}</td>'
-            f'<td class="num">{_num(entry.mean, 1, t)}</td>'
-            f'<td class="num">{_num(maximum, 1, t)}</td>'
+            f'<td class="num">{esc(count)}</td><td class="num">{len(entry.flagged)}</td>'
+            f'<td class="num">{esc(_stat(entry.minimum, entry.minimum_below_loq, 1, t))}</td>'
+            f'<td class="num">{esc(mean)}</td>'
+            f'<td class="num">{esc(_stat(maximum, entry.maximum_below_loq, 1, t))}</td>'
             f'<td class="num">{_num(hours, 1, t)}</td>'
             f"<td>{esc(word(_VERDICT_DE, verdict) if verdict else '–')}</td>"
             f'<td class="num">{_num(slope, 2, t)}</td></tr>'

@@ -367,14 +367,15 @@ class ProbeEvaluator:
         # Per quantity: how many readings at the end of its window are quantified (not
         # below the LOQ); detectors that skip below-LOQ readings see only those.
         self.quantified: dict[str, int] = {}
-        # Per quantity: the last reading's time, its bad-flag description (None: good)
-        # and whether it was left out of the history: what a value derived from it at
-        # the same time inherits (depth -> level).
+        # Per quantity whose last reading was bad: its time, bad-flag description and
+        # whether it was left out of the history: what a value derived from it at the
+        # same time inherits (depth -> level).
         self.last_verdict: dict[str, tuple[int, str | None, bool]] = {}
+        self._nitrate_loq = probe.nitrate_loq_mg_l
 
     def below_loq(self, quantity: str, value: float, *, censored: bool) -> bool:
         """A laboratory's "< LOQ" value, or a nitrate number below the registry's LOQ."""
-        loq = self.plan.probe.nitrate_loq_mg_l
+        loq = self._nitrate_loq
         return censored or (quantity == "nitrate" and loq is not None and value < loq)
 
     def feed(
@@ -401,11 +402,14 @@ class ProbeEvaluator:
             if source is not None and source[0] == time_ns and source[1] is not None:
                 flags += (Flag(DERIVED_FLAG, DERIVED_FLAG, f"derived from {source[1]}", "bad"),)
                 hidden = source[2]
-        below = self.below_loq(quantity, value, censored=censored)
+        loq = self._nitrate_loq
+        below = censored or (loq is not None and quantity == "nitrate" and value < loq)
         detectors = self.plan.qc.get(quantity)
         if detectors:
             window = self.windows.setdefault(quantity, [])
-            quantified = min(self.quantified.get(quantity, len(window)), len(window))
+            size = len(window)
+            quantified = self.quantified.get(quantity, size)
+            quantified = min(quantified, size)
             interval = self.plan.probe.expected_interval_s
             for item in detectors:
                 detector = item.detector
@@ -413,7 +417,8 @@ class ProbeEvaluator:
                 if detector.skips_below_loq:
                     if below:
                         continue
-                    history = window[len(window) - quantified :]
+                    if quantified < size:  # copy only when a below-LOQ value is in it
+                        history = window[size - quantified :]
                 detail = detector.check(item.params, history, time_ns, value, interval)
                 if detail is not None:
                     flags += (Flag(detector.flag, detector.name, detail, detector.level),)
@@ -421,15 +426,19 @@ class ProbeEvaluator:
             if not hidden:
                 window.append((time_ns, value))
                 quantified = 0 if below else quantified + 1
-                if len(window) > self.window_len[quantity]:
+                if size + 1 > self.window_len[quantity]:
                     del window[0]
-                self.quantified[quantity] = min(quantified, len(window))
+                    quantified = min(quantified, size)
+                self.quantified[quantity] = quantified
         bad: str | None = None
         for flag in flags:
             if flag.level == "bad":
                 bad = f"{quantity} flagged {flag.flag}: {flag.detail}"
                 break
-        self.last_verdict[quantity] = (time_ns, bad, hidden)
+        if bad is not None:
+            self.last_verdict[quantity] = (time_ns, bad, hidden)
+        elif quantity in self.last_verdict:
+            del self.last_verdict[quantity]  # a good reading: nothing to inherit
         self.sensor.feed(time_ns, quantity, value, arrival_ns, bad=bad, touched=self.touched)
         if bad is None:
             for machine in self.machines.get(quantity, ()):

@@ -45,6 +45,7 @@ def test_exceedance_hours_step_hold_capped_by_interval_and_period_end() -> None:
     # capped at 1 h + 1 h (t=10h) + last until end (0.5 h)
     assert exceedance_hours(times, values, 50.0, max_hold_s=hour, end_s=11.5 * hour) == 2.5
     assert exceedance_hours([], [], 50.0, max_hold_s=hour, end_s=hour) == 0.0
+    assert exceedance_hours([0.0], [50.0], 50.0, max_hold_s=hour, end_s=0.0) == 0.0
     assert exceedance_hours([0.0], [50.0], 50.0, max_hold_s=hour, end_s=hour) == 0.0
     assert exceedance_hours([0.0], [50.01], 50.0, max_hold_s=hour, end_s=hour) == 1.0
     with pytest.raises(ValueError, match="differ in length"):

@@ -83,26 +83,37 @@ def _fail(message: str) -> int:
 
 
 # -- gwmon config -----------------------------------------------------------------------------
+_SIM_EXAMPLE_HEAD = """\
+# Simulated probes for tests and demos: read only by `gwmon sim`. `gwmon run` ignores
+# this section; delete it in production.
+"""
+
+
 def example_toml() -> str:
     return "\n".join([INGEST_EXAMPLE_TOML, *(text for text in _stage_examples())])
 
 
 def _stage_examples() -> list[str]:
-    return [analytics.EXAMPLE_TOML, mail.EXAMPLE_TOML, dashboards.EXAMPLE_TOML, SIM_EXAMPLE_TOML]
+    return [
+        analytics.EXAMPLE_TOML,
+        mail.EXAMPLE_TOML,
+        dashboards.EXAMPLE_TOML,
+        _SIM_EXAMPLE_HEAD + SIM_EXAMPLE_TOML,
+    ]
 
 
 def _stage_checks(config: GwmonConfig, registry: Registry) -> list[str]:
-    problems: list[str] = [
+    """Problems of the sections `gwmon run` uses. The simulator's [sim] section is not
+    among them: a service must never refuse to start over a simulator setting."""
+    return [
         *analytics.check_config(config, registry),
         *mail.check_config(config, registry),
         *dashboards.check_config(config, registry),
     ]
-    if config.extra_sections.get("sim"):
-        problems += [
-            f"{config.source}: {problem}"
-            for problem in check_settings(_sim_settings(config), config.registry_path)
-        ]
-    return problems
+
+
+def _sim_problems(config: GwmonConfig, settings: SimSettings, registry_path: Path) -> list[str]:
+    return [f"{config.source}: {problem}" for problem in check_settings(settings, registry_path)]
 
 
 def _cmd_config_example(args: argparse.Namespace) -> int:
@@ -123,6 +134,15 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
         f"{len(registry.municipalities())} municipalities "
         f"({', '.join(sorted(registry.municipalities()))})"
     )
+    if config.extra_sections.get("sim"):
+        # Only a note: [sim] concerns `gwmon sim`, never the service. (An empty [sim]
+        # table cannot be told from none; it holds nothing to check either.)
+        try:
+            notes = _sim_problems(config, _sim_settings(config), config.registry_path)
+        except ConfigError as exc:
+            notes = [str(exc)]
+        for note in notes:
+            print(f"note (simulator, `gwmon sim` only; `gwmon run` ignores [sim]): {note}")
     return 0
 
 
@@ -221,6 +241,10 @@ def _cmd_sim(args: argparse.Namespace) -> int:
         settings = _sim_settings(config)
     except ConfigError as exc:
         return _fail(str(exc))
+    checked = settings.model_copy(update={"scenario": args.scenario}) if args.scenario else settings
+    problems = _sim_problems(config, checked, args.registry or config.registry_path)
+    if problems:
+        return _fail("simulator configuration problems:\n  " + "\n  ".join(problems))
     password = config.mqtt.resolved_password()
     return sim_cli.run_cli(
         args,

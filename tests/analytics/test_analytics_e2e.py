@@ -104,14 +104,14 @@ def documented_rule(
     n_open: int = 2,
     n_close: int = 2,
 ) -> list[tuple[int, int | None]]:
-    """docs/alerts.md: open at the first of n_open consecutive values >= threshold,
+    """docs/quality-control.md: open at the first of n_open consecutive values > threshold,
     close at the first of n_close consecutive values < release (times in s)."""
     episodes: list[tuple[int, int | None]] = []
     run: list[int] = []
     is_open, opened = False, 0
     for t, v, _ in points:
         if not is_open:
-            run = [*run, t] if v >= threshold else []
+            run = [*run, t] if v > threshold else []
             if len(run) == n_open:
                 is_open, opened, run = True, run[0], []
         else:

@@ -124,10 +124,11 @@ def test_gap_is_informational_and_does_not_open_a_fault() -> None:
 
 def test_level_low_and_high_with_registry_limits() -> None:
     p = probe(level_min_m_nhn=107.2, level_max_m_nhn=112.4)
-    values = [110.0, 109.5, 109.0, 108.5, 108.0, 107.6, 107.2, 107.1, 107.2, 107.3, 107.3, 108]
+    values = [110.0, 109.5, 109.0, 108.5, 108.0, 107.6, 107.2, 107.1, 107.05, 107.3, 107.3, 108]
     _, touched, _ = run(values, quantity="level", p=p)
-    # <= 107.2 at h6, h7 -> open h6; > 107.25 at h9, h10 -> closed h9
-    assert episodes(touched, "level_low") == [(6.0, 9.0, 107.1)]
+    # 107.2 at h6 is the minimum itself (not below it); < 107.2 at h7, h8 -> open h7;
+    # > 107.25 at h9, h10 -> closed h9
+    assert episodes(touched, "level_low") == [(7.0, 9.0, 107.05)]
     assert episodes(touched, "level_high") == []
 
 
@@ -253,3 +254,35 @@ def test_episodes_alternate_and_are_well_formed(values: list[float]) -> None:
     assert (evaluator.by_kind["breach"].episode is None) == (
         not breaches or breaches[-1][1] is not None
     )
+
+
+def test_values_exactly_at_a_threshold_exceed_nothing() -> None:
+    """A threshold is exceeded by values above it (issue 9.6): 50.0 opens no breach,
+    37.5 no warning, the level limits themselves neither level_low nor level_high."""
+    _, touched, _ = run([50.0] * 30)
+    assert episodes(touched, "breach") == []
+    assert episodes(touched, "warning") == [(0.0, None, 50.0)]
+    _, touched, _ = run([37.5, 50.0, 37.5, 50.0, 37.5])
+    assert episodes(touched, "warning") == [] and episodes(touched, "breach") == []
+    _, touched, _ = run([50.0, 50.01, 50.02])
+    assert episodes(touched, "breach") == [(1.0, None, 50.02)]
+    p = probe(level_min_m_nhn=107.2, level_max_m_nhn=112.4)
+    ramp = [round(107.2 + 0.5 * step, 2) for step in range(11)]  # 107.2 .. 112.2
+    flags, touched, _ = run([107.2] * 3 + ramp + [112.4] * 3, quantity="level", p=p)
+    assert all(f == [] for f in flags)
+    assert touched == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from([50.0, 49.99, 47.0, 37.5, 20.0]), max_size=60),
+    st.integers(1, 3),
+)
+def test_values_at_or_below_the_threshold_never_open_a_breach(
+    values: list[float], n_open: int
+) -> None:
+    qc = {"nitrate": {"spike": {"enabled": False}, "flatline": {"enabled": False}}}
+    alarms = {"breach": {"min_consecutive": n_open}, "warning": {"min_consecutive": n_open}}
+    _, touched, _ = run(values, qc=qc, alarms=alarms)
+    assert episodes(touched, "breach") == []
+    assert all(value > 37.5 for _, _, value in episodes(touched, "warning"))

@@ -210,3 +210,73 @@ def test_pairs_at_the_same_time_count_zero_and_have_no_slope() -> None:
     result = mann_kendall(times, [1, 2, 3, 4, 5], autocorrelation="none")
     assert result.s == 9
     assert result.slope_per_year == pytest.approx(365.25, rel=1e-12)
+
+
+# The series reported in issue 9 (point 7): daily, rounded to 0.1 mg/L.
+REPORTED = [12.2, 9.1, 10.9, 11.2, 10.7, 11.4, 10.4, 11.1, 10.3, 10.8]
+
+
+def test_hamed_rao_exact_where_pymannkendall_ranks_float_noise() -> None:
+    """Sen's slope is exactly -0.1 per day; detrended, x_i + 0.1 i are 12.2, 9.2, 11.1,
+    11.5, 11.1, 11.9, 11.0, 11.8, 11.1, 11.7: three exact ties at 11.1. Ranked as ties
+    (computed here in exact decimal arithmetic), no lag's rank autocorrelation is
+    significant at 5 % (|rho_k| <= 1.96/sqrt(10)), so n/n* = 1 and Var(S) = 10*9*25/18
+    = 125. pymannkendall detrends in floating point and ranks the three 11.1s by noise,
+    which makes lags significant and shrinks Var(S) to about 7.09 (p 0.003 instead of
+    0.47: a 'decreasing' verdict that the data do not carry)."""
+    from decimal import Decimal  # noqa: PLC0415
+
+    exact = [Decimal(str(v)) + Decimal("0.1") * i for i, v in enumerate(REPORTED)]
+    assert [str(v) for v in exact].count("11.1") == 3
+    ordered = sorted(exact)
+    ranks = [
+        (ordered.index(v) + 1 + len(ordered) - ordered[::-1].index(v)) / 2 for v in exact
+    ]  # average ranks of ties
+    mean = sum(ranks) / len(ranks)
+    centred = [r - mean for r in ranks]
+    denominator = sum(c * c for c in centred)
+    bound = 1.959963984540054 / math.sqrt(len(ranks))
+    rho = [
+        sum(centred[i] * centred[i + k] for i in range(len(ranks) - k)) / denominator
+        for k in range(1, len(ranks))
+    ]
+    assert all(abs(r) <= bound for r in rho)
+
+    ours = mann_kendall([T0 + i * 86400 for i in range(10)], REPORTED)
+    assert ours.s == -9
+    assert ours.variance_factor == 1.0
+    assert ours.var_s == 125.0
+    assert ours.p == pytest.approx(0.474274, abs=1e-6)
+    assert ours.verdict == "no_trend"
+    theirs = pmk.hamed_rao_modification_test(np.array(REPORTED))
+    assert theirs.s == -9
+    assert theirs.var_s == pytest.approx(7.0884, abs=1e-3)  # differs by a factor of 17.6
+    assert theirs.trend == "decreasing"
+
+
+@st.composite
+def series_with_repeated_times(draw: st.DrawFn) -> tuple[list[float], list[float]]:
+    days = draw(st.integers(3, 30))
+    counts = draw(st.lists(st.integers(1, 3), min_size=days, max_size=days))
+    times = [T0 + d * 86400 for d, c in enumerate(counts) for _ in range(c)]
+    values = draw(
+        st.lists(
+            st.floats(10, 20).map(lambda v: round(v, 1)), min_size=len(times), max_size=len(times)
+        )
+    )
+    return times, values
+
+
+@settings(max_examples=200, deadline=None)
+@given(series_with_repeated_times(), st.data())
+def test_result_does_not_depend_on_input_order_with_repeated_times(
+    series: tuple[list[float], list[float]], data: st.DataObject
+) -> None:
+    """Several values at one time (e.g. a lab and a probe value): the Hamed-Rao
+    autocorrelation sees them sorted by time, then value, whatever order they came in."""
+    times, values = series
+    pairs = list(zip(times, values, strict=True))
+    shuffled = data.draw(st.permutations(pairs), label="order")
+    first = mann_kendall(times, values)
+    again = mann_kendall([t for t, _ in shuffled], [v for _, v in shuffled])
+    assert again == first

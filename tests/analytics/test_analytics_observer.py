@@ -73,7 +73,8 @@ def test_breach_is_stored_per_contract_and_closed(
     assert first["arrival_at_s"] == T0 + HOUR + 5
     assert (first["threshold"], first["unit"], first["value"]) == (50.0, "mg/L", 51.0)
     assert first["message"].startswith(
-        "Nitrate at P-1 (Teststelle, Thallwitz) reached the GrwV Anlage 2 threshold value of "
+        "Nitrate at P-1 (Teststelle, Thallwitz) exceeded the GrwV Anlage 2 threshold value "
+        "(Schwellenwert) of "
         "50 mg/L on 2025-11-24 17:00 UTC"
     )
     obs.batch_stored(series([47.0, 46.0, 45.0], start=4))

@@ -106,15 +106,17 @@ EXPECTED = [
         "2025-11-25T13:00:00+00:00",
         False,
     ),
+    ("P-1.breach.20251125T000000Z", "breach", "resolved", 53.0, "2025-11-25T06:00:00+00:00", False),
+    # Values equal to a limit do not exceed it (issue 9.6): 107.2 at 23:30 is the minimum
+    # itself, so the level is first below it at 00:30 (107.1).
     (
-        "P-1.level_low.20251124T233000Z",
+        "P-1.level_low.20251125T003000Z",
         "level_low",
         "resolved",
         107.1,
         "2025-11-25T02:30:00+00:00",
         False,
     ),
-    ("P-1.breach.20251125T000000Z", "breach", "resolved", 53.0, "2025-11-25T06:00:00+00:00", False),
     (
         "P-1.sensor_fault.20251125T030000Z",
         "sensor_fault",
@@ -124,15 +126,17 @@ EXPECTED = [
         False,
     ),
     ("P-1.warning.20251125T160000Z", "warning", "open", 53.0, None, False),
+    # 112.4 at 16:30 is the maximum itself: above it from 17:30 (112.5).
     (
-        "P-1.level_high.20251125T163000Z",
+        "P-1.level_high.20251125T173000Z",
         "level_high",
         "resolved",
         112.6,
         "2025-11-25T19:30:00+00:00",
         False,
     ),
-    ("P-1.breach.20251125T200000Z", "breach", "resolved", 53.0, "2025-11-26T00:00:00+00:00", False),
+    # 50.0 at 20:00 is the threshold itself: the second breach opens at 52.0 (21:00).
+    ("P-1.breach.20251125T210000Z", "breach", "resolved", 53.0, "2025-11-26T00:00:00+00:00", False),
 ]
 
 

@@ -8,7 +8,9 @@ Six probes of the demo registry, hourly:
 - TH-02 one spike (95 mg/L at h=300) flagged by QC, an open sensor-fault alert;
 - BE-01 falls silent after h=591, goes offline, an open stale alert;
 - LO-01 level below its minimum from h=600, an open level_low alert;
-- LE-01 quiet, but loses 5 sampling cycles (h=50..54).
+- LE-01 quiet, but loses 5 sampling cycles (h=50..54);
+- BE-02 nitrate falls from 2.0 mg/L and is reported below the limit of quantification
+  ("< 0.5", stored with censored = true) from h=600 to the end.
 """
 
 from __future__ import annotations
@@ -22,12 +24,14 @@ START_S = int(datetime(2026, 10, 1, tzinfo=UTC).timestamp())
 END_S = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp())
 HOURS = (END_S - START_S) // 3600  # 744
 NS = 1_000_000_000
-PROBES = ("LE-01", "LE-07", "WU-01", "TH-02", "BE-01", "LO-01")
+PROBES = ("LE-01", "LE-07", "WU-01", "TH-02", "BE-01", "LO-01", "BE-02")
 INGESTOR = "gwmon-test"
 STALE_AFTER_H = 591
 LOST_HOURS = range(50, 55)
 SPIKE_H = 300
 BACKFILL_HOURS = range(100, 124)
+BELOW_LOQ_FROM_H = 600  # BE-02: "< 0.5" from here on
+LOQ = 0.5
 TREND_H = HOURS - 2  # time of the last value the trend test used (inside the local month)
 ACK_WALL_S = END_S + 3 * 3600  # acknowledged after the month (wall clock)
 
@@ -51,7 +55,14 @@ def nitrate(probe: str, hour: int) -> float:
         return 30.0 + (hour % 2)
     if probe == "LO-01":
         return 25.0
+    if probe == "BE-02":
+        return LOQ if censored(probe, hour) else round(2.0 - hour * 0.002, 3)
     return 12.0
+
+
+def censored(probe: str, hour: int) -> bool:
+    """Reported as "< 0.5": the value stored is the limit of quantification."""
+    return probe == "BE-02" and hour >= BELOW_LOQ_FROM_H
 
 
 def level(registry: Registry, probe_id: str, hour: int) -> float:
@@ -100,13 +111,11 @@ class Scenario:
                 "battery": float(90 - hour // 100),
             }
             for quantity, value in values.items():
+                fields: dict[str, float | bool] = {"value": value, "lag_s": lag(probe, hour)}
+                if quantity == "nitrate" and censored(probe, hour):
+                    fields["censored"] = True  # docs/storage.md: only written when true
                 self.points.append(
-                    Point(
-                        "reading",
-                        {**self.tags(probe), "quantity": quantity},
-                        {"value": value, "lag_s": lag(probe, hour)},
-                        time_ns,
-                    )
+                    Point("reading", {**self.tags(probe), "quantity": quantity}, fields, time_ns)
                 )
             self.points.append(
                 Point("sequence", self.tags(probe), {"seq": 1000 + hour, "lag_s": 2.0}, time_ns)
@@ -288,6 +297,7 @@ class Scenario:
                     {**self.tags(probe), "quantity": "nitrate"},
                     {
                         "n": HOURS,
+                        "alpha": 0.05,
                         "tau": 0.3,
                         "s": 1000.0,
                         "z": 2.5,

@@ -8,7 +8,16 @@ from typing import Any
 
 import pytest
 
-from dashboards.dash_scenario import END_S, HOURS, PROBES, STALE_AFTER_H, START_S, t_s
+from dashboards.dash_scenario import (
+    BELOW_LOQ_FROM_H,
+    END_S,
+    HOURS,
+    PROBES,
+    STALE_AFTER_H,
+    START_S,
+    nitrate,
+    t_s,
+)
 from gwmon.dashboards import (
     DashboardsSettings,
     TemplateVariable,
@@ -104,10 +113,13 @@ def test_every_statement_of_every_dashboard_runs_and_returns_data(
                     empty.append(f"{query.where} probe={probe}")
     assert count > 50
     # Allowed to be empty: QC of level (no level flags), trend of TH-02 (never tested),,
-    # QC of nitrate for LE-07 (only TH-02 had a spike), trend of TH-02 (never tested).
+    # QC of nitrate for LE-07 (only TH-02 had a spike), trend of TH-02 (never tested);
+    # below-LOQ values of LE-07 and TH-02 (only BE-02 reports "< 0.5": tested below).
     assert sorted(empty) == sorted(
         [
             "panel 1 'Nitrat (mg/L NO₃)' target B probe=LE-07",
+            "panel 1 'Nitrat (mg/L NO₃)' target D probe=LE-07",
+            "panel 1 'Nitrat (mg/L NO₃)' target D probe=TH-02",
             "panel 2 'Trend Nitrat (GrwV Anlage 6)' target A probe=TH-02",
             "panel 4 'Grundwasserstand (m NHN)' target B probe=LE-07",
             "panel 4 'Grundwasserstand (m NHN)' target B probe=TH-02",
@@ -123,7 +135,7 @@ def _map_state(
     for ref in ("A", "B"):
         for row in rows(run(client, target(dashboard, "Messstellen", ref), registry)):
             entry = merged.setdefault(row["probe"], {"state": 0})
-            for key in ("lat", "lon", "nitrate", "site"):
+            for key in ("lat", "lon", "nitrate", "site", "below_loq"):
                 if row.get(key) is not None:
                     entry.setdefault(key, row[key])
             entry["state"] = max(entry["state"], row["state"])
@@ -141,12 +153,16 @@ def test_overview_map_colours_each_probe_by_its_worst_open_alert(
         "TH-02": 2,
         "BE-01": 3,
         "LO-01": 1,
+        "BE-02": 0,  # added with the below-LOQ probe of the scenario
     }
     for probe in PROBES:
         assert merged[probe]["lat"] == registry.probes[probe].lat
         assert merged[probe]["lon"] == registry.probes[probe].lon
     assert merged["LE-07"]["nitrate"] == 51.5
     assert merged["BE-01"]["nitrate"] == 30.0 + (STALE_AFTER_H % 2)
+    # The tooltip can tell a limit of quantification from a measurement.
+    assert (merged["BE-02"]["nitrate"], merged["BE-02"]["below_loq"]) == (0.5, True)
+    assert merged["LE-07"].get("below_loq") is None
 
 
 def test_overview_current_nitrate_per_probe(
@@ -277,6 +293,7 @@ def test_probe_annotations_trend_and_status(
     assert [(r["verdict"], r["slope_per_year"], r["p"], r["n"]) for r in trend] == [
         ("rising", 2.35, 0.012, HOURS)
     ]
+    assert [r["alpha"] for r in trend] == [0.05]  # the α the test ran with, not a constant
     status = rows(run(month_client, target(probe, "Sonde"), registry, probe="BE-01"))
     assert [(r["online"], r["firmware"]) for r in status] == [(False, "1.4.2")]
 
@@ -319,3 +336,37 @@ def test_variable_queries_cascade(
     )
     result = run(month_client, probe_var["query"], registry, municipality=["Wurzen"])
     assert [v[1] for v in result[0][0]["values"]] == ["WU-01"]
+
+
+def test_below_loq_values_are_told_apart_from_measurements(
+    dashboards: dict[str, dict[str, Any]], month_client: InfluxClient, registry: Registry
+) -> None:
+    """A value stored with censored = true is a limit of quantification: the probe's
+    nitrate line leaves it out (no mean with it), a point series shows it with Grafana's
+    unit prefix "< ", and the overview's current nitrate shows "< 0.5" for BE-02."""
+    probe = dashboards["gwmon-probe"]
+    line = run(month_client, target(probe, "Nitrat"), registry, probe="BE-02")[0][0]["values"]
+    assert len(line) == BELOW_LOQ_FROM_H  # hourly values up to h=599, nothing after
+    assert line[-1] == [t_s(BELOW_LOQ_FROM_H - 1) * 1000, nitrate("BE-02", BELOW_LOQ_FROM_H - 1)]
+    assert min(v for _, v in line) > 0.5
+    below = rows(run(month_client, target(probe, "Nitrat", "D"), registry, probe="BE-02"))
+    assert [(r["time"], r["below_loq"]) for r in below] == [
+        (t_s(h) * 1000, 0.5) for h in range(BELOW_LOQ_FROM_H, HOURS)
+    ]
+    nitrate_panel = next(p for p in probe["panels"] if p["title"].startswith("Nitrat"))
+    override = next(
+        o["properties"]
+        for o in nitrate_panel["fieldConfig"]["overrides"]
+        if o["matcher"] == {"id": "byName", "options": "below_loq"}
+    )
+    assert {"id": "unit", "value": "prefix:< "} in override
+    overview = dashboards["gwmon-overview"]
+    measured = run(month_client, target(overview, "Nitrat aktuell", "A"), registry)[0]
+    limited = run(month_client, target(overview, "Nitrat aktuell", "B"), registry)[0]
+    assert "BE-02" not in {serie["tags"]["probe"] for serie in measured}
+    assert [(s["tags"]["probe"], s["values"][0][1]) for s in limited] == [("BE-02", 0.5)]
+    gauge = next(p for p in overview["panels"] if p["title"].startswith("Nitrat aktuell"))
+    assert {
+        "matcher": {"id": "byFrameRefID", "options": "B"},
+        "properties": [{"id": "unit", "value": "prefix:< "}],
+    } in gauge["fieldConfig"]["overrides"]

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from dashboards.dash_scenario import SPIKE_H, nitrate, t_s
+from dashboards.dash_scenario import BELOW_LOQ_FROM_H, SPIKE_H, nitrate, t_s
 from gwmon.dashboards import DashboardsSettings
 from gwmon.dashboards._report import (
     Period,
+    ProbeMonth,
     ReportError,
     collect,
     exceedance_hours,
@@ -40,10 +41,13 @@ def test_exceedance_hours_step_hold_capped_by_interval_and_period_end() -> None:
     hour = 3600.0
     times = [0.0, hour, 2 * hour, 10 * hour, 11 * hour]
     values = [49.9, 50.0, 51.0, 60.0, 55.0]
-    # 1 h (t=1h) + gap after t=2h capped at 1 h + 1 h (t=10h) + last until end (0.5 h)
-    assert exceedance_hours(times, values, 50.0, max_hold_s=hour, end_s=11.5 * hour) == 3.5
+    # 50.0 at t=1h is the threshold itself, not above it (issue 9.6): gap after t=2h
+    # capped at 1 h + 1 h (t=10h) + last until end (0.5 h)
+    assert exceedance_hours(times, values, 50.0, max_hold_s=hour, end_s=11.5 * hour) == 2.5
     assert exceedance_hours([], [], 50.0, max_hold_s=hour, end_s=hour) == 0.0
     assert exceedance_hours([0.0], [50.0], 50.0, max_hold_s=hour, end_s=0.0) == 0.0
+    assert exceedance_hours([0.0], [50.0], 50.0, max_hold_s=hour, end_s=hour) == 0.0
+    assert exceedance_hours([0.0], [50.01], 50.0, max_hold_s=hour, end_s=hour) == 1.0
     with pytest.raises(ValueError, match="differ in length"):
         exceedance_hours([0.0], [], 50.0, max_hold_s=hour, end_s=hour)
 
@@ -58,7 +62,8 @@ def test_collect_leipzig(month_client: InfluxClient, registry: Registry) -> None
     assert le07.count == 743
     assert (le07.minimum, le07.maximum) == (44.0, 55.75)
     assert le07.mean == pytest.approx(sum(expected) / len(expected), abs=1e-9)
-    assert le07.exceedance(period) == 67.0  # 24 h on Oct 10 + 43 h from h=700 to month end
+    # Oct 10: 50.0 at h=216 is not above 50 -> 23 h; + 43 h from h=700 to month end
+    assert le07.exceedance(period) == 66.0
     assert by_probe["LE-01"].count == 743 - 5
     assert by_probe["LE-01"].exceedance(period) == 0.0
     assert by_probe["LE-03"].count == 0 and by_probe["LE-03"].mean is None
@@ -105,7 +110,7 @@ def test_html_is_self_contained_german_and_complete(
         "44,0",
         cells[5],
         "55,8",
-        "67,0",
+        "66,0",
         "steigend",
         "2,35",
     ]
@@ -149,3 +154,38 @@ def test_render_without_data_says_so(month_client: InfluxClient, registry: Regis
     # Three probes without data: min, mean, max and slope show a dash, 0 hours above.
     assert text.count('<td class="num">–</td>') == 3 * 4
     assert text.count('<td class="num">0,0</td>') == 3
+
+
+def test_values_below_the_loq_are_shown_as_below_it(
+    month_client: InfluxClient, registry: Registry
+) -> None:
+    """BE-02 reports "< 0.5" (censored) from h=600: counted, shown as "< 0,5", half the
+    LOQ in the mean, never a number of its own."""
+    period = Period.parse("2026-10", "Europe/Berlin")
+    report = collect(month_client, registry, "Bennewitz", period)
+    be02 = next(e for e in report.probes if e.probe.probe_id == "BE-02")
+    measured = [nitrate("BE-02", h) for h in range(BELOW_LOQ_FROM_H)]
+    below = len(LOCAL_HOURS) - BELOW_LOQ_FROM_H
+    assert (be02.count, be02.below_loq_count) == (743, below)
+    assert (be02.minimum, be02.minimum_below_loq) == (0.5, True)
+    assert (be02.maximum, be02.maximum_below_loq) == (2.0, False)
+    assert be02.mean == pytest.approx((sum(measured) + below * 0.25) / 743, abs=1e-12)
+    assert be02.exceedance(period) == 0.0
+    text = render_html(report, DashboardsSettings(), charts=False)
+    row = re.search(r"<tr[^>]*><td>BE-02</td>.*?</tr>", text, re.S)
+    assert row is not None
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(0))
+    assert cells[2:7] == [
+        f"743 ({below} &lt; BG)",
+        "0",
+        "&lt; 0,5",
+        f"{be02.mean:.1f}".replace(".", ","),
+        "2,0",
+    ]
+    # A probe whose every value lies below the LOQ: min, mean and max are "< 0,5".
+    only_below = ProbeMonth(registry.probes["BE-02"])
+    for hour in range(3):
+        only_below.add(float(t_s(hour)), 0.5, censored=True)
+    only_below.add(float(t_s(3)), 0.2)  # a number below the registry LOQ 0.5
+    assert (only_below.below_loq_count, only_below.mean_below_loq) == (4, True)
+    assert (only_below.maximum, only_below.maximum_below_loq) == (0.5, True)

@@ -164,7 +164,7 @@ def test_maildir_transport_for_the_demo(mail_rig: RigFactory) -> None:
         with path.open("rb") as handle:
             message = email.message_from_binary_file(handle, policy=email.policy.default)
         assert message["Subject"] == (
-            "[gwmon] GRENZWERT Nitrat 54,2 mg/L – Messstelle LE-07 (Leipzig-Probstheida)"
+            "[gwmon] SCHWELLENWERT ÜBERSCHRITTEN Nitrat 54,2 mg/L – Messstelle LE-07 (Leipzig-Probstheida)"
         )
 
 

@@ -63,7 +63,7 @@ def test_breach_mail_to_leipzig_stabsstelle_and_operators_in_german(
     assert_valid_mime(msg)
     assert (
         msg["Subject"]
-        == "[gwmon] GRENZWERT Nitrat 54,2 mg/L – Messstelle LE-07 (Leipzig-Probstheida)"
+        == "[gwmon] SCHWELLENWERT ÜBERSCHRITTEN Nitrat 54,2 mg/L – Messstelle LE-07 (Leipzig-Probstheida)"
     )
     assert msg["To"] == ", ".join(LEIPZIG)
     plain = text_of(msg, "plain")
@@ -225,7 +225,7 @@ def test_resolved_mail(mail_rig: RigFactory, smtp_server: SmtpServer) -> None:
     assert_valid_mime(msg)
     assert (
         msg["Subject"]
-        == "[gwmon] BEENDET: GRENZWERT Nitrat – Messstelle LE-07 (Leipzig-Probstheida)"
+        == "[gwmon] BEENDET: SCHWELLENWERT ÜBERSCHRITTEN Nitrat – Messstelle LE-07 (Leipzig-Probstheida)"
     )
     assert mails[1].rcpt_tos == LEIPZIG
     plain = text_of(msg, "plain")
@@ -309,14 +309,18 @@ def test_flapping_probe_does_not_mail_per_flap(
     mails = sent_to(smtp_server.mails(), LEIPZIG)
     assert len(mails) == 2
     assert len(sent_to(smtp_server.mails(), OPS)) == 2
-    assert mails[0].message["Subject"].startswith("[gwmon] GRENZWERT Nitrat 54,2 mg/L")
+    assert (
+        mails[0]
+        .message["Subject"]
+        .startswith("[gwmon] SCHWELLENWERT ÜBERSCHRITTEN Nitrat 54,2 mg/L")
+    )
     digest = mails[1].message
     assert digest["Subject"].startswith(
         "[gwmon] SAMMELMELDUNG: 19 Meldungen für Stabsstelle Umwelt Leipzig"
     )
     plain = text_of(digest, "plain")
     assert "9× ausgelöst, 10× beendet. Der Wert schwankt um die Schwelle." in plain
-    assert plain.count("BEENDET: GRENZWERT Nitrat – Messstelle LE-07") == 1
+    assert plain.count("BEENDET: SCHWELLENWERT ÜBERSCHRITTEN Nitrat – Messstelle LE-07") == 1
 
 
 def test_rate_limit_per_recipient_turns_excess_into_a_digest(

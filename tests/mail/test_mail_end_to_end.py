@@ -85,15 +85,18 @@ def test_demo_breach_produces_exactly_the_expected_mails(
         (stab,) = sent_to(mails, LEIPZIG)
         assert stab.message["Subject"] == (
             "[gwmon] SAMMELMELDUNG: 4 Meldungen für Stabsstelle Umwelt Leipzig – u. a. "
-            f"GRENZWERT Nitrat {peak} mg/L LE-07"
+            f"SCHWELLENWERT ÜBERSCHRITTEN Nitrat {peak} mg/L LE-07"
         )
         (ops,) = sent_to(mails, OPS)
         assert ops.message["Subject"] == (
             "[gwmon] SAMMELMELDUNG: 4 Meldungen für Betreiber der Wasserwerke – u. a. "
-            f"GRENZWERT Nitrat {peak} mg/L LE-07"
+            f"SCHWELLENWERT ÜBERSCHRITTEN Nitrat {peak} mg/L LE-07"
         )
         plain = text_of(stab.message, "plain")
-        assert "BEENDET: GRENZWERT Nitrat – Messstelle LE-07 (Leipzig-Probstheida)" in plain
+        assert (
+            "BEENDET: SCHWELLENWERT ÜBERSCHRITTEN Nitrat – Messstelle LE-07 (Leipzig-Probstheida)"
+            in plain
+        )
         assert "BEENDET: WARNUNG Nitrat – Messstelle LE-07 (Leipzig-Probstheida)" in plain
         assert "1× ausgelöst, 1× beendet. Stand: beendet." in plain  # no flapping hint
         pngs = [p for p in stab.message.walk() if p.get_content_type() == "image/png"]

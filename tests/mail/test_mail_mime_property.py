@@ -99,7 +99,7 @@ def test_any_alert_text_gives_valid_mime(
         assert [r for _, _, r in capture.sent] == [["s@example.org"], ["ops@example.org"]]
         shown = f"{value:.1f}".replace(".", ",") if lang == "de" else f"{value:.1f}"
         word = (
-            ("GRENZWERT Nitrat", "Messstelle")
+            ("SCHWELLENWERT ÜBERSCHRITTEN Nitrat", "Messstelle")
             if lang == "de"
             else ("THRESHOLD EXCEEDED Nitrate", "Probe")
         )

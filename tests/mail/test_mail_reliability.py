@@ -264,7 +264,7 @@ def test_reminders_until_acknowledged_over_http(
     assert len(mails) == 2
     reminder = mails[1].message
     assert reminder["Subject"] == (
-        "[gwmon] ERINNERUNG: GRENZWERT Nitrat 54,2 mg/L – Messstelle LE-07 (Leipzig-Probstheida)"
+        "[gwmon] ERINNERUNG: SCHWELLENWERT ÜBERSCHRITTEN Nitrat 54,2 mg/L – Messstelle LE-07 (Leipzig-Probstheida)"
     )
     plain = text_of(reminder, "plain")
     assert "1. Erinnerung: noch nicht bestätigt." in plain
@@ -277,7 +277,7 @@ def test_reminders_until_acknowledged_over_http(
     page = requests.get(url, timeout=10)
     assert page.status_code == 200
     assert 'method="post"' in page.text
-    assert "GRENZWERT Nitrat 54,2 mg/L" in page.text
+    assert "SCHWELLENWERT ÜBERSCHRITTEN Nitrat 54,2 mg/L" in page.text
     assert rig.acknowledger.calls == []
     token = unquote(url.split("t=", 1)[1])
     answer = requests.post(

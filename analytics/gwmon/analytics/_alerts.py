@@ -24,7 +24,14 @@ from gwmon.analytics._model import (
     AlertState,
     Severity,
 )
-from gwmon.ingest import FieldValue, InfluxClient, Point, Probe
+from gwmon.ingest import (
+    DEFAULT_NITRATE_BREACH_MG_L,
+    DEFAULT_NITRATE_WARNING_MG_L,
+    FieldValue,
+    InfluxClient,
+    Point,
+    Probe,
+)
 
 ALERT = "alert"
 QC = "qc"
@@ -32,6 +39,9 @@ TREND = "trend"
 ALERT_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}\.[a-z_]+\.[0-9]{8}T[0-9]{6}[0-9]*Z")
 
 _NS = 1_000_000_000
+GRWV_NITRATE_MG_L = DEFAULT_NITRATE_BREACH_MG_L  # Schwellenwert, GrwV Anlage 2
+# The start of trend reversal: at most 75 % of the Schwellenwert (GrwV § 10, Anlage 2).
+TREND_REVERSAL_START_MG_L = DEFAULT_NITRATE_WARNING_MG_L
 
 SEVERITY: dict[AlertKind, Severity] = {
     AlertKind.BREACH: Severity.CRITICAL,
@@ -96,30 +106,53 @@ def _place(probe: Probe) -> str:
     return f"{probe.probe_id} ({probe.site}, {probe.municipality})"
 
 
+def _is_value(threshold: float, legal: float) -> bool:
+    return abs(threshold - legal) < 1e-9
+
+
 def episode_message(probe: Probe, episode: Episode) -> str:
+    """English alert text. The legal values are named as such (GrwV Anlage 2: 50 mg/L;
+    trend-reversal start: at most 75 % of it, 37.5 mg/L); a probe's own registry
+    thresholds are called the probe's, never the GrwV's."""
     kind = AlertKind(episode.kind)
     since = _when(episode.opened_ns)
     threshold = episode.threshold if episode.threshold is not None else math.nan
+    values = f"({episode.open_value:.1f} mg/L, peak {episode.value:.1f} mg/L)"
     if kind is AlertKind.BREACH:
-        text = (
-            f"Nitrate at {_place(probe)} reached the GrwV Anlage 2 threshold value of "
-            f"{threshold:g} mg/L on {since} ({episode.open_value:.1f} mg/L, peak "
-            f"{episode.value:.1f} mg/L). Groundwater, not a drinking-water result."
-        )
+        if _is_value(threshold, GRWV_NITRATE_MG_L):
+            text = (
+                f"Nitrate at {_place(probe)} exceeded the GrwV Anlage 2 threshold value "
+                f"(Schwellenwert) of {threshold:g} mg/L on {since} {values}."
+            )
+        else:
+            text = (
+                f"Nitrate at {_place(probe)} exceeded the probe's alarm threshold of "
+                f"{threshold:g} mg/L on {since} {values}; the GrwV Anlage 2 threshold value "
+                f"is {GRWV_NITRATE_MG_L:g} mg/L."
+            )
+        text += " Groundwater, not a drinking-water result."
     elif kind is AlertKind.WARNING:
-        text = (
-            f"Nitrate at {_place(probe)} reached {threshold:g} mg/L, the trend-reversal "
-            f"starting point (75 % of the GrwV threshold value), on {since} "
-            f"({episode.open_value:.1f} mg/L, peak {episode.value:.1f} mg/L)."
-        )
+        if _is_value(threshold, TREND_REVERSAL_START_MG_L):
+            text = (
+                f"Nitrate at {_place(probe)} exceeded {threshold:g} mg/L, the trend-reversal "
+                f"starting point (75 % of the GrwV threshold value of {GRWV_NITRATE_MG_L:g} "
+                f"mg/L), on {since} {values}."
+            )
+        else:
+            text = (
+                f"Nitrate at {_place(probe)} exceeded the probe's warning threshold of "
+                f"{threshold:g} mg/L on {since} {values}; the GrwV trend-reversal starting "
+                f"point is at most 75 % of the {GRWV_NITRATE_MG_L:g} mg/L threshold value, "
+                f"{TREND_REVERSAL_START_MG_L:g} mg/L."
+            )
     elif kind is AlertKind.LEVEL_LOW:
         text = (
-            f"Groundwater level at {_place(probe)} fell to the minimum operating level "
+            f"Groundwater level at {_place(probe)} fell below the minimum operating level "
             f"{threshold:.2f} m NHN on {since} (lowest {episode.value:.2f} m NHN)."
         )
     elif kind is AlertKind.LEVEL_HIGH:
         text = (
-            f"Groundwater level at {_place(probe)} rose to the maximum level "
+            f"Groundwater level at {_place(probe)} rose above the maximum level "
             f"{threshold:.2f} m NHN on {since} (highest {episode.value:.2f} m NHN)."
         )
     else:

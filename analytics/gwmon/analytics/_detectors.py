@@ -127,6 +127,10 @@ class QcDetector:
     # A reading this detector flags is left out of the history later readings are
     # checked against (an impossible value must not become the reference of a spike test).
     hides_from_history: bool = False
+    # Not run on a reading below the limit of quantification (a laboratory's "< 0.5", or a
+    # number below the registry's nitrate_loq_mg_l), and such readings do not count in its
+    # history: a run of "< 0.5" is constant by construction, not a stuck sensor.
+    skips_below_loq: bool = False
 
     def configure(self, raw: Mapping[str, object], owner: str) -> dict[str, ParamValue]:
         values = parse_params((*self.params, _ENABLED), raw, owner)
@@ -306,6 +310,7 @@ FLATLINE = QcDetector(
     ),
     check=_check_flatline,
     history=lambda values: int(values["window"] or 0) - 1,
+    skips_below_loq=True,
 )
 RATE_OF_CHANGE = QcDetector(
     name="rate_of_change",

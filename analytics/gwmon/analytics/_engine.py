@@ -21,6 +21,8 @@ from gwmon.analytics._model import AlertKind
 from gwmon.analytics._settings import ProbePlan
 
 EpisodeKey = tuple[str, int]  # (kind, opened_ns)
+# The flag a value gets when the value it was computed from is flagged bad.
+DERIVED_FLAG = "derived"
 
 
 class Flag(NamedTuple):
@@ -66,7 +68,8 @@ Touched = dict[EpisodeKey, Episode]
 
 class ThresholdMachine:
     """Hysteresis alarm on one quantity: opens after `n_open` consecutive QC-good readings
-    at/beyond `threshold`, closes after `n_close` consecutive readings past `release`."""
+    strictly beyond `threshold` (above it, or below it for a low alarm), closes after
+    `n_close` consecutive readings strictly past `release`."""
 
     __slots__ = (
         "episode",
@@ -112,10 +115,25 @@ class ThresholdMachine:
     def _more_extreme(self, value: float, than: float) -> bool:
         return value > than if self.high else value < than
 
-    def feed(self, time_ns: int, value: float, arrival_ns: int, touched: Touched) -> None:
+    def feed(
+        self,
+        time_ns: int,
+        value: float,
+        arrival_ns: int,
+        touched: Touched,
+        *,
+        censored: bool = False,
+    ) -> None:
+        """`censored`: the true value is below `value` (a "< LOQ" reading). It counts only
+        where that is certain: towards a low alarm, or towards releasing a high one."""
         episode = self.episode
         if episode is None:
-            beyond = value >= self.threshold if self.high else value <= self.threshold
+            # A threshold is exceeded by a value above it (below it for a low alarm),
+            # never by a value equal to it (GrwV: "überschritten"; docs/quality-control.md).
+            if censored:
+                beyond = not self.high and value <= self.threshold
+            else:
+                beyond = value > self.threshold if self.high else value < self.threshold
             if not beyond:
                 self.run_n = 0
                 return
@@ -123,7 +141,7 @@ class ThresholdMachine:
             if self.run_n == 1:
                 self.run_start = (time_ns, value, arrival_ns)
                 self.run_peak = value
-            elif self._more_extreme(value, self.run_peak):
+            elif not censored and self._more_extreme(value, self.run_peak):
                 self.run_peak = value
             if self.run_n >= self.n_open:
                 assert self.run_start is not None
@@ -144,11 +162,14 @@ class ThresholdMachine:
                 self.run_start = None
                 self.rel_n = 0
             return
-        if self._more_extreme(value, episode.value):
+        if not censored and self._more_extreme(value, episode.value):
             episode.value = value
             episode.last_ns = time_ns
             touched[episode.key] = episode
-        released = value < self.release if self.high else value > self.release
+        if censored:
+            released = self.high and value <= self.release
+        else:
+            released = value < self.release if self.high else value > self.release
         if not released:
             self.rel_n = 0
             return
@@ -343,34 +364,85 @@ class ProbeEvaluator:
         )
         self.pos: tuple[int, str] | None = None
         self.touched: Touched = {}
+        # Per quantity: how many readings at the end of its window are quantified (not
+        # below the LOQ); detectors that skip below-LOQ readings see only those.
+        self.quantified: dict[str, int] = {}
+        # Per quantity whose last reading was bad: its time, bad-flag description and
+        # whether it was left out of the history: what a value derived from it at the
+        # same time inherits (depth -> level).
+        self.last_verdict: dict[str, tuple[int, str | None, bool]] = {}
+        self._nitrate_loq = probe.nitrate_loq_mg_l
 
-    def feed(self, time_ns: int, quantity: str, value: float, arrival_ns: int) -> tuple[Flag, ...]:
-        """Evaluate one reading; returns its QC flags (empty when it passed)."""
+    def below_loq(self, quantity: str, value: float, *, censored: bool) -> bool:
+        """A laboratory's "< LOQ" value, or a nitrate number below the registry's LOQ."""
+        loq = self._nitrate_loq
+        return censored or (quantity == "nitrate" and loq is not None and value < loq)
+
+    def feed(
+        self,
+        time_ns: int,
+        quantity: str,
+        value: float,
+        arrival_ns: int,
+        *,
+        censored: bool = False,
+        derived_from: str | None = None,
+    ) -> tuple[Flag, ...]:
+        """Evaluate one reading; returns its QC flags (empty when it passed).
+
+        `censored`: the reading is "< value" (below the limit of quantification).
+        `derived_from`: the quantity this value was computed from at the same time (a
+        level from a depth): a bad flag on that reading is inherited (flag `derived`).
+        Readings of one time are fed in quantity order, so "depth" comes before "level".
+        """
         flags: tuple[Flag, ...] = ()
+        hidden = False
+        if derived_from is not None:
+            source = self.last_verdict.get(derived_from)
+            if source is not None and source[0] == time_ns and source[1] is not None:
+                flags += (Flag(DERIVED_FLAG, DERIVED_FLAG, f"derived from {source[1]}", "bad"),)
+                hidden = source[2]
+        loq = self._nitrate_loq
+        below = censored or (loq is not None and quantity == "nitrate" and value < loq)
         detectors = self.plan.qc.get(quantity)
         if detectors:
             window = self.windows.setdefault(quantity, [])
+            size = len(window)
+            quantified = self.quantified.get(quantity, size)
+            quantified = min(quantified, size)
             interval = self.plan.probe.expected_interval_s
-            hidden = False
             for item in detectors:
                 detector = item.detector
-                detail = detector.check(item.params, window, time_ns, value, interval)
+                history = window
+                if detector.skips_below_loq:
+                    if below:
+                        continue
+                    if quantified < size:  # copy only when a below-LOQ value is in it
+                        history = window[size - quantified :]
+                detail = detector.check(item.params, history, time_ns, value, interval)
                 if detail is not None:
                     flags += (Flag(detector.flag, detector.name, detail, detector.level),)
                     hidden = hidden or detector.hides_from_history
             if not hidden:
                 window.append((time_ns, value))
-                if len(window) > self.window_len[quantity]:
+                quantified = 0 if below else quantified + 1
+                if size + 1 > self.window_len[quantity]:
                     del window[0]
+                    quantified = min(quantified, size)
+                self.quantified[quantity] = quantified
         bad: str | None = None
         for flag in flags:
             if flag.level == "bad":
                 bad = f"{quantity} flagged {flag.flag}: {flag.detail}"
                 break
+        if bad is not None:
+            self.last_verdict[quantity] = (time_ns, bad, hidden)
+        elif quantity in self.last_verdict:
+            del self.last_verdict[quantity]  # a good reading: nothing to inherit
         self.sensor.feed(time_ns, quantity, value, arrival_ns, bad=bad, touched=self.touched)
         if bad is None:
             for machine in self.machines.get(quantity, ()):
-                machine.feed(time_ns, value, arrival_ns, self.touched)
+                machine.feed(time_ns, value, arrival_ns, self.touched, censored=censored)
         self.pos = (time_ns, quantity)
         return flags
 
@@ -386,6 +458,8 @@ class ProbeEvaluator:
             "windows": {q: [list(item) for item in w] for q, w in self.windows.items()},
             "machines": {kind: machine.state() for kind, machine in self.by_kind.items()},
             "sensor": self.sensor.state(),
+            "quantified": dict(self.quantified),
+            "last_verdict": {q: list(v) for q, v in self.last_verdict.items()},
         }
 
     @classmethod
@@ -404,4 +478,12 @@ class ProbeEvaluator:
             if machine is not None:  # a threshold removed from the registry drops its state
                 machine.restore(state)
         evaluator.sensor.restore(data["sensor"])
+        # Snapshots from before these were kept: every reading counts as quantified.
+        evaluator.quantified = {
+            quantity: int(count) for quantity, count in data.get("quantified", {}).items()
+        }
+        evaluator.last_verdict = {
+            quantity: (int(t), None if bad is None else str(bad), bool(hidden))
+            for quantity, (t, bad, hidden) in data.get("last_verdict", {}).items()
+        }
         return evaluator

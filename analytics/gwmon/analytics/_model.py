@@ -13,8 +13,8 @@ from typing import Any, Protocol
 
 
 class AlertKind(StrEnum):
-    BREACH = "breach"  # nitrate >= breach threshold (GrwV Anlage 2, 50 mg/L)
-    WARNING = "warning"  # nitrate >= warning threshold (trend-reversal start, 37.5 mg/L)
+    BREACH = "breach"  # nitrate > breach threshold (GrwV Anlage 2, 50 mg/L)
+    WARNING = "warning"  # nitrate > warning threshold (trend-reversal start, 37.5 mg/L)
     LEVEL_LOW = "level_low"  # groundwater below the minimum operating level
     LEVEL_HIGH = "level_high"  # groundwater above the maximum level
     SENSOR_FAULT = "sensor_fault"  # QC says the sensor, not the aquifer, has a problem

@@ -61,8 +61,9 @@ from gwmon.analytics._settings import (
     config_problems,
     load_settings,
 )
-from gwmon.analytics._state import Changes, StateStore
+from gwmon.analytics._state import Changes, HistoryRow, StateStore
 from gwmon.ingest import (
+    CANONICAL_QUANTITIES,
     ConfigError,
     GwmonConfig,
     InfluxClient,
@@ -90,16 +91,45 @@ _OUTBOX_LINES = 5_000
 
 
 class _Entry:
-    __slots__ = ("arrival_ns", "flags", "quantity", "time_ns", "value")
+    __slots__ = ("arrival_ns", "censored", "derived_from", "flags", "quantity", "time_ns", "value")
 
     def __init__(
-        self, time_ns: int, quantity: str, value: float, arrival_ns: int, flags: tuple[Flag, ...]
+        self,
+        time_ns: int,
+        quantity: str,
+        value: float,
+        arrival_ns: int,
+        flags: tuple[Flag, ...],
+        *,
+        censored: bool = False,
+        derived_from: str | None = None,
     ) -> None:
         self.time_ns = time_ns
         self.quantity = quantity
         self.value = value
         self.arrival_ns = arrival_ns
         self.flags = flags
+        self.censored = censored
+        self.derived_from = derived_from
+
+    def feed(self, evaluator: ProbeEvaluator) -> tuple[Flag, ...]:
+        return evaluator.feed(
+            self.time_ns,
+            self.quantity,
+            self.value,
+            self.arrival_ns,
+            censored=self.censored,
+            derived_from=self.derived_from,
+        )
+
+
+def derived_from(reading: Reading) -> str | None:
+    """The quantity a reading was computed from: the ingest derives `level` from a
+    `depth` record and keeps the record name ("depth") on the derived reading."""
+    name = reading.record_name
+    if name != reading.quantity and name in CANONICAL_QUANTITIES:
+        return name
+    return None
 
 
 @dataclass
@@ -240,14 +270,23 @@ class AnalyticsObserver:
                 current=ProbeEvaluator.from_snapshot(plan, current),
                 last_arrival_ns=last_arrival,
             )
-        for probe, quantity, time_ns, value, arrival_ns, flags in self._state.history():
+        for row in self._state.history():
+            probe, quantity, time_ns, value, arrival_ns, flags, censored, source = row
             track = self._tracks.get(probe)
             if track is None:
                 continue  # probe removed from the registry
             series = track.series.setdefault(quantity, _Series())
             series.times.append(time_ns)
             series.entries.append(
-                _Entry(time_ns, quantity, value, arrival_ns, _flags_from_json(flags))
+                _Entry(
+                    time_ns,
+                    quantity,
+                    value,
+                    arrival_ns,
+                    _flags_from_json(flags),
+                    censored=bool(censored),
+                    derived_from=source,
+                )
             )
         for data in self._state.alerts():
             alert = alert_from_dict(data)
@@ -388,14 +427,27 @@ class AnalyticsObserver:
             index = bisect.bisect_left(series.times, reading.time_ns)
             if index < len(series.times) and series.times[index] == reading.time_ns:
                 entry = series.entries[index]
-                if entry.value == reading.value:
+                source = derived_from(reading)
+                if (entry.value, entry.censored, entry.derived_from) == (
+                    reading.value,
+                    reading.censored,
+                    source,
+                ):
                     self.stats.duplicates += 1
                     continue
                 entry.value = reading.value  # InfluxDB keeps the last write: so do we
                 entry.arrival_ns = reading.arrival_ns
+                entry.censored = reading.censored
+                entry.derived_from = source
             else:
                 entry = _Entry(
-                    reading.time_ns, reading.quantity, reading.value, reading.arrival_ns, ()
+                    reading.time_ns,
+                    reading.quantity,
+                    reading.value,
+                    reading.arrival_ns,
+                    (),
+                    censored=reading.censored,
+                    derived_from=derived_from(reading),
                 )
                 series.times.insert(index, reading.time_ns)
                 series.entries.insert(index, entry)
@@ -419,7 +471,7 @@ class AnalyticsObserver:
             fresh = sorted(inserted, key=lambda e: (e.time_ns, e.quantity))
             for entry in fresh:
                 self._checkpoint(track, current, entry.time_ns)
-                flags = current.feed(entry.time_ns, entry.quantity, entry.value, entry.arrival_ns)
+                flags = entry.feed(current)
                 self._set_flags(probe, entry, flags, changes)
             self._reconcile(probe, current.touched, None, changes)
         else:
@@ -442,7 +494,7 @@ class AnalyticsObserver:
             if start_ns is None:
                 start_ns = entry.time_ns
             self._checkpoint(track, evaluator, entry.time_ns)
-            flags = evaluator.feed(entry.time_ns, entry.quantity, entry.value, entry.arrival_ns)
+            flags = entry.feed(evaluator)
             self._set_flags(probe, entry, flags, changes)
         track.current = evaluator
         self._reconcile(probe, evaluator.touched, start_ns, changes)
@@ -479,7 +531,7 @@ class AnalyticsObserver:
         changes.history[(probe.probe_id, entry.quantity, entry.time_ns)] = self._row(probe, entry)
 
     @staticmethod
-    def _row(probe: Probe, entry: _Entry) -> tuple[str, str, int, float, int, str]:
+    def _row(probe: Probe, entry: _Entry) -> HistoryRow:
         return (
             probe.probe_id,
             entry.quantity,
@@ -487,6 +539,8 @@ class AnalyticsObserver:
             entry.value,
             entry.arrival_ns,
             _flags_json(entry.flags),
+            int(entry.censored),
+            entry.derived_from,
         )
 
     def _prune(self, track: _Track, changes: Changes) -> None:
@@ -503,7 +557,7 @@ class AnalyticsObserver:
         else:  # e.g. right after a restart (checkpoints live in memory): feed forward
             evaluator = ProbeEvaluator.from_snapshot(track.plan, track.base)
             for entry in track.merged(before_ns=cutoff):
-                evaluator.feed(entry.time_ns, entry.quantity, entry.value, entry.arrival_ns)
+                entry.feed(evaluator)
             track.base = evaluator.snapshot()
         for boundary in [b for b in track.checkpoints if b <= cutoff]:
             del track.checkpoints[boundary]

@@ -98,7 +98,8 @@ class TrendSettings(BaseModel):
     min_span_days: Annotated[float, Field(ge=0, le=100 * 366)] = 365.0
     autocorrelation: Literal["hamed_rao", "none"] = "hamed_rao"
     sample_interval_s: Annotated[float, Field(ge=0, le=366 * 86400)] = 86400.0
-    reversal_start_mg_l: Annotated[float, Field(gt=0, le=10_000)] | None = None
+    # GrwV: the start of trend reversal is at most 75 % of the Schwellenwert, 37.5 mg/L.
+    reversal_start_mg_l: Annotated[float, Field(gt=0, le=37.5)] | None = None
     exclude_flagged: bool = True
     open_alerts: bool = True
 
@@ -169,16 +170,48 @@ def _split_probe_qc(
     return qc, alarms, problems
 
 
+def _number_or_none(raw: object) -> float | None:
+    if raw is None or isinstance(raw, bool):
+        return None
+    try:
+        return float(raw) if isinstance(raw, int | float | str) else None
+    except ValueError:
+        return None  # the depth detector's own check reports the bad value
+
+
+def level_range_default(probe: Probe, depth_range: Mapping[str, object]) -> dict[str, object]:
+    """The default plausibility range of `level` (m NHN) from the well's geometry: the
+    depth range (m below ground, default -10..500) carried over with the surveyed
+    heights, so that a depth the depth range accepts gives a level the level range
+    accepts. Lower end: ground_level_m_nhn - depth max; upper end: the higher of ground
+    level and measuring point (top of casing) - depth min (artesian head above ground)."""
+    ground = probe.ground_level_m_nhn
+    top = max(ground, probe.measuring_point_m_nhn or ground)
+    deepest = _number_or_none(depth_range.get("max"))
+    highest = _number_or_none(depth_range.get("min"))
+    return {
+        "min": None if deepest is None else round(ground - deepest, 6),
+        "max": None if highest is None else round(top - highest, 6),
+    }
+
+
 def build_plan(
     settings: AnalyticsSettings, detectors: DetectorRegistry, probe: Probe
 ) -> tuple[ProbePlan | None, list[str]]:
     """The probe's plan, or None and every problem found (config and registry)."""
     probe_qc, probe_alarms, problems = _split_probe_qc(probe)
     qc: dict[str, tuple[ActiveDetector, ...]] = {}
+    depth_range: dict[str, object] = {
+        **DEFAULT_QC["depth"]["range"],
+        **settings.qc.get("depth", {}).get("range", {}),
+        **probe_qc.get("depth", {}).get("range", {}),
+    }
     for quantity in CANONICAL_QUANTITIES:
         names: dict[str, dict[str, object]] = {
             name: dict(params) for name, params in DEFAULT_QC.get(quantity, {}).items()
         }
+        if quantity == "level":
+            names["range"] = level_range_default(probe, depth_range)
         for name, cfg_params in settings.qc.get(quantity, {}).items():
             names.setdefault(name, {}).update(cfg_params)
         for name, probe_params in probe_qc.get(quantity, {}).items():
@@ -348,7 +381,8 @@ min_span_days = 365.0
 autocorrelation = "hamed_rao"
 # One single measured value (the first QC-good one) per interval, never a mean; 0 = all.
 sample_interval_s = 86400.0
-# Trend-reversal starting point; unset = the probe's nitrate_warning_mg_l (37.5 mg/L).
+# Trend-reversal starting point, at most 37.5 mg/L (75 % of the GrwV Schwellenwert);
+# unset = the probe's nitrate_warning_mg_l, capped at 37.5 mg/L.
 # reversal_start_mg_l = 37.5
 exclude_flagged = true
 open_alerts = true

@@ -22,6 +22,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS history (
     probe TEXT NOT NULL, quantity TEXT NOT NULL, time_ns INTEGER NOT NULL,
     value REAL NOT NULL, arrival_ns INTEGER NOT NULL, flags TEXT NOT NULL,
+    censored INTEGER NOT NULL DEFAULT 0, derived_from TEXT,
     PRIMARY KEY (probe, quantity, time_ns)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS probe_state (
     probe TEXT PRIMARY KEY, base TEXT, current TEXT, last_arrival_ns INTEGER);
@@ -35,7 +36,14 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
-HistoryRow = tuple[str, str, int, float, int, str]
+# probe, quantity, time_ns, value, arrival_ns, flags (JSON), censored (0/1: "< value",
+# below the limit of quantification), derived_from (e.g. "depth" for a derived level)
+HistoryRow = tuple[str, str, int, float, int, str, int, str | None]
+# Columns added after the first release: state files written before get them on open.
+_ADDED_HISTORY_COLUMNS = {
+    "censored": "INTEGER NOT NULL DEFAULT 0",
+    "derived_from": "TEXT",
+}
 
 
 class StateLockedError(RuntimeError):
@@ -91,6 +99,10 @@ class StateStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(history)")}
+        for column, declaration in _ADDED_HISTORY_COLUMNS.items():
+            if column not in present:
+                self._db.execute(f"ALTER TABLE history ADD COLUMN {column} {declaration}")
 
     def close(self) -> None:
         self._db.close()
@@ -102,7 +114,8 @@ class StateStore:
     # -- reading at start-up ------------------------------------------------------------------
     def history(self) -> Iterator[HistoryRow]:
         yield from self._db.execute(
-            "SELECT probe, quantity, time_ns, value, arrival_ns, flags FROM history "
+            "SELECT probe, quantity, time_ns, value, arrival_ns, flags, censored, derived_from "
+            "FROM history "
             "ORDER BY probe, quantity, time_ns"
         )
 
@@ -144,7 +157,7 @@ class StateStore:
                 )
             if changes.history:
                 db.executemany(
-                    "INSERT OR REPLACE INTO history VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO history VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     changes.history.values(),
                 )
             if changes.probes:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from statistics import NormalDist
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -29,9 +29,17 @@ from gwmon.analytics._alerts import (
     to_ns,
 )
 from gwmon.analytics._detectors import DetectorRegistry, default_detectors
+from gwmon.analytics._engine import DERIVED_FLAG
 from gwmon.analytics._model import Alert, AlertKind, AlertState
 from gwmon.analytics._settings import TrendSettings
-from gwmon.ingest import DEFAULT_NITRATE_WARNING_MG_L, FieldValue, InfluxClient, Point, Probe
+from gwmon.ingest import (
+    DEFAULT_NITRATE_BREACH_MG_L,
+    DEFAULT_NITRATE_WARNING_MG_L,
+    FieldValue,
+    InfluxClient,
+    Point,
+    Probe,
+)
 
 logger = logging.getLogger("gwmon.analytics.trend")
 
@@ -39,6 +47,8 @@ SECONDS_PER_YEAR = 365.25 * 86400
 MIN_VALUES = 5  # GrwV Anlage 6
 MAX_VALUES = 5_000  # exact Sen's slope needs all n(n-1)/2 pair slopes in memory
 _NS = 1_000_000_000
+# GrwV: the start of trend reversal lies at most at 75 % of the Schwellenwert (50 mg/L).
+REVERSAL_START_MAX_MG_L = 0.75 * DEFAULT_NITRATE_BREACH_MG_L  # 37.5
 
 Verdict = Literal["rising", "falling", "no_trend", "insufficient"]
 Autocorrelation = Literal["hamed_rao", "none"]
@@ -168,14 +178,20 @@ def mann_kendall(
     alpha: float = 0.05,
     autocorrelation: Autocorrelation = "hamed_rao",
     loq: float | None = None,
+    censored: Sequence[bool] | None = None,
     reversal_start: float = DEFAULT_NITRATE_WARNING_MG_L,
     min_values: int = MIN_VALUES,
     min_span_days: float = 0.0,
 ) -> MannKendallResult:
     """Mann-Kendall trend test with tie correction and Sen's slope (per year).
 
-    `times` are UNIX seconds or aware datetimes (any order; sorted here), `values` single
-    measurements (not means). Values below `loq` count as `loq / 2` (GrwV Anlage 6).
+    `times` are UNIX seconds or aware datetimes (any order; sorted by time, then value,
+    so that the result never depends on the input order), `values` single measurements
+    (not means). Values below the limit of quantification count as half of it (GrwV
+    Anlage 6): a numeric value below `loq` as `loq / 2`; a value marked in `censored`
+    ("< L", the value is its LOQ L) as `max(L, loq) / 2`.
+    `reversal_start` (e.g. a probe's warning threshold) is capped at 37.5 mg/L, the
+    GrwV's latest start of trend reversal; only measured values can reach it.
     Fewer than `min_values` (at least 5) values, or values spanning less than
     `min_span_days`: verdict "insufficient" with a reason.
     Raises ValueError for mismatched lengths or non-finite input.
@@ -187,21 +203,34 @@ def mann_kendall(
         msg = f"alpha must be between 0 and 1, not {alpha}"
         raise ValueError(msg)
     min_values = max(min_values, MIN_VALUES)
+    reversal_start = min(reversal_start, REVERSAL_START_MAX_MG_L)
     t = np.array([_seconds(moment) for moment in times], dtype=np.float64)
     x = np.array(values, dtype=np.float64)
     if not (np.all(np.isfinite(t)) and np.all(np.isfinite(x))):
         msg = "times and values must be finite numbers"
         raise ValueError(msg)
-    order = np.argsort(t, kind="mergesort")
-    t, x = t[order], x[order]
+    if censored is None:
+        marked = np.zeros(len(x), dtype=bool)
+    else:
+        marked = np.array(censored, dtype=bool)
+        if marked.shape != x.shape:
+            msg = f"{len(censored)} censored marks but {len(values)} values"
+            raise ValueError(msg)
     raw = x.copy()
-    below = 0
+    below_mask = marked.copy()
+    x[marked] = (raw[marked] if loq is None else np.maximum(raw[marked], loq)) / 2
     if loq is not None:
-        mask = x < loq
-        below = int(mask.sum())
-        x[mask] = loq / 2
+        numeric_below = ~marked & (raw < loq)
+        x[numeric_below] = loq / 2
+        below_mask |= numeric_below
+    below = int(below_mask.sum())
+    # Time, then the value tested: values at one time form a fixed sequence, so the
+    # Hamed-Rao autocorrelation (which sees the sequence) is independent of input order.
+    order = np.lexsort((x, t))
+    t, x, raw, marked = t[order], x[order], raw[order], marked[order]
     n = len(x)
-    reached = bool(n and np.max(raw) >= reversal_start)
+    measured = raw[~marked]
+    reached = bool(len(measured) and np.max(measured) >= reversal_start)
 
     def refuse(reason: str) -> MannKendallResult:
         return MannKendallResult(
@@ -310,19 +339,23 @@ class TrendReport:
 
 
 def _bad_flags(detectors: DetectorRegistry) -> set[str]:
-    return {detector.flag for detector in detectors if detector.level == "bad"}
+    bad = {detector.flag for detector in detectors if detector.level == "bad"}
+    return bad | {DERIVED_FLAG}
 
 
-def _load_series(
-    store: InfluxClient, probe: Probe, since_ns: int | None
-) -> list[tuple[int, float]]:
+Sample = tuple[int, float, bool]  # time (ns), value, censored ("< value", below the LOQ)
+
+
+def _load_series(store: InfluxClient, probe: Probe, since_ns: int | None) -> list[Sample]:
     # probe ids match [A-Za-z0-9_-] (registry), safe inside quotes.
     where = f"\"probe\" = '{probe.probe_id}' AND \"quantity\" = 'nitrate'"
     if since_ns is not None:
         where += f" AND time >= {since_ns}"
-    rows = store.query_rows(f'SELECT "value" FROM "reading" WHERE {where}')  # noqa: S608
+    rows = store.query_rows(
+        f'SELECT "value", "censored" FROM "reading" WHERE {where}'  # noqa: S608
+    )
     return [
-        (int(row["time"]), float(row["value"]))
+        (int(row["time"]), float(row["value"]), row.get("censored") is True)
         for row in rows
         if isinstance(row.get("value"), int | float)
     ]
@@ -338,18 +371,20 @@ def _load_flagged(
     return {int(row["time"]) for row in rows if row.get("flag") in bad}
 
 
-def select_samples(
-    series: Iterable[tuple[int, float]], interval_s: float
-) -> list[tuple[int, float]]:
+SampleT = TypeVar("SampleT", tuple[int, float], tuple[int, float, bool])
+
+
+def select_samples(series: Iterable[SampleT], interval_s: float) -> list[SampleT]:
     """The first reading of each `interval_s` (UTC-aligned) window: single measured
-    values, never means. interval 0 keeps all."""
+    values, never means. interval 0 keeps all. Items are (time_ns, value) or
+    (time_ns, value, censored)."""
     ordered = sorted(series)
     if interval_s <= 0:
         return ordered
     width = int(interval_s * _NS)
-    chosen: dict[int, tuple[int, float]] = {}
-    for time_ns, value in ordered:
-        chosen.setdefault(time_ns // width, (time_ns, value))
+    chosen: dict[int, SampleT] = {}
+    for item in ordered:
+        chosen.setdefault(item[0] // width, item)
     return list(chosen.values())
 
 
@@ -398,16 +433,27 @@ def _latest_trend_alert(store: InfluxClient, probe: Probe) -> tuple[Alert, int] 
 
 def _trend_message(probe: Probe, result: MannKendallResult) -> str:
     assert result.slope_per_year is not None and result.p is not None
+    start = result.reversal_start
+    if abs(start - REVERSAL_START_MAX_MG_L) < 1e-9:
+        named = (
+            f"The start of trend reversal, {start:g} mg/L (75 % of the GrwV threshold value "
+            f"of {DEFAULT_NITRATE_BREACH_MG_L:g} mg/L),"
+        )
+    else:
+        named = (
+            f"The start of trend reversal set for this probe, {start:g} mg/L (the GrwV's is "
+            f"at most 75 % of {DEFAULT_NITRATE_BREACH_MG_L:g} mg/L, "
+            f"{REVERSAL_START_MAX_MG_L:g} mg/L),"
+        )
     return (
         f"Significant rising nitrate trend at {probe.probe_id} ({probe.site}, "
         f"{probe.municipality}): Sen's slope {result.slope_per_year:+.2f} mg/L per year, "
         f"Mann-Kendall p = {result.p:.3g} < {result.alpha:g} (n = {result.n}, GrwV Anlage 6"
         f"{', Hamed-Rao corrected' if result.autocorrelation == 'hamed_rao' else ''}). "
         + (
-            f"The trend-reversal starting point {result.reversal_start:g} mg/L has been reached."
+            f"{named} has been reached."
             if result.reversal_start_reached
-            else f"The trend-reversal starting point {result.reversal_start:g} mg/L "
-            "has not been reached yet."
+            else f"{named} has not been reached yet."
         )
     )
 
@@ -481,15 +527,21 @@ def run_trend(
     for probe in probes:
         series = _load_series(store, probe, since_ns)
         flagged = _load_flagged(store, probe, since_ns, bad) if settings.exclude_flagged else set()
-        clean = [(t, v) for t, v in series if t not in flagged]
+        clean = [sample for sample in series if sample[0] not in flagged]
         samples = select_samples(clean, settings.sample_interval_s)
         result = mann_kendall(
-            [t / _NS for t, _ in samples],
-            [v for _, v in samples],
+            [t / _NS for t, _, _ in samples],
+            [v for _, v, _ in samples],
             alpha=settings.alpha,
             autocorrelation=settings.autocorrelation,
             loq=probe.nitrate_loq_mg_l,
-            reversal_start=settings.reversal_start_mg_l or probe.nitrate_warning_mg_l,
+            censored=[c for _, _, c in samples],
+            # A probe's warning may lie above the GrwV's start of trend reversal; the
+            # start is never later than 37.5 mg/L (mann_kendall caps it as well).
+            reversal_start=min(
+                settings.reversal_start_mg_l or probe.nitrate_warning_mg_l,
+                REVERSAL_START_MAX_MG_L,
+            ),
             min_values=settings.min_values,
             min_span_days=settings.min_span_days,
         )

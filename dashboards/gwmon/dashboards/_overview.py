@@ -10,6 +10,7 @@ from grafana_foundation_sdk.models import dashboard as dm
 from grafana_foundation_sdk.models import geomap as gm
 
 from gwmon.dashboards._common import (
+    BELOW_LOQ_UNIT,
     BREACH_COLOR,
     KIND_STATE,
     LEVEL_UNIT,
@@ -51,20 +52,35 @@ def map_coordinates_query(registry: Registry) -> str:
     InfluxDB holds no coordinates (docs/storage.md tags: probe, site, municipality), so
     they come from the registry at build time; `last("value") * 0 + <lat>` makes InfluxQL
     return the constant next to the probe's row. State 0 (ok) is the floor the alert
-    statements raise.
+    statements raise. The inner `last("value"), "censored"` returns the censored field of that same
+    (latest) point, null for a measured value: the tooltip shows "< BG" beside a value
+    that is a limit of quantification.
     """
     statements = []
     for probe in sorted(registry, key=lambda item: item.probe_id):
         statements.append(
-            'SELECT last("value") AS "nitrate", '  # noqa: S608 - constants, validated registry ids
-            f'last("value") * 0 + {_fmt(probe.lat)} AS "lat", '
-            f'last("value") * 0 + {_fmt(probe.lon)} AS "lon", '
-            f'last("value") * 0 + {STATE_OK} AS "state" '
-            f'FROM "reading" WHERE "probe" = \'{probe.probe_id}\' '
-            f"AND \"quantity\" = 'nitrate' AND {MUNICIPALITY} "
-            'GROUP BY "probe", "site"'
+            'SELECT "last" AS "nitrate", "censored" AS "below_loq", '  # noqa: S608 - constants, validated registry ids
+            f'"last" * 0 + {_fmt(probe.lat)} AS "lat", '
+            f'"last" * 0 + {_fmt(probe.lon)} AS "lon", '
+            f'"last" * 0 + {STATE_OK} AS "state" '
+            'FROM (SELECT last("value"), "censored" FROM "reading" '
+            f"WHERE \"probe\" = '{probe.probe_id}' AND \"quantity\" = 'nitrate' "
+            f'AND {MUNICIPALITY} GROUP BY "probe", "site") GROUP BY "probe", "site"'
         )
     return ";\n".join(statements)
+
+
+def latest_nitrate_query(*, censored: bool) -> str:
+    """The latest nitrate per probe, split by what it is: a measured value (A) or a
+    limit of quantification, "< 0.5" (B). `last("value"), "censored"` returns the
+    censored field of that latest point (null when measured); only one statement per
+    probe returns a row."""
+    condition = '"censored" = true' if censored else '"censored" != true'
+    return (
+        'SELECT "last" FROM (SELECT last("value"), "censored" FROM "reading" '  # noqa: S608 - constants, validated registry ids
+        f"WHERE \"quantity\" = 'nitrate' AND {MUNICIPALITY} AND $timeFilter "
+        f'GROUP BY "probe") WHERE {condition} GROUP BY "probe"'
+    )
 
 
 def map_state_query() -> str:
@@ -169,6 +185,7 @@ def _map_panel(settings: DashboardsSettings, registry: Registry, t: Texts) -> ge
                         "lat": {"aggregations": ["firstNotNull"], "operation": "aggregate"},
                         "lon": {"aggregations": ["firstNotNull"], "operation": "aggregate"},
                         "nitrate": {"aggregations": ["firstNotNull"], "operation": "aggregate"},
+                        "below_loq": {"aggregations": ["firstNotNull"], "operation": "aggregate"},
                         "state": {"aggregations": ["max"], "operation": "aggregate"},
                     }
                 },
@@ -183,12 +200,45 @@ def _map_panel(settings: DashboardsSettings, registry: Registry, t: Texts) -> ge
                         "lat (firstNotNull)": "lat",
                         "lon (firstNotNull)": "lon",
                         "nitrate (firstNotNull)": "nitrate",
+                        "below_loq (firstNotNull)": "below_loq",
                         "state (max)": "state",
                     }
                 },
             )
         )
         .mappings(_state_mappings(t))
+        .override_by_name(
+            "below_loq",
+            [
+                dm.DynamicConfigValue(
+                    id_val="displayName",
+                    value=t("Nitrat unter Bestimmungsgrenze", "nitrate below the LOQ"),
+                ),
+                dm.DynamicConfigValue(
+                    id_val="mappings",
+                    value=[
+                        dm.SpecialValueMap(
+                            options=dm.DashboardSpecialValueMapOptions(
+                                match=dm.SpecialValueMatch.TRUE,
+                                result=dm.ValueMappingResult(
+                                    text=t(
+                                        "ja: der Wert ist die Bestimmungsgrenze (< BG)",
+                                        "yes: the value is the LOQ (< LOQ)",
+                                    ),
+                                    index=0,
+                                ),
+                            )
+                        ),
+                        dm.SpecialValueMap(
+                            options=dm.DashboardSpecialValueMapOptions(
+                                match=dm.SpecialValueMatch.NULL,
+                                result=dm.ValueMappingResult(text=t("nein", "no"), index=1),
+                            )
+                        ),
+                    ],
+                ),
+            ],
+        )
         .thresholds(
             thresholds(
                 (None, OK_COLOR),
@@ -222,19 +272,17 @@ def _nitrate_panel(settings: DashboardsSettings, registry: Registry, t: Texts) -
         .description(
             t(
                 "Letzter Nitratwert (mg/L NO₃) im gewählten Zeitraum; orange ab 37,5 mg/L "
-                "(Trendumkehr, 75 % des Schwellenwerts), rot ab 50 mg/L (GrwV Anlage 2).",
+                "(Trendumkehr, 75 % des Schwellenwerts), rot ab 50 mg/L (GrwV Anlage 2). "
+                "„< 0,5“: zuletzt unter der Bestimmungsgrenze gemeldet.",
                 "Latest nitrate (mg/L NO₃) in the time range; orange from 37.5 mg/L "
-                "(trend reversal, 75 % of the threshold), red from 50 mg/L (GrwV Annex 2).",
+                "(trend reversal, 75 % of the threshold), red from 50 mg/L (GrwV Annex 2). "
+                '"< 0.5": last reported below the limit of quantification.',
             )
         )
         .datasource(datasource_ref(settings))
-        .with_target(
-            InfluxQL(
-                "A",
-                'SELECT last("value") FROM "reading" WHERE "quantity" = \'nitrate\' '  # noqa: S608 - constants, validated registry ids
-                f'AND {MUNICIPALITY} AND $timeFilter GROUP BY "probe"',
-            ).alias("$tag_probe")
-        )
+        .with_target(InfluxQL("A", latest_nitrate_query(censored=False)).alias("$tag_probe"))
+        .with_target(InfluxQL("B", latest_nitrate_query(censored=True)).alias("$tag_probe"))
+        .override_by_query("B", [dm.DynamicConfigValue(id_val="unit", value=BELOW_LOQ_UNIT)])
         .unit(NITRATE_UNIT)
         .decimals(1)
         .min(0)

@@ -9,6 +9,7 @@ from grafana_foundation_sdk.models import common as cm
 from grafana_foundation_sdk.models import dashboard as dm
 
 from gwmon.dashboards._common import (
+    BELOW_LOQ_UNIT,
     BREACH_COLOR,
     LEVEL_UNIT,
     NITRATE_UNIT,
@@ -33,10 +34,23 @@ PROBE = regex_tag("probe", "probe")
 
 
 def series_query(quantity: str) -> str:
+    """Measured values only: a value stored with `censored = true` is a limit of
+    quantification ("< 0.5"), not a measurement, and must not enter a mean. InfluxQL
+    cannot test a field that is absent, but a subquery returns it as null, which the
+    outer `!= true` keeps."""
     return (
-        f'SELECT mean("value") AS "{quantity}" FROM "reading" WHERE {PROBE} '  # noqa: S608 - constants, validated registry ids
-        f"AND \"quantity\" = '{quantity}' AND $timeFilter "
-        "GROUP BY time($__interval) fill(none)"
+        f'SELECT mean("value") AS "{quantity}" FROM (SELECT "value", "censored" '  # noqa: S608 - constants, validated registry ids
+        f'FROM "reading" WHERE {PROBE} AND "quantity" = \'{quantity}\' AND $timeFilter) '
+        'WHERE "censored" != true AND $timeFilter GROUP BY time($__interval) fill(none)'
+    )
+
+
+def below_loq_query(quantity: str) -> str:
+    """Values reported below the limit of quantification: drawn at the LOQ, shown as
+    "< 0.5" (unit prefix "< ")."""
+    return (
+        f'SELECT "value" AS "below_loq" FROM "reading" WHERE {PROBE} '  # noqa: S608 - constants, validated registry ids
+        f'AND "quantity" = \'{quantity}\' AND "censored" = true AND $timeFilter'
     )
 
 
@@ -75,7 +89,7 @@ STATUS_QUERY = (
 )
 TREND_QUERY = (
     'SELECT last("verdict") AS "verdict", last("slope_per_year") AS "slope_per_year", '  # noqa: S608 - constants, validated registry ids
-    'last("p") AS "p", last("n") AS "n" FROM "trend" '
+    'last("p") AS "p", last("n") AS "n", last("alpha") AS "alpha" FROM "trend" '
     f"WHERE {PROBE} AND \"quantity\" = 'nitrate'"
 )
 
@@ -89,6 +103,19 @@ def _points_override(name: str) -> list[dm.DynamicConfigValue]:
     ]
 
 
+def below_loq_override(t: Texts) -> list[dm.DynamicConfigValue]:
+    return [
+        dm.DynamicConfigValue(id_val="custom.drawStyle", value="points"),
+        dm.DynamicConfigValue(id_val="custom.pointSize", value=7),
+        dm.DynamicConfigValue(id_val="color", value={"mode": "fixed", "fixedColor": STALE_COLOR}),
+        dm.DynamicConfigValue(id_val="unit", value=BELOW_LOQ_UNIT),
+        dm.DynamicConfigValue(
+            id_val="displayName",
+            value=t("unter Bestimmungsgrenze, mg/L", "below the limit of quantification, mg/L"),
+        ),
+    ]
+
+
 def _nitrate_panel(settings: DashboardsSettings, t: Texts) -> timeseries.Panel:
     return (
         timeseries.Panel()
@@ -96,14 +123,19 @@ def _nitrate_panel(settings: DashboardsSettings, t: Texts) -> timeseries.Panel:
         .description(
             t(
                 "Bänder: orange ab 37,5 mg/L (Trendumkehr), rot ab 50 mg/L (GrwV Anlage 2). "
-                "Lila Punkte: von der Qualitätskontrolle markierte Rohwerte.",
+                "Lila Punkte: von der Qualitätskontrolle markierte Rohwerte. Graue Punkte: "
+                "unter der Bestimmungsgrenze gemeldet („< 0,5“), in Höhe der "
+                "Bestimmungsgrenze gezeichnet; die Linie zeigt nur Messwerte.",
                 "Bands: orange from 37.5 mg/L (trend reversal), red from 50 mg/L (GrwV "
-                "Annex 2). Purple points: raw values flagged by quality control.",
+                "Annex 2). Purple points: raw values flagged by quality control. Grey "
+                'points: reported below the limit of quantification ("< 0.5"), drawn at '
+                "that limit; the line shows measured values only.",
             )
         )
         .datasource(datasource_ref(settings))
         .with_target(InfluxQL("A", series_query("nitrate")))
         .with_target(InfluxQL("B", qc_query("nitrate")))
+        .with_target(InfluxQL("D", below_loq_query("nitrate")))
         .unit(NITRATE_UNIT)
         .decimals(1)
         .min(0)
@@ -119,6 +151,7 @@ def _nitrate_panel(settings: DashboardsSettings, t: Texts) -> timeseries.Panel:
             "nitrate", [dm.DynamicConfigValue(id_val="displayName", value=t("Nitrat", "Nitrate"))]
         )
         .override_by_name("qc_flagged", _points_override(t("QC-markiert", "QC flagged")))
+        .override_by_name("below_loq", below_loq_override(t))
         .legend(
             cb.VizLegendOptions()
             .show_legend(True)
@@ -181,10 +214,12 @@ def _trend_panel(settings: DashboardsSettings, t: Texts) -> stat.Panel:
         .title(t("Trend Nitrat (GrwV Anlage 6)", "Nitrate trend (GrwV Annex 6)"))
         .description(
             t(
-                "Letztes Ergebnis von `gwmon trend`: Mann-Kendall-Test (α = 0,05) und "
+                "Letztes Ergebnis von `gwmon trend`: Mann-Kendall-Test auf dem "
+                "Signifikanzniveau α, mit dem er lief ([analytics.trend] alpha), und "
                 "Sen-Steigung in mg/L pro Jahr.",
-                "Latest result of `gwmon trend`: Mann-Kendall test (α = 0.05) and Sen's "
-                "slope in mg/L per year.",
+                "Latest result of `gwmon trend`: Mann-Kendall test at the significance "
+                "level α it ran with ([analytics.trend] alpha), and Sen's slope in mg/L "
+                "per year.",
             )
         )
         .datasource(datasource_ref(settings))
@@ -193,7 +228,7 @@ def _trend_panel(settings: DashboardsSettings, t: Texts) -> stat.Panel:
             cb.ReduceDataOptions()
             .calcs(["lastNotNull"])
             .values(False)
-            .fields("/^(verdict|slope_per_year|p|n)$/")
+            .fields("/^(verdict|slope_per_year|p|n|alpha)$/")
         )
         .text_mode(cm.BigValueTextMode.VALUE_AND_NAME)
         .color_mode(cm.BigValueColorMode.BACKGROUND)
@@ -244,6 +279,13 @@ def _trend_panel(settings: DashboardsSettings, t: Texts) -> stat.Panel:
             [
                 dm.DynamicConfigValue(id_val="displayName", value=t("Anzahl Werte", "Values")),
                 dm.DynamicConfigValue(id_val="decimals", value=0),
+            ],
+        )
+        .override_by_name(
+            "alpha",
+            [
+                dm.DynamicConfigValue(id_val="displayName", value="α"),
+                dm.DynamicConfigValue(id_val="decimals", value=2),
             ],
         )
         .no_value(t("noch kein Trendtest", "no trend test yet"))

@@ -1,15 +1,16 @@
 """The monthly report per Stabsstelle (municipality): what Grafana OSS cannot do.
 
 A self-contained HTML file (inline CSS, charts as inline PNG rendered with matplotlib's
-Agg backend) with, per probe: min/mean/max nitrate, hours at or above the breach
+Agg backend) with, per probe: min/mean/max nitrate, hours above the breach
 threshold, the month's alerts and the latest trend verdict. Values flagged by quality
 control are left out of the statistics (and counted), because a stuck or spiking
 sensor says nothing about the groundwater.
 
 Exceedance hours: each valid reading stands for the time until the next reading, at
 most the probe's expected interval and never past the month's end; the hours of readings
->= the probe's breach threshold (50 mg/L by default, the same rule as the breach alert)
-are summed. A gap in the data therefore never counts as exceedance.
+above the probe's breach threshold (50 mg/L by default; strictly above, the same rule as
+the breach alert: a Schwellenwert is exceeded by a value above it) are summed. A gap in
+the data therefore never counts as exceedance.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import base64
 import html
 import io
 import logging
+import math
 import re
 from collections import defaultdict
 from collections.abc import Sequence
@@ -34,7 +36,13 @@ import matplotlib.pyplot as plt
 
 from gwmon.dashboards._common import Texts
 from gwmon.dashboards._settings import DashboardsSettings
-from gwmon.ingest import InfluxClient, Probe, Registry
+from gwmon.ingest import (
+    DEFAULT_NITRATE_BREACH_MG_L,
+    DEFAULT_NITRATE_WARNING_MG_L,
+    InfluxClient,
+    Probe,
+    Registry,
+)
 
 logger = logging.getLogger("gwmon.dashboards.report")
 
@@ -90,7 +98,7 @@ def exceedance_hours(
     max_hold_s: float,
     end_s: float,
 ) -> float:
-    """Hours during which the (step-held) series was >= threshold; see module docstring.
+    """Hours during which the (step-held) series was above threshold; see module docstring.
     `times_s` must be sorted ascending."""
     if len(times_s) != len(values):
         msg = "times and values differ in length"
@@ -99,39 +107,96 @@ def exceedance_hours(
     for index, (time_s, value) in enumerate(zip(times_s, values, strict=True)):
         following = times_s[index + 1] if index + 1 < len(times_s) else end_s
         hold = max(0.0, min(following, end_s, time_s + max_hold_s) - time_s)
-        if value >= threshold:
+        if value > threshold:
             total += hold
     return total / 3600
 
 
 @dataclass
 class ProbeMonth:
+    """One probe's counted (not QC-flagged) values of the month. `limits[i]` is not None
+    when value i is below the limit of quantification: a laboratory's "< 0.5" (stored
+    with censored = true; the limit is the stored value) or a number below the
+    registry's nitrate_loq_mg_l (the limit is that LOQ). Such values are shown as
+    "< limit" and count as half the limit in the mean (GrwV Anlage 6's rule)."""
+
     probe: Probe
     times_s: list[float] = field(default_factory=list)
     values: list[float] = field(default_factory=list)
     flagged: list[tuple[float, float]] = field(default_factory=list)
     trend: dict[str, object] | None = None
+    limits: list[float | None] = field(default_factory=list)
+
+    def add(self, time_s: float, value: float, *, censored: bool = False) -> None:
+        loq = self.probe.nitrate_loq_mg_l
+        limit = value if censored else loq if loq is not None and value < loq else None
+        self.times_s.append(time_s)
+        self.values.append(value)
+        self.limits.append(None if limit is None else max(limit, loq or 0.0))
 
     @property
     def count(self) -> int:
         return len(self.values)
 
     @property
+    def below_loq_count(self) -> int:
+        return sum(1 for limit in self._limits() if limit is not None)
+
+    def _limits(self) -> list[float | None]:
+        return self.limits if len(self.limits) == len(self.values) else [None] * len(self.values)
+
+    def _quantified(self) -> list[float]:
+        return [v for v, limit in zip(self.values, self._limits(), strict=True) if limit is None]
+
+    def _bounds(self) -> list[float]:
+        return [limit for limit in self._limits() if limit is not None]
+
+    @property
     def minimum(self) -> float | None:
+        """The smallest value; a limit ("< 0.5") when a value was below it."""
+        bounds = self._bounds()
+        if bounds:
+            return min(bounds)
         return min(self.values) if self.values else None
 
     @property
+    def minimum_below_loq(self) -> bool:
+        return bool(self._bounds())
+
+    @property
     def maximum(self) -> float | None:
-        return max(self.values) if self.values else None
+        """The largest measured value; the largest limit when all were below it."""
+        quantified = self._quantified()
+        if quantified:
+            return max(quantified)
+        bounds = self._bounds()
+        return max(bounds) if bounds else None
+
+    @property
+    def maximum_below_loq(self) -> bool:
+        return bool(self.values) and not self._quantified()
+
+    def substituted(self) -> list[float]:
+        """Values with those below the LOQ as half of it (GrwV Anlage 6)."""
+        return [
+            v if limit is None else limit / 2
+            for v, limit in zip(self.values, self._limits(), strict=True)
+        ]
 
     @property
     def mean(self) -> float | None:
-        return sum(self.values) / len(self.values) if self.values else None
+        values = self.substituted()
+        return sum(values) / len(values) if values else None
+
+    @property
+    def mean_below_loq(self) -> bool:
+        """All values below the LOQ: the mean is only known to be below it."""
+        return self.maximum_below_loq
 
     def exceedance(self, period: Period) -> float:
         return exceedance_hours(
             self.times_s,
-            self.values,
+            self.substituted(),
             self.probe.nitrate_breach_mg_l,
             max_hold_s=self.probe.expected_interval_s,
             end_s=period.end_s,
@@ -183,7 +248,7 @@ def collect(
     ):
         flagged[row["probe"]].add(int(row["time"]))
     for row in client.query_rows(
-        f'SELECT "value" FROM "reading" WHERE "quantity" = \'nitrate\' AND {where} '  # noqa: S608 - bound parameter
+        f'SELECT "value", "censored" FROM "reading" WHERE "quantity" = \'nitrate\' AND {where} '  # noqa: S608 - bound parameter
         'GROUP BY "probe"',
         params=params,
     ):
@@ -194,8 +259,7 @@ def collect(
         if int(row["time"]) in flagged[row["probe"]]:
             entry.flagged.append((time_s, float(row["value"])))
         else:
-            entry.times_s.append(time_s)
-            entry.values.append(float(row["value"]))
+            entry.add(time_s, float(row["value"]), censored=row.get("censored") is True)
     for row in client.query_rows(
         'SELECT last("verdict") AS "verdict", last("slope_per_year") AS "slope_per_year", '  # noqa: S608 - bound parameter
         'last("p") AS "p", last("n") AS "n" FROM "trend" WHERE "quantity" = \'nitrate\' '
@@ -262,6 +326,12 @@ def _num(value: float | None, decimals: int, t: Texts) -> str:
     return text
 
 
+def _stat(value: float | None, below_loq: bool, decimals: int, t: Texts) -> str:
+    """A statistic, or "< 0,5" when it is a limit of quantification, not a number."""
+    text = _num(value, decimals, t)
+    return f"< {text}" if below_loq and value is not None else text
+
+
 def _time(value: float | None, zone: ZoneInfo) -> str:
     if value is None:
         return "–"
@@ -279,9 +349,23 @@ def _chart(entry: ProbeMonth, period: Period, t: Texts) -> str:
     try:
         if entry.values:
             times = [_date_num(s) for s in entry.times_s]
-            ax.plot(
-                times, entry.values, color="#005ca9", linewidth=1.2, label=t("Nitrat", "Nitrate")
-            )
+            limits = entry.limits if len(entry.limits) == len(entry.values) else []
+            # Measured values as the line (broken where a value was below the LOQ) ...
+            measured = [
+                v if not limits or limits[i] is None else math.nan
+                for i, v in enumerate(entry.values)
+            ]
+            ax.plot(times, measured, color="#005ca9", linewidth=1.2, label=t("Nitrat", "Nitrate"))
+            below = [(x, limit) for x, limit in zip(times, limits, strict=False) if limit]
+            if below:  # ... and "< LOQ" as markers at the limit
+                ax.plot(
+                    [x for x, _ in below],
+                    [limit for _, limit in below],
+                    "v",
+                    markersize=3,
+                    color="#6c6c6c",
+                    label=t("< BG (unter Bestimmungsgrenze)", "< LOQ (below quantification)"),
+                )
         if entry.flagged:
             ax.plot(
                 [_date_num(s) for s, _ in entry.flagged],
@@ -292,19 +376,24 @@ def _chart(entry: ProbeMonth, period: Period, t: Texts) -> str:
             )
         probe = entry.probe
         warning, breach = probe.nitrate_warning_mg_l, probe.nitrate_breach_mg_l
+        # The legal values by name, a probe's own registry thresholds as the probe's.
         ax.axhline(
             warning,
             color="orange",
             linestyle="--",
             linewidth=1,
-            label=t(f"Warnschwelle {_num(warning, 1, t)}", f"Warning {warning:g}"),
+            label=t(f"Trendumkehr {_num(warning, 1, t)}", f"Trend reversal {warning:g}")
+            if warning == DEFAULT_NITRATE_WARNING_MG_L
+            else t(f"Warnschwelle {_num(warning, 1, t)}", f"Warning threshold {warning:g}"),
         )
         ax.axhline(
             breach,
             color="red",
             linestyle="--",
             linewidth=1,
-            label=t(f"Schwellenwert {_num(breach, 1, t)}", f"Threshold {breach:g}"),
+            label=t(f"Schwellenwert {_num(breach, 1, t)}", f"Threshold value {breach:g}")
+            if breach == DEFAULT_NITRATE_BREACH_MG_L
+            else t(f"Alarmschwelle {_num(breach, 1, t)}", f"Alarm threshold {breach:g}"),
         )
         ax.set_xlim(_date_num(period.start_s), _date_num(period.end_s))
         ax.set_ylabel("mg/L NO₃")
@@ -361,13 +450,23 @@ def render_html(report: MonthlyReport, settings: DashboardsSettings, *, charts: 
             t(
                 f"Zeitraum {_time(report.period.start_s, zone)} bis "
                 f"{_time(report.period.end_s, zone)} ({report.period.timezone}). "
-                "Nitrat als mg/L NO₃; Schwellenwert nach GrwV Anlage 2, Warnschwelle "
-                "= Ausgangspunkt der Trendumkehr. Von der Qualitätskontrolle markierte "
-                "Werte sind nicht gewertet.",
+                "Nitrat als mg/L NO₃. Schwellenwert nach GrwV Anlage 2: 50 mg/L; "
+                "Ausgangspunkt der Trendumkehr: höchstens 75 % davon, 37,5 mg/L. "
+                "Abweichende Alarm- und Warnschwellen einzelner Messstellen stammen aus "
+                "dem Messstellenregister; die Stunden über Schwellenwert zählen Werte über "
+                "der Alarmschwelle der Messstelle. „< 0,5“: unter der Bestimmungsgrenze "
+                "(BG), als solcher gemeldet oder unter der BG des Messstellenregisters; im "
+                "Mittel zählt ein solcher Wert mit der halben BG. Von der "
+                "Qualitätskontrolle markierte Werte sind nicht gewertet.",
                 f"Period {_time(report.period.start_s, zone)} to "
                 f"{_time(report.period.end_s, zone)} ({report.period.timezone}). "
-                "Nitrate as mg/L NO₃; threshold per GrwV Annex 2, warning = trend-reversal "
-                "starting point. Values flagged by quality control are not counted.",
+                "Nitrate as mg/L NO₃. Threshold value per GrwV Annex 2: 50 mg/L; start of "
+                "trend reversal: at most 75 % of it, 37.5 mg/L. Other alarm and warning "
+                "thresholds of single probes come from the probe registry; hours above "
+                'threshold count values above the probe\'s alarm threshold. "< 0.5": below '
+                "the limit of quantification (LOQ), reported as such or below the LOQ of the "
+                "probe registry; the mean counts such a value as half the LOQ. Values "
+                "flagged by quality control are not counted.",
             )
         )
         + "</p>",
@@ -383,7 +482,7 @@ def render_html(report: MonthlyReport, settings: DashboardsSettings, *, charts: 
                 "Min",
                 t("Mittel", "Mean"),
                 "Max",
-                t("Stunden ≥ Schwellenwert", "Hours ≥ threshold"),
+                t("Stunden über Schwellenwert", "Hours above threshold"),
                 t("Trend (GrwV Anl. 6)", "Trend (GrwV Annex 6)"),
                 t("Sen-Steigung mg/L pro Jahr", "Sen's slope mg/L per year"),
             )
@@ -394,23 +493,27 @@ def render_html(report: MonthlyReport, settings: DashboardsSettings, *, charts: 
         hours = entry.exceedance(report.period)
         maximum = entry.maximum
         css = ""
-        if maximum is not None:
-            if maximum >= entry.probe.nitrate_breach_mg_l:
+        if maximum is not None and not entry.maximum_below_loq:
+            if maximum > entry.probe.nitrate_breach_mg_l:
                 css = "breach"
-            elif maximum >= entry.probe.nitrate_warning_mg_l:
+            elif maximum > entry.probe.nitrate_warning_mg_l:
                 css = "warning"
             else:
                 css = "ok"
+        below = entry.below_loq_count
+        count = f"{entry.count}" + (f" ({below} {t('< BG', '< LOQ')})" if below else "")
+        # All values below the LOQ: the mean is only known to be below the largest limit.
+        mean = _stat(maximum, True, 1, t) if entry.mean_below_loq else _num(entry.mean, 1, t)
         trend = entry.trend or {}
         verdict = str(trend.get("verdict", "")) if trend else ""
         slope = _float(trend.get("slope_per_year")) if trend else None
         parts.append(
             f'<tr class="{css}"><td>{esc(entry.probe.probe_id)}</td>'
             f"<td>{esc(entry.probe.site)}</td>"
-            f'<td class="num">{entry.count}</td><td class="num">{len(entry.flagged)}</td>'
-            f'<td class="num">{_num(entry.minimum, 1, t)}</td>'
-            f'<td class="num">{_num(entry.mean, 1, t)}</td>'
-            f'<td class="num">{_num(maximum, 1, t)}</td>'
+            f'<td class="num">{esc(count)}</td><td class="num">{len(entry.flagged)}</td>'
+            f'<td class="num">{esc(_stat(entry.minimum, entry.minimum_below_loq, 1, t))}</td>'
+            f'<td class="num">{esc(mean)}</td>'
+            f'<td class="num">{esc(_stat(maximum, entry.maximum_below_loq, 1, t))}</td>'
             f'<td class="num">{_num(hours, 1, t)}</td>'
             f"<td>{esc(word(_VERDICT_DE, verdict) if verdict else '–')}</td>"
             f'<td class="num">{_num(slope, 2, t)}</td></tr>'

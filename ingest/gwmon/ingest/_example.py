@@ -56,7 +56,9 @@ max_retry_interval_s = 30.0
 verify_tls = true
 
 [registry]
-# Probe registry CSV (docs/registry.md); relative to this file's folder.
+# REPLACE with your own probe registry CSV (docs/registry.md); a relative path is
+# relative to this file's folder. "registry.csv" is a placeholder, not a shipped file;
+# the gwmon repository's demo registry is examples/registry-wertvoll.csv.
 path = "registry.csv"
 
 [ingest]

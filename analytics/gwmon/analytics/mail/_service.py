@@ -43,6 +43,7 @@ from gwmon.analytics import (
     alert_from_json,
     alert_to_json,
 )
+from gwmon.analytics import load_settings as load_analytics_settings
 from gwmon.ingest import (
     ConfigError,
     GwmonConfig,
@@ -56,12 +57,15 @@ from ._ackserver import AckRefused, AckServer
 from ._outbox import Outbox, QueuedMail, event_key
 from ._settings import TOKEN_KEY_FILE, MailSettings, check_config, load_settings
 from ._texts import (
+    DEFAULT_ALPHA,
+    GRWV_NITRATE_MG_L,
+    TREND_REVERSAL_MG_L,
     Notice,
     RenderContext,
     Section,
     digest_subject,
     fmt_number,
-    fmt_value,
+    is_legal_value,
     one_line,
     quantity_of,
     render_html,
@@ -160,8 +164,10 @@ class MailService:
         chart_source: InfluxSettings | None,
         token_secret: bytes,
         clock: Callable[[], float] = time.time,
+        trend_alpha: float = DEFAULT_ALPHA,
     ) -> None:
         self.settings = settings
+        self.trend_alpha = trend_alpha  # [analytics.trend] alpha, named in trend mails
         self.registry = registry
         self.acknowledger = acknowledger
         self.transport = transport
@@ -515,7 +521,6 @@ class MailService:
             )
         for section in sections:
             alert = section.notice.alert
-            section.threshold_text = self._threshold_text(alert)
             if section.notice.type != "resolved" and alert.state == AlertState.OPEN:
                 expires = int(now + self.settings.token_lifetime_s)
                 token = make_token(self._secret, AckClaims(alert.alert_id, audience.name, expires))
@@ -527,31 +532,6 @@ class MailService:
 
     def _dashboard_url(self, probe: str) -> str:
         return f"{self.settings.grafana_url}/d/gwmon-probe?var-probe={quote(probe, safe='')}"
-
-    def _threshold_text(self, alert: Alert) -> str | None:
-        if alert.threshold is None:
-            return None
-        lang = self.settings.language
-        text = fmt_value(alert, alert.threshold, lang)
-        if alert.kind == AlertKind.BREACH:
-            note = "GrwV Anlage 2" if lang == "de" else "GrwV Annex 2"
-            if abs(alert.threshold - 50.0) > 1e-9:
-                grwv = fmt_number(50.0, 1, lang)
-                note = (
-                    f"für diese Messstelle festgelegt; GrwV Anlage 2: {grwv} mg/L"
-                    if lang == "de"
-                    else f"set for this probe; GrwV Annex 2: {grwv} mg/L"
-                )
-            return f"{text} ({note})"
-        if alert.kind == AlertKind.WARNING:
-            reversal = fmt_number(37.5, 1, lang)
-            note = (
-                f"Ausgangspunkt der Trendumkehr, 75 % von 50 mg/L = {reversal} mg/L"
-                if lang == "de"
-                else f"trend-reversal starting point, 75 % of 50 mg/L = {reversal} mg/L"
-            )
-            return f"{text} ({note})"
-        return text
 
     def _chart(self, alert: Alert, now: float) -> bytes | None:
         quantity = quantity_of(alert.kind, alert.unit)
@@ -567,17 +547,26 @@ class MailService:
         if quantity == "nitrate":
             warning = probe.nitrate_warning_mg_l if probe else 37.5
             breach = probe.nitrate_breach_mg_l if probe else 50.0
+            # The legal values by name; a probe's own thresholds as the probe's.
+            breach_name = (
+                ("Schwellenwert", "Threshold value")
+                if is_legal_value(breach, GRWV_NITRATE_MG_L)
+                else ("Alarmschwelle", "Alarm threshold")
+            )
+            warning_name = (
+                ("Trendumkehr", "Trend reversal")
+                if is_legal_value(warning, TREND_REVERSAL_MG_L)
+                else ("Warnschwelle", "Warning threshold")
+            )
             lines = [
                 ThresholdLine(
                     breach,
-                    ("Schwellenwert" if lang == "de" else "Threshold")
-                    + f" {fmt_number(breach, 1, lang)}",
+                    breach_name[0 if lang == "de" else 1] + f" {fmt_number(breach, 1, lang)}",
                     "#b00020",
                 ),
                 ThresholdLine(
                     warning,
-                    ("Trendumkehr" if lang == "de" else "Trend reversal")
-                    + f" {fmt_number(warning, 1, lang)}",
+                    warning_name[0 if lang == "de" else 1] + f" {fmt_number(warning, 1, lang)}",
                     "#e69138",
                 ),
             ]
@@ -641,6 +630,7 @@ class MailService:
             if s.reminder_interval_s > 0
             else None,
             reminded=frozenset(s.reminder_kinds),
+            trend_alpha=self.trend_alpha,
         )
         message = EmailMessage(policy=MAIL_POLICY)
         if len(notices) == 1:
@@ -804,6 +794,7 @@ def build_mail_service(
         except ValueError as exc:
             raise ConfigError(f"{config.source}: {exc}", source=config.source, key="mail") from None
     secret = _token_secret(settings) if settings.enabled else b"disabled"
+    trend = load_analytics_settings(config).trend
     return MailService(
         settings,
         registry,
@@ -812,6 +803,7 @@ def build_mail_service(
         chart_source=store.settings,
         token_secret=secret,
         clock=clock,
+        trend_alpha=trend.alpha,
     )
 
 

@@ -2,7 +2,10 @@
 
 The readers are Stabsstellen, not engineers, reading on a phone: what, where, how bad,
 since when, what it means legally, and what to do, in that order. Wells deliver raw
-groundwater, so texts speak of the GrwV threshold, never of a drinking-water limit.
+groundwater, so texts speak of the GrwV Schwellenwert (50 mg/L nitrate, Anlage 2) and the
+start of trend reversal (at most 75 % of it, 37.5 mg/L), never of a drinking-water
+"Grenzwert" (TrinkwV). A probe's own thresholds from the registry are named as what they
+are (the probe's alarm or warning threshold), not as the legal values.
 """
 
 from __future__ import annotations
@@ -14,17 +17,18 @@ from datetime import datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from gwmon.analytics import Alert, AlertKind, AlertState
+from gwmon.analytics import Alert, AlertKind, AlertState, TrendSettings
 
 Language = Literal["de", "en"]
 NoticeType = Literal["opened", "resolved", "reminder"]
 
 BERLIN = ZoneInfo("Europe/Berlin")
 GRWV_NITRATE_MG_L = 50.0
-TREND_REVERSAL_MG_L = 37.5
+TREND_REVERSAL_MG_L = 37.5  # at most 75 % of the Schwellenwert (GrwV Anlage 2, § 10)
+DEFAULT_ALPHA = TrendSettings().alpha
 
 _LABELS: dict[AlertKind, tuple[str, str]] = {
-    AlertKind.BREACH: ("GRENZWERT", "THRESHOLD EXCEEDED"),
+    AlertKind.BREACH: ("SCHWELLENWERT ÜBERSCHRITTEN", "THRESHOLD EXCEEDED"),
     AlertKind.WARNING: ("WARNUNG", "WARNING"),
     AlertKind.TREND: ("TREND", "TREND"),
     AlertKind.LEVEL_LOW: ("NIEDRIGER GRUNDWASSERSTAND", "LOW GROUNDWATER LEVEL"),
@@ -99,46 +103,41 @@ _WORDS: dict[str, tuple[str, str]] = {
     "current": ("Stand", "Status"),
 }
 
+_GROUNDWATER = (
+    "Gemessen wird Rohwasser aus dem Grundwasser, kein Trinkwasser.",
+    "The well delivers raw groundwater, not drinking water.",
+)
+_GRWV_BREACH = (
+    "Der Schwellenwert der Grundwasserverordnung (GrwV, Anlage 2) für Nitrat von 50 mg/L "
+    "ist an dieser Grundwassermessstelle überschritten. Gemessen wird Rohwasser aus dem "
+    "Grundwasser, kein Trinkwasser: Maßstab ist nicht die Trinkwasserverordnung, sondern "
+    "die GrwV; der Befund ist nach GrwV zu bewerten und kann Maßnahmen zum Schutz des "
+    "Grundwassers auslösen.",
+    "The nitrate threshold value of the German Groundwater Ordinance (GrwV, Annex 2), "
+    "50 mg/L, is exceeded at this groundwater monitoring well. The well delivers raw "
+    "groundwater, not drinking water: this is not a drinking-water limit being exceeded "
+    "but a finding to be assessed under the GrwV that may call for measures to protect "
+    "the groundwater.",
+)
+_REVERSAL_START = (
+    "Der Ausgangspunkt für die Trendumkehr ist erreicht: 75 % des GrwV-Schwellenwerts "
+    "(37,5 von 50 mg/L Nitrat; GrwV Anlage 2, EU-Grundwasserrichtlinie Anhang IV). Ab "
+    "hier sind nach GrwV § 10 Maßnahmen zur Umkehr eines steigenden Trends zu prüfen.",
+    "The starting point for trend reversal is reached: 75 % of the GrwV threshold value "
+    "(37.5 of 50 mg/L nitrate; GrwV Annex 2, EU Groundwater Directive Annex IV). From "
+    "here on, GrwV § 10 asks for measures to reverse a rising trend to be considered.",
+)
 _MEANING: dict[AlertKind, tuple[str, str]] = {
-    AlertKind.BREACH: (
-        "Der Schwellenwert der Grundwasserverordnung (GrwV, Anlage 2) für Nitrat von 50 mg/L "
-        "ist an dieser Grundwassermessstelle überschritten. Gemessen wird Rohwasser aus dem "
-        "Grundwasser, kein Trinkwasser: Das ist keine Überschreitung eines "
-        "Trinkwasser-Grenzwerts, sondern ein Befund, der nach GrwV zu bewerten ist und "
-        "Maßnahmen zum Schutz des Grundwassers auslösen kann.",
-        "The nitrate threshold of the German Groundwater Ordinance (GrwV, Annex 2), 50 mg/L, "
-        "is exceeded at this groundwater monitoring well. The well delivers raw groundwater, "
-        "not drinking water: this is not a drinking-water limit being exceeded but a "
-        "finding to be assessed under the GrwV that may call for measures to protect the "
-        "groundwater.",
-    ),
-    AlertKind.WARNING: (
-        "Der Ausgangspunkt für die Trendumkehr ist erreicht: 75 % des GrwV-Schwellenwerts "
-        "(37,5 von 50 mg/L Nitrat; GrwV Anlage 2, EU-Grundwasserrichtlinie Anhang IV). Ab "
-        "hier sind nach GrwV § 10 Maßnahmen zur Umkehr eines steigenden Trends zu prüfen. "
-        "Gemessen wird Rohwasser, kein Trinkwasser.",
-        "The starting point for trend reversal is reached: 75 % of the GrwV threshold "
-        "(37.5 of 50 mg/L nitrate; GrwV Annex 2, EU Groundwater Directive Annex IV). From "
-        "here on, GrwV § 10 asks for measures to reverse a rising trend to be considered. "
-        "The well delivers raw groundwater, not drinking water.",
-    ),
-    AlertKind.TREND: (
-        "Der Trendtest nach GrwV Anlage 6 (Mann-Kendall, α = 0,05) zeigt einen signifikant "
-        "steigenden Nitrattrend an dieser Messstelle. Gemessen wird Rohwasser, kein "
-        "Trinkwasser.",
-        "The trend test of GrwV Annex 6 (Mann-Kendall, α = 0.05) shows a significantly "
-        "rising nitrate trend at this well. The well delivers raw groundwater, not drinking "
-        "water.",
-    ),
     AlertKind.LEVEL_LOW: (
         "Der Grundwasserstand liegt unter dem im Messstellenregister festgelegten "
-        "Mindest-Betriebswasserstand. Das ist ein betrieblicher, kein gesetzlicher Grenzwert.",
+        "Mindest-Betriebswasserstand. Das ist eine betriebliche Schwelle, kein gesetzlicher "
+        "Wert.",
         "The groundwater level is below the minimum operating level set in the probe "
         "registry. This is an operational, not a legal, limit.",
     ),
     AlertKind.LEVEL_HIGH: (
         "Der Grundwasserstand liegt über dem im Messstellenregister festgelegten "
-        "Höchststand. Das ist ein betrieblicher, kein gesetzlicher Grenzwert.",
+        "Höchststand. Das ist eine betriebliche Schwelle, kein gesetzlicher Wert.",
         "The groundwater level is above the maximum level set in the probe registry. This "
         "is an operational, not a legal, limit.",
     ),
@@ -158,6 +157,116 @@ _MEANING: dict[AlertKind, tuple[str, str]] = {
 }
 
 
+def _pick(texts: tuple[str, str], lang: Language) -> str:
+    return texts[0] if lang == "de" else texts[1]
+
+
+def is_legal_value(threshold: float | None, legal: float) -> bool:
+    """True when a registry threshold is the legal value itself (the default)."""
+    return threshold is None or abs(threshold - legal) < 1e-9
+
+
+def grwv_exceeded(alert: Alert) -> bool:
+    """The breach also exceeds the GrwV Schwellenwert: its threshold is at least 50 mg/L
+    (values above it are above 50), or its peak is above 50 mg/L."""
+    threshold, value = alert.threshold, alert.value
+    return (
+        threshold is None
+        or threshold >= GRWV_NITRATE_MG_L
+        or (value is not None and value > GRWV_NITRATE_MG_L)
+    )
+
+
+def _reversal_start_exceeded(alert: Alert) -> bool:
+    threshold, value = alert.threshold, alert.value
+    return (threshold is not None and threshold >= TREND_REVERSAL_MG_L) or (
+        value is not None and value > TREND_REVERSAL_MG_L
+    )
+
+
+def fmt_alpha(alpha: float, lang: Language) -> str:
+    text = f"{alpha:g}"
+    return text.replace(".", ",") if lang == "de" else text
+
+
+def _breach_meaning(alert: Alert, lang: Language) -> str:
+    if is_legal_value(alert.threshold, GRWV_NITRATE_MG_L):
+        return _pick(_GRWV_BREACH, lang)
+    own = fmt_value(alert, alert.threshold, lang)
+    if lang == "de":
+        text = (
+            f"Die Alarmschwelle dieser Messstelle von {own} Nitrat (im Messstellenregister "
+            "festgelegt) ist überschritten. "
+        )
+        text += (
+            "Damit ist auch der Schwellenwert der Grundwasserverordnung (GrwV, Anlage 2) "
+            "von 50 mg/L überschritten. "
+            if grwv_exceeded(alert)
+            else "Der Schwellenwert der Grundwasserverordnung (GrwV, Anlage 2) liegt bei 50 mg/L. "
+        )
+    else:
+        text = (
+            f"The probe's alarm threshold of {own} nitrate (set in the probe registry) is "
+            "exceeded. "
+        )
+        text += (
+            "So is the threshold value of the German Groundwater Ordinance (GrwV, Annex 2), "
+            "50 mg/L. "
+            if grwv_exceeded(alert)
+            else "The threshold value of the German Groundwater Ordinance (GrwV, Annex 2) "
+            "is 50 mg/L. "
+        )
+    return text + _pick(_GROUNDWATER, lang)
+
+
+def _warning_meaning(alert: Alert, lang: Language) -> str:
+    if is_legal_value(alert.threshold, TREND_REVERSAL_MG_L):
+        return f"{_pick(_REVERSAL_START, lang)} {_pick(_GROUNDWATER, lang)}"
+    own = fmt_value(alert, alert.threshold, lang)
+    if lang == "de":
+        text = (
+            f"Die Warnschwelle dieser Messstelle von {own} Nitrat (im Messstellenregister "
+            "festgelegt) ist überschritten. "
+        )
+        text += (
+            "Damit ist auch der Ausgangspunkt für die Trendumkehr überschritten: nach GrwV "
+            "höchstens 75 % des Schwellenwerts, 37,5 von 50 mg/L (GrwV Anlage 2); ab hier "
+            "sind nach GrwV § 10 Maßnahmen zur Umkehr eines steigenden Trends zu prüfen. "
+            if _reversal_start_exceeded(alert)
+            else "Der Ausgangspunkt für die Trendumkehr liegt nach GrwV bei höchstens 75 % "
+            "des Schwellenwerts: 37,5 von 50 mg/L (GrwV Anlage 2). "
+        )
+    else:
+        text = (
+            f"The probe's warning threshold of {own} nitrate (set in the probe registry) is "
+            "exceeded. "
+        )
+        text += (
+            "So is the starting point for trend reversal: under the GrwV at most 75 % of the "
+            "threshold value, 37.5 of 50 mg/L (GrwV Annex 2); from here on, GrwV § 10 asks "
+            "for measures to reverse a rising trend to be considered. "
+            if _reversal_start_exceeded(alert)
+            else "The starting point for trend reversal under the GrwV is at most 75 % of "
+            "the threshold value: 37.5 of 50 mg/L (GrwV Annex 2). "
+        )
+    return text + _pick(_GROUNDWATER, lang)
+
+
+def _trend_meaning(lang: Language, alpha: float) -> str:
+    level = fmt_alpha(alpha, lang)
+    if lang == "de":
+        return (
+            f"Der Trendtest nach GrwV Anlage 6 (Mann-Kendall, α = {level}) zeigt einen "
+            "signifikant steigenden Nitrattrend an dieser Messstelle. Gemessen wird "
+            "Rohwasser, kein Trinkwasser."
+        )
+    return (
+        f"The trend test of GrwV Annex 6 (Mann-Kendall, α = {level}) shows a significantly "
+        "rising nitrate trend at this well. The well delivers raw groundwater, not drinking "
+        "water."
+    )
+
+
 def word(key: str, lang: Language) -> str:
     de, en = _WORDS[key]
     return de if lang == "de" else en
@@ -168,9 +277,69 @@ def label(kind: AlertKind, lang: Language) -> str:
     return de if lang == "de" else en
 
 
-def meaning(kind: AlertKind, lang: Language) -> str:
-    de, en = _MEANING[kind]
-    return de if lang == "de" else en
+def meaning(alert: Alert, lang: Language, *, trend_alpha: float = DEFAULT_ALPHA) -> str:
+    """What the alert means, legally for nitrate: the legal values by name, the probe's
+    own thresholds as the probe's; `trend_alpha` is the configured significance level."""
+    if alert.kind == AlertKind.BREACH:
+        return _breach_meaning(alert, lang)
+    if alert.kind == AlertKind.WARNING:
+        return _warning_meaning(alert, lang)
+    if alert.kind == AlertKind.TREND:
+        return _trend_meaning(lang, trend_alpha)
+    return _pick(_MEANING[alert.kind], lang)
+
+
+def headline(alert: Alert, lang: Language) -> str:
+    """The kind as a headline; a breach of a probe threshold below 50 mg/L that stayed
+    below 50 mg/L is the probe's alarm threshold, not the GrwV Schwellenwert."""
+    if alert.kind == AlertKind.BREACH and not grwv_exceeded(alert):
+        return "ALARMSCHWELLE ÜBERSCHRITTEN" if lang == "de" else "ALARM THRESHOLD EXCEEDED"
+    return label(alert.kind, lang)
+
+
+def threshold_row(alert: Alert, lang: Language) -> tuple[str, str] | None:
+    """The mail's threshold line: name and value, saying whose threshold it is."""
+    threshold = alert.threshold
+    if threshold is None or alert.kind in (AlertKind.TREND, AlertKind.STALE):
+        return None
+    text = fmt_value(alert, threshold, lang)
+    de = lang == "de"
+    if alert.kind == AlertKind.BREACH:
+        if is_legal_value(threshold, GRWV_NITRATE_MG_L):
+            return word("threshold", lang), f"{text} ({'GrwV Anlage 2' if de else 'GrwV Annex 2'})"
+        legal = fmt_number(GRWV_NITRATE_MG_L, 1, lang)
+        return (
+            ("Alarmschwelle der Messstelle", f"{text} (Schwellenwert GrwV Anlage 2: {legal} mg/L)")
+            if de
+            else ("Probe alarm threshold", f"{text} (GrwV Annex 2 threshold value: {legal} mg/L)")
+        )
+    if alert.kind == AlertKind.WARNING:
+        reversal = fmt_number(TREND_REVERSAL_MG_L, 1, lang)
+        if is_legal_value(threshold, TREND_REVERSAL_MG_L):
+            return (
+                ("Warnschwelle", f"{text} (Ausgangspunkt der Trendumkehr, 75 % von 50 mg/L)")
+                if de
+                else (
+                    "Warning threshold",
+                    f"{text} (trend-reversal starting point, 75 % of 50 mg/L)",
+                )
+            )
+        return (
+            (
+                "Warnschwelle der Messstelle",
+                f"{text} (Ausgangspunkt der Trendumkehr nach GrwV: höchstens {reversal} mg/L)",
+            )
+            if de
+            else (
+                "Probe warning threshold",
+                f"{text} (GrwV trend-reversal starting point: at most {reversal} mg/L)",
+            )
+        )
+    if alert.kind == AlertKind.LEVEL_LOW:
+        return ("Mindest-Betriebswasserstand" if de else "Minimum operating level"), text
+    if alert.kind == AlertKind.LEVEL_HIGH:
+        return ("Höchststand" if de else "Maximum level"), text
+    return word("threshold", lang), text
 
 
 def fmt_number(value: float, decimals: int, lang: Language) -> str:
@@ -248,8 +417,8 @@ def fmt_every(span: timedelta, lang: Language) -> str:
 
 
 def what(alert: Alert, lang: Language) -> str:
-    """'GRENZWERT Nitrat 54,2 mg/L' — the kind, the quantity and the value."""
-    head = label(alert.kind, lang)
+    """'SCHWELLENWERT ÜBERSCHRITTEN Nitrat 54,2 mg/L' — the kind, the quantity, the value."""
+    head = headline(alert, lang)
     if alert.kind in (AlertKind.BREACH, AlertKind.WARNING):
         return f"{head} {word('nitrate', lang)} {fmt_value(alert, alert.value, lang)}"
     if alert.kind == AlertKind.TREND:
@@ -287,7 +456,7 @@ def _subject(notice: Notice, lang: Language) -> str:
     alert = notice.alert
     if notice.type == "resolved":
         prefix = "BEENDET: " if lang == "de" else "RESOLVED: "
-        head = f"{label(alert.kind, lang)}{_quantity_suffix(alert, lang)}"
+        head = f"{headline(alert, lang)}{_quantity_suffix(alert, lang)}"
         return f"[gwmon] {prefix}{head} – {where(alert, lang)}"
     prefix = ""
     if notice.type == "reminder":
@@ -343,7 +512,6 @@ class Section:
     opened_count: int = 0
     resolved_count: int = 0
     first_at: datetime | None = None
-    threshold_text: str | None = None
     chart_cid: str | None = None
     chart_missing: bool = False
     ack_url: str | None = None
@@ -360,6 +528,7 @@ class RenderContext:
     late_after_s: float
     reminder_every: timedelta | None
     reminded: frozenset[AlertKind] = frozenset()
+    trend_alpha: float = DEFAULT_ALPHA  # [analytics.trend] alpha, named in trend mails
 
 
 def _rows(section: Section, ctx: RenderContext) -> list[tuple[str, str]]:
@@ -383,13 +552,10 @@ def _rows(section: Section, ctx: RenderContext) -> list[tuple[str, str]]:
         rows.append((word(key, lang), value_text))
     if alert.kind == AlertKind.STALE and alert.threshold is not None:
         rows.append((word("expected_within", lang), fmt_value(alert, alert.threshold, lang)))
-    elif alert.threshold is not None and alert.kind != AlertKind.TREND:
-        rows.append(
-            (
-                word("threshold", lang),
-                section.threshold_text or fmt_value(alert, alert.threshold, lang),
-            )
-        )
+    else:
+        row = threshold_row(alert, lang)
+        if row is not None:
+            rows.append(row)
     rows.append((word("measured", lang), fmt_time(alert.opened_at, lang)))
     if alert.arrival_at is not None:
         lag = (alert.arrival_at - alert.opened_at).total_seconds()
@@ -450,7 +616,7 @@ def section_title(section: Section, lang: Language) -> str:
     alert = notice.alert
     if notice.type == "resolved":
         prefix = "BEENDET: " if lang == "de" else "RESOLVED: "
-        head = f"{label(alert.kind, lang)}{_quantity_suffix(alert, lang)}"
+        head = f"{headline(alert, lang)}{_quantity_suffix(alert, lang)}"
         return f"{prefix}{head} – {where(alert, lang)}"
     prefix = ("ERINNERUNG: " if lang == "de" else "REMINDER: ") if notice.type == "reminder" else ""
     return f"{prefix}{what(alert, lang)} – {where(alert, lang)}"
@@ -471,7 +637,11 @@ def render_plain(sections: Sequence[Section], ctx: RenderContext) -> str:
         if _lead(section, ctx):
             out.append("")
         out += [f"{name}: {value}" for name, value in _rows(section, ctx)]
-        out += ["", f"{word('meaning', lang)}: {meaning(section.notice.alert.kind, lang)}"]
+        out += [
+            "",
+            f"{word('meaning', lang)}: "
+            f"{meaning(section.notice.alert, lang, trend_alpha=ctx.trend_alpha)}",
+        ]
         if section.notice.alert.kind in (AlertKind.SENSOR_FAULT, AlertKind.STALE) and (
             section.notice.alert.message
         ):
@@ -531,7 +701,8 @@ def render_html(sections: Sequence[Section], ctx: RenderContext) -> str:
             )
         parts.append("</table>")
         parts.append(
-            f"<p><strong>{e(word('meaning', lang))}:</strong> {e(meaning(alert.kind, lang))}</p>"
+            f"<p><strong>{e(word('meaning', lang))}:</strong> "
+            f"{e(meaning(alert, lang, trend_alpha=ctx.trend_alpha))}</p>"
         )
         if alert.kind in (AlertKind.SENSOR_FAULT, AlertKind.STALE) and alert.message:
             parts.append(f"<p><small>{e(word('detail', lang))}: {e(alert.message)}</small></p>")

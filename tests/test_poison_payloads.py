@@ -34,7 +34,7 @@ def topic_of(case: CorpusCase) -> str:
 def expected_rejections(case: CorpusCase) -> Counter[str]:
     if case.whole_message_reason is not None:
         return Counter([case.whole_message_reason])
-    return Counter(reason for _, reason in case.expect.get("record_rejections", []))
+    return Counter(reason for _, reason in case.record_rejections)
 
 
 def rejected_by_reason(database: InfluxDatabase) -> Counter[str]:

@@ -26,6 +26,15 @@ class CorpusCase:
     def whole_message_reason(self) -> str | None:
         return self.expect.get("rejected")
 
+    @property
+    def record_rejections(self) -> list[tuple[int, str]]:
+        """`[index, reason]` per refused record; `[first, reason, count]` is a run of
+        `count` consecutive records refused for the same reason."""
+        expanded: list[tuple[int, str]] = []
+        for first, reason, *count in self.expect.get("record_rejections", []):
+            expanded += [(first + offset, reason) for offset in range(count[0] if count else 1)]
+        return expanded
+
 
 def corpus_cases() -> list[CorpusCase]:
     return [

@@ -46,7 +46,7 @@ def test_corpus_case_has_the_outcome_its_manifest_names(case: CorpusCase) -> Non
         return
     assert len(result.readings) == expect["readings"]
     assert len(result.sequence) == expect["sequence"]
-    assert [[r.index, r.reason.value] for r in result.rejections] == expect["record_rejections"]
+    assert [(r.index, r.reason.value) for r in result.rejections] == case.record_rejections
     for rejection in result.rejections:
         assert rejection.detail
         assert len(rejection.record) <= 500

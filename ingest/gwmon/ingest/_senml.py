@@ -46,7 +46,6 @@ _UTF8_BOM = b"\xef\xbb\xbf"
 # float keeps exactly: Decimal(repr(float(text))) == Decimal(text).
 _FLOAT_EXACT_CHARS = 16
 _VALUE_FIELDS = ("v", "vs", "vb", "vd", "s")
-_BASE_FIELDS = frozenset({"bn", "bt", "bu", "bv", "bs", "bver"})
 
 
 class Reason(StrEnum):

@@ -44,6 +44,7 @@ from gwmon.ingest._senml import (
     decode_pack,
 )
 from gwmon.ingest._service import IngestError, IngestService
+from gwmon.ingest._status import StatusUpdate, decode_status
 from gwmon.ingest._storage import (
     INGEST_STATS,
     PROBE_STATUS,
@@ -91,10 +92,12 @@ __all__ = [
     "RegistryError",
     "RegistrySettings",
     "SequenceMark",
+    "StatusUpdate",
     "StoreConfigError",
     "StoreError",
     "StoreWriteError",
     "decode_pack",
+    "decode_status",
     "load_config",
     "load_registry",
     "parse_topic",

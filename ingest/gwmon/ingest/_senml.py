@@ -4,6 +4,12 @@
 whole is rejected whole; a pack with some bad records yields its good readings plus one
 `RecordRejection` per bad record, so one unknown quantity never costs the nitrate value
 sent beside it. See docs/wire-format.md for the contract itself.
+
+Outside input is bounded before gwmon works on it, so refusing a message costs time in
+proportion to its (limited) size, whatever it holds: the payload size first, then every
+number literal's length while parsing (`_parse_int`, `_parse_float`), nesting depth, and
+the magnitude of every number before any exact (Decimal) arithmetic. A time of
+`1e999990` is refused by a comparison, not by computing a million-digit integer.
 """
 
 from __future__ import annotations
@@ -11,20 +17,35 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, NoReturn
 
 NITRATE_PER_NITRATE_N = Decimal("4.427")  # molar mass NO3 / N = 62.004 / 14.007
 SENML_VERSION = 10
 ABSOLUTE_TIME_MIN_S = 2**28  # RFC 8428 §4.5.3: smaller times are relative to "now"
 SEQUENCE_RECORD = "seq"
 SEQUENCE_MODULUS = 2**32
+
+# Bounds on outside input (docs/wire-format.md, "Limits").
+NUMBER_LIMIT = 10**10  # |bt|, |t|, |bv|, |v|, status t/battery: no time in UNIX seconds
+# (10^10 s is the year 2286), no measurement in an accepted unit and no seq comes near it.
+MAX_NUMBER_CHARS = 40  # a longer number literal is not converted at all
+MAX_NESTING_DEPTH = 16  # arrays/objects inside each other; a pack needs 2, a status 1
+CENSORED_MAX_CHARS = 24  # "vs": "<0.5"
+CENSORED_RECORDS = frozenset({"nitrate", "nitrate_n"})  # record names that take "vs"
+
 _NS_PER_S = 10**9
+_ABSOLUTE_TIME_MIN_NS = ABSOLUTE_TIME_MIN_S * _NS_PER_S
 _NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9:./_-]*")
-_STRING_FIELDS = ("bn", "n", "bu", "u", "vs", "vd")
-_NUMBER_FIELDS = ("bt", "t", "bv", "v", "bs", "s", "ut")
+_CENSORED_PATTERN = re.compile(r"< *([0-9]+(?:\.[0-9]+)?)")
+_UTF8_BOM = b"\xef\xbb\xbf"
+# A literal of at most 16 characters has at most 15 significant digits, which a 64-bit
+# float keeps exactly: Decimal(repr(float(text))) == Decimal(text).
+_FLOAT_EXACT_CHARS = 16
+_VALUE_FIELDS = ("v", "vs", "vb", "vd", "s")
 
 
 class Reason(StrEnum):
@@ -42,6 +63,8 @@ class Reason(StrEnum):
     UNKNOWN_UNIT = "unknown_unit"
     MISSING_VALUE = "missing_value"
     NON_FINITE_VALUE = "non_finite_value"
+    NUMBER_OUT_OF_RANGE = "number_out_of_range"
+    BAD_CENSORED_VALUE = "bad_censored_value"
     MISSING_TIME = "missing_time"
     FUTURE_TIME = "future_time"
     BAD_SEQUENCE = "bad_sequence"
@@ -58,6 +81,159 @@ class PayloadRejected(Exception):
         self.probe = probe
 
 
+# -- bounded JSON (every topic kind) ---------------------------------------------------------
+class OversizedNumber:
+    """Stands in for a number literal gwmon does not compute with: longer than
+    MAX_NUMBER_CHARS characters, or too large for a 64-bit float (`1e999990`). Only the
+    record holding it is refused (`number_out_of_range`), the rest of the pack is kept."""
+
+    __slots__ = ("chars", "head")
+
+    def __init__(self, literal: str) -> None:
+        self.chars = len(literal)
+        self.head = literal[:24]
+
+    def __str__(self) -> str:
+        if self.chars <= len(self.head):
+            return self.head
+        return f"{self.head}…({self.chars} characters)"
+
+    __repr__ = __str__
+
+    @property
+    def problem(self) -> str:
+        if self.chars > MAX_NUMBER_CHARS:
+            return f"a number of {self.chars} characters (limit {MAX_NUMBER_CHARS})"
+        return f"{self.head} is beyond ±1e10"
+
+
+class RepeatedNames(dict[str, Any]):
+    """A JSON object that names a field more than once. RFC 8259 §4 leaves open which one
+    counts (parsers differ), so gwmon uses none of them: the object is refused."""
+
+    repeated: tuple[str, ...] = ()
+
+
+def _parse_int(text: str) -> int | OversizedNumber:
+    # Bounded before int(): Python refuses more than 4,300 digits with a ValueError that
+    # would cost the whole document; this way it costs one record.
+    return int(text) if len(text) <= MAX_NUMBER_CHARS else OversizedNumber(text)
+
+
+def _parse_float(text: str) -> float | Decimal | OversizedNumber:
+    if len(text) <= _FLOAT_EXACT_CHARS:
+        number = float(text)  # exact for this many digits, and cheap
+        return number if math.isfinite(number) else OversizedNumber(text)
+    if len(text) > MAX_NUMBER_CHARS:
+        return OversizedNumber(text)
+    exact = Decimal(text)  # more digits than a float keeps, e.g. a time to the nanosecond
+    if exact.is_zero() or exact.adjusted() < -20:
+        return float(exact)
+    return exact if exact.adjusted() <= 20 else OversizedNumber(text)
+
+
+def _parse_constant(name: str) -> float:
+    # NaN/Infinity are not JSON, but some firmware sends them; refuse per record.
+    return float(name)
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) == len(pairs):
+        return document
+    repeated = RepeatedNames(pairs)
+    counts = Counter(name for name, _ in pairs)
+    repeated.repeated = tuple(sorted(name for name, count in counts.items() if count > 1))
+    return repeated
+
+
+_DECODER = json.JSONDecoder(
+    parse_float=_parse_float,
+    parse_int=_parse_int,
+    parse_constant=_parse_constant,
+    object_pairs_hook=_json_object,
+)
+
+
+def load_json(payload: bytes, *, max_bytes: int, probe: str | None = None) -> object:
+    """Parse one message's JSON within the bounds above (size, number literals; nesting is
+    bounded by `deeper_than` on the parts a decoder keeps). One leading UTF-8 byte order
+    mark is ignored, as RFC 8259 §8.1 allows."""
+    if len(payload) > max_bytes:
+        raise PayloadRejected(
+            Reason.PAYLOAD_TOO_LARGE, f"{len(payload)} bytes > limit {max_bytes}", probe=probe
+        )
+    skipped = len(_UTF8_BOM) if payload.startswith(_UTF8_BOM) else 0
+    try:
+        text = (payload[skipped:] if skipped else payload).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        detail = f"byte {exc.start + skipped} is not UTF-8"
+        raise PayloadRejected(Reason.NOT_UTF8, detail) from None
+    try:
+        return _DECODER.decode(text)
+    except RecursionError:
+        detail = f"nested deeper than {MAX_NESTING_DEPTH} levels"
+        raise PayloadRejected(Reason.INVALID_JSON, detail) from None
+    except ValueError as exc:
+        raise PayloadRejected(Reason.INVALID_JSON, str(exc)[:200]) from None
+
+
+def deeper_than(value: list[Any] | dict[str, Any], limit: int) -> bool:
+    """Whether arrays/objects nest more than `limit` levels deep in `value` (an array or
+    object counts as level 1). Iterative, so no recursion limit is involved."""
+    stack: list[tuple[list[Any] | dict[str, Any], int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, list | dict))
+    return False
+
+
+def too_deep() -> PayloadRejected:
+    return PayloadRejected(Reason.INVALID_JSON, f"nested deeper than {MAX_NESTING_DEPTH} levels")
+
+
+_NUMBER_TYPES = frozenset({int, float, Decimal, OversizedNumber})
+Number = int | float | Decimal
+JsonNumber = Number | OversizedNumber  # what `load_json` makes of a JSON number
+
+
+def is_number(value: object) -> bool:
+    """A JSON number as `load_json` returns it (bounded or not); true/false are not."""
+    return type(value) in _NUMBER_TYPES
+
+
+def number_problem(value: JsonNumber) -> tuple[Reason, str] | None:
+    """None when `value` is finite and within ±NUMBER_LIMIT, i.e. safe for exact arithmetic;
+    else why not. Constant time: the number itself is not converted."""
+    if isinstance(value, OversizedNumber):
+        return (Reason.NUMBER_OUT_OF_RANGE, value.problem)
+    if -NUMBER_LIMIT <= value <= NUMBER_LIMIT:
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return (Reason.NON_FINITE_VALUE, "NaN or infinite")
+    return (Reason.NUMBER_OUT_OF_RANGE, f"{value} is beyond ±1e10")
+
+
+def to_decimal(value: int | float | Decimal) -> Decimal:
+    """The exact decimal value of a bounded number as it was written."""
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    return Decimal(value)
+
+
+def seconds_to_ns(value: int | float | Decimal) -> int:
+    """UNIX seconds (bounded) to integer nanoseconds; digits below 1 ns are dropped."""
+    if isinstance(value, int):
+        return value * _NS_PER_S
+    if isinstance(value, float) and value.is_integer():
+        return int(value) * _NS_PER_S
+    return int(to_decimal(value) * _NS_PER_S)
+
+
+# -- records and units -----------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Unit:
     """How a sent unit maps to the canonical one: canonical = value * scale + offset.
@@ -67,9 +243,21 @@ class Unit:
 
     scale: Decimal
     offset: Decimal = Decimal(0)
+    identity: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "identity", self.scale == 1 and self.offset == 0)
 
     def apply(self, value: Decimal) -> float:
         return float(value * self.scale + self.offset)
+
+    def convert(self, value: int | float | Decimal, base: Decimal | None = None) -> float:
+        """`base` + `value` (both bounded) in canonical units, exact until one rounding."""
+        if base is None:
+            if self.identity:
+                return float(value)  # a float literal as sent, an int or Decimal rounded once
+            return self.apply(to_decimal(value))
+        return self.apply(base + to_decimal(value))
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,58 +336,80 @@ class DecodedPack:
     rejections: list[RecordRejection]
 
 
-def _parse_constant(name: str) -> float:
-    # NaN/Infinity are not JSON, but some firmware sends them; refuse per record.
-    return float(name)
+class _RecordRefused(Exception):
+    """One record is refused; the pack goes on (internal to decode_pack)."""
+
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
 
 
-def _load_json(payload: bytes) -> object:
-    try:
-        text = payload.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise PayloadRejected(Reason.NOT_UTF8, f"byte {exc.start} is not UTF-8") from None
-    try:
-        return json.loads(text, parse_float=Decimal, parse_constant=_parse_constant)
-    except (ValueError, RecursionError) as exc:
-        raise PayloadRejected(Reason.INVALID_JSON, str(exc)[:200]) from None
+def _refuse(problem: tuple[Reason, str]) -> NoReturn:
+    raise _RecordRefused(*problem)
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+def _bounded(value: JsonNumber, what: str) -> Number:
+    problem = number_problem(value)
+    if problem is not None or isinstance(value, OversizedNumber):
+        reason, detail = problem or (Reason.NUMBER_OUT_OF_RANGE, "")
+        _refuse((reason, f"{what}: {detail}"))
+    return value
+
+
+_STRING, _NUMBER, _BOOLEAN, _VERSION = range(4)
+_FIELD_KINDS = {
+    "bn": _STRING,
+    "n": _STRING,
+    "bu": _STRING,
+    "u": _STRING,
+    "vs": _STRING,
+    "vd": _STRING,
+    "bt": _NUMBER,
+    "t": _NUMBER,
+    "bv": _NUMBER,
+    "v": _NUMBER,
+    "bs": _NUMBER,
+    "s": _NUMBER,
+    "ut": _NUMBER,
+    "vb": _BOOLEAN,
+    "bver": _VERSION,
+}
 
 
 def _check_record_shape(index: int, record: object) -> dict[str, Any]:
     if not isinstance(record, dict):
+        if isinstance(record, list) and deeper_than(record, MAX_NESTING_DEPTH - 1):
+            raise too_deep()
         raise PayloadRejected(Reason.NOT_SENML, f"record {index} is not a JSON object")
-    for key in _STRING_FIELDS:
-        if key in record and not isinstance(record[key], str):
-            raise PayloadRejected(Reason.NOT_SENML, f"record {index}: '{key}' must be a string")
-    for key in _NUMBER_FIELDS:
-        if key in record and not _is_number(record[key]):
-            raise PayloadRejected(Reason.NOT_SENML, f"record {index}: '{key}' must be a number")
-    if "vb" in record and not isinstance(record["vb"], bool):
-        raise PayloadRejected(Reason.NOT_SENML, f"record {index}: 'vb' must be true or false")
-    if "bver" in record and (
-        not isinstance(record["bver"], int)
-        or isinstance(record["bver"], bool)
-        or record["bver"] > SENML_VERSION
-    ):
-        raise PayloadRejected(
-            Reason.NOT_SENML, f"record {index}: unsupported SenML version {record['bver']!r}"
-        )
-    for key in record:
-        # RFC 8428 §4.4: fields ending in '_' must be understood; we understand none.
-        if key.endswith("_"):
+    for key, value in record.items():
+        kind = _FIELD_KINDS.get(key)
+        if kind is None:
+            # RFC 8428 §4.4: fields ending in '_' must be understood; we understand none.
+            if key.endswith("_"):
+                raise PayloadRejected(
+                    Reason.NOT_SENML,
+                    f"record {index}: must-understand field {key[:80]!r} not supported",
+                )
+            # Other unknown fields are ignored, but not unboundedly deep.
+            if isinstance(value, list | dict) and deeper_than(value, MAX_NESTING_DEPTH - 2):
+                raise too_deep()
+        elif kind == _NUMBER:
+            if type(value) not in _NUMBER_TYPES:
+                raise PayloadRejected(Reason.NOT_SENML, f"record {index}: '{key}' must be a number")
+        elif kind == _STRING:
+            if type(value) is not str:
+                raise PayloadRejected(Reason.NOT_SENML, f"record {index}: '{key}' must be a string")
+        elif kind == _BOOLEAN:
+            if type(value) is not bool:
+                raise PayloadRejected(
+                    Reason.NOT_SENML, f"record {index}: 'vb' must be true or false"
+                )
+        elif type(value) is not int or value > SENML_VERSION:
             raise PayloadRejected(
-                Reason.NOT_SENML, f"record {index}: must-understand field '{key}' not supported"
+                Reason.NOT_SENML, f"record {index}: unsupported SenML version {value!r}"
             )
     return record
-
-
-def _to_decimal(value: int | float | Decimal) -> Decimal:
-    if isinstance(value, float):
-        return Decimal(repr(value))
-    return Decimal(value)
 
 
 def _record_text(record: dict[str, Any]) -> str:
@@ -218,16 +428,13 @@ def decode_pack(
 
     Raises `PayloadRejected` when the message as a whole is unusable.
     """
-    if len(payload) > max_bytes:
-        raise PayloadRejected(
-            Reason.PAYLOAD_TOO_LARGE, f"{len(payload)} bytes > limit {max_bytes}", probe=probe_id
-        )
-    document = _load_json(payload)
+    document = load_json(payload, max_bytes=max_bytes, probe=probe_id)
     if not isinstance(document, list):
+        if isinstance(document, dict) and deeper_than(document, MAX_NESTING_DEPTH):
+            raise too_deep()
         raise PayloadRejected(Reason.NOT_SENML, "a SenML pack is a JSON array of records")
     if not document:
         raise PayloadRejected(Reason.EMPTY_PACK, "the pack has no records")
-    records = [_check_record_shape(index, record) for index, record in enumerate(document)]
     expected_base_name = f"{probe_id}:"
     arrival_ns = int(now_s * _NS_PER_S)
     latest_allowed_ns = int((Decimal(repr(now_s)) + Decimal(repr(future_margin_s))) * _NS_PER_S)
@@ -235,8 +442,9 @@ def decode_pack(
     readings: list[Reading] = []
     marks: list[SequenceMark] = []
     rejections: list[RecordRejection] = []
-    context = _BaseFields()
-    for index, record in enumerate(records):
+    base = _BaseFields()
+    for index, item in enumerate(document):
+        record = _check_record_shape(index, item)
         if "bn" in record and record["bn"] != expected_base_name:
             raise PayloadRejected(
                 Reason.BASE_NAME_MISMATCH,
@@ -245,87 +453,186 @@ def decode_pack(
             )
         try:
             result = _decode_record(
-                probe_id, record, context, latest_allowed_ns, future_margin_s, arrival_ns
+                probe_id, index, record, base, latest_allowed_ns, future_margin_s, arrival_ns
             )
-        except ArithmeticError:
-            result = (Reason.NOT_SENML, "a number is out of the representable range")
-        if result is None:
+        except _RecordRefused as refused:
+            rejections.append(
+                RecordRejection(refused.reason, refused.detail, index, _record_text(record))
+            )
             continue
         if isinstance(result, Reading):
             readings.append(result)
-        elif isinstance(result, SequenceMark):
+        elif result is not None:
             marks.append(result)
-        else:
-            reason, detail = result
-            rejections.append(RecordRejection(reason, detail, index, _record_text(record)))
     return DecodedPack(readings, marks, rejections)
 
 
 @dataclass(slots=True)
 class _BaseFields:
-    """SenML base fields apply to their record and all following ones (RFC 8428 §4.1)."""
+    """SenML base fields apply to their record and all following ones (RFC 8428 §4.1).
 
-    time: Decimal = Decimal(0)
-    value: Decimal = Decimal(0)
+    A base field that cannot be used (out of range, named twice) makes every following
+    record that relies on it fail with the same reason, until a record sets it anew:
+    those records must not silently take an older base time or value.
+    """
+
+    time_ns: int = 0
+    value: Decimal | None = None  # None: no base value, `v` is used as sent
     unit: str | None = None
+    time_problem: tuple[Reason, str] | None = None
+    value_problem: tuple[Reason, str] | None = None
+    unit_problem: tuple[Reason, str] | None = None
+
+    def set_time(self, index: int, bt: JsonNumber) -> None:
+        try:
+            self.time_ns = seconds_to_ns(_bounded(bt, "'bt'"))
+        except _RecordRefused as refused:
+            self.time_problem = (refused.reason, f"base of record {index}: {refused.detail}")
+            raise
+        self.time_problem = None
+
+    def set_value(self, index: int, bv: JsonNumber) -> None:
+        try:
+            value = _bounded(bv, "'bv'")
+        except _RecordRefused as refused:
+            self.value_problem = (refused.reason, f"base of record {index}: {refused.detail}")
+            raise
+        self.value = to_decimal(value) if value else None
+        self.value_problem = None
+
+    def forget(self, index: int, names: tuple[str, ...]) -> None:
+        problem = (Reason.NOT_SENML, f"record {index} names its base field(s) more than once")
+        if "bt" in names:
+            self.time_problem = problem
+        if "bv" in names:
+            self.value_problem = problem
+        if "bu" in names:
+            self.unit_problem = problem
 
 
 def _decode_record(  # noqa: PLR0917 - private helper of decode_pack's loop
     probe_id: str,
+    index: int,
     record: dict[str, Any],
     base: _BaseFields,
     latest_allowed_ns: int,
     future_margin_s: float,
     arrival_ns: int,
-) -> Reading | SequenceMark | tuple[Reason, str] | None:
-    if "bt" in record:
-        base.time = _to_decimal(record["bt"])
-    if "bv" in record:
-        base.value = _to_decimal(record["bv"])
-    if "bu" in record:
+) -> Reading | SequenceMark | None:
+    repeated = record.repeated if isinstance(record, RepeatedNames) else ()
+    if "bt" in record and "bt" not in repeated:
+        base.set_time(index, record["bt"])
+    if "bv" in record and "bv" not in repeated:
+        base.set_value(index, record["bv"])
+    if "bu" in record and "bu" not in repeated:
         base.unit = record["bu"]
+        base.unit_problem = None
+    if repeated:
+        base.forget(index, repeated)
+        names = ", ".join(repr(name[:40]) for name in repeated[:5])
+        _refuse((Reason.NOT_SENML, f"the record names {names} more than once"))
     name = record.get("n")
     if name is None:
         # A record holding only base fields carries no value and is fine.
-        if not any(key in record for key in ("v", "vs", "vb", "vd", "s")):
+        if not any(key in record for key in _VALUE_FIELDS):
             return None
-        return (Reason.UNKNOWN_QUANTITY, "record has a value but no name")
-    if not _NAME_PATTERN.fullmatch(name):
-        return (Reason.NOT_SENML, f"name {name[:80]!r} has characters SenML does not allow")
-    if name != SEQUENCE_RECORD and name not in RECORDS:
-        return (Reason.UNKNOWN_QUANTITY, f"unknown record name {name[:80]!r}")
-    if "v" not in record:
-        return (Reason.MISSING_VALUE, f"{name}: no numeric value 'v'")
-    raw_value = _to_decimal(record["v"])
-    if not raw_value.is_finite() or not base.value.is_finite():
-        return (Reason.NON_FINITE_VALUE, f"{name}: value is NaN or infinite")
-    time = base.time + _to_decimal(record.get("t", 0))
-    if not time.is_finite() or time < ABSOLUTE_TIME_MIN_S:
-        return (
-            Reason.MISSING_TIME,
-            f"{name}: no absolute time (bt/t must give UNIX seconds >= 2**28)",
+        _refuse((Reason.UNKNOWN_QUANTITY, "record has a value but no name"))
+    spec = RECORDS.get(name)
+    if spec is None and name != SEQUENCE_RECORD:
+        if not _NAME_PATTERN.fullmatch(name):
+            _refuse((Reason.NOT_SENML, f"name {name[:80]!r} has characters SenML does not allow"))
+        _refuse((Reason.UNKNOWN_QUANTITY, f"unknown record name {name[:80]!r}"))
+
+    loq: Decimal | None = None
+    raw: Any = None
+    if "vs" in record:
+        loq = _censored_limit(name, record)
+    elif "v" not in record:
+        _refuse((Reason.MISSING_VALUE, f"{name}: no numeric value 'v'"))
+    else:
+        raw = _bounded(record["v"], f"{name}: 'v'")
+        if base.value_problem is not None:
+            _refuse(base.value_problem)
+
+    time_ns = _record_time_ns(name, record, base)
+    if time_ns < _ABSOLUTE_TIME_MIN_NS:
+        _refuse(
+            (
+                Reason.MISSING_TIME,
+                f"{name}: no absolute time (bt/t must give UNIX seconds >= 2**28)",
+            )
         )
-    time_ns = int(time * _NS_PER_S)
     if time_ns > latest_allowed_ns:
-        return (
-            Reason.FUTURE_TIME,
-            f"{name}: time {time} is more than {future_margin_s:g} s in the future",
+        seconds = Decimal(time_ns).scaleb(-9)
+        _refuse(
+            (
+                Reason.FUTURE_TIME,
+                f"{name}: time {seconds} is more than {future_margin_s:g} s in the future",
+            )
         )
-    value = base.value + raw_value
-    if name == SEQUENCE_RECORD:
-        if value != value.to_integral_value() or not 0 <= value < SEQUENCE_MODULUS:
-            return (Reason.BAD_SEQUENCE, f"seq {value} is not an integer in 0..2**32-1")
-        return SequenceMark(probe_id, time_ns, int(value), arrival_ns)
-    spec = RECORDS[name]
+    if spec is None:
+        return SequenceMark(probe_id, time_ns, _sequence_number(raw, base.value), arrival_ns)
+    if base.unit_problem is not None and "u" not in record:
+        _refuse(base.unit_problem)
     unit_name = record.get("u", base.unit)
     unit = spec.units.get(unit_name) if unit_name is not None else None
     if unit is None:
         accepted = ", ".join(spec.units)
-        return (
-            Reason.UNKNOWN_UNIT,
-            f"{name}: unit {unit_name!r} not accepted (accepted: {accepted})",
+        shown = unit_name[:40] if isinstance(unit_name, str) else unit_name
+        _refuse(
+            (Reason.UNKNOWN_UNIT, f"{name}: unit {shown!r} not accepted (accepted: {accepted})")
         )
-    canonical = unit.apply(value)
-    if not math.isfinite(canonical):
-        return (Reason.NON_FINITE_VALUE, f"{name}: value overflows after unit conversion")
-    return Reading(probe_id, spec.quantity, time_ns, canonical, name, arrival_ns)
+    if loq is not None:
+        value = unit.apply(loq)  # the LOQ, in the record's unit like v; bv does not apply
+        return Reading(probe_id, spec.quantity, time_ns, value, name, arrival_ns, censored=True)
+    value = unit.convert(raw, base.value)
+    return Reading(probe_id, spec.quantity, time_ns, value, name, arrival_ns)
+
+
+def _record_time_ns(name: str, record: dict[str, Any], base: _BaseFields) -> int:
+    if base.time_problem is not None:
+        _refuse(base.time_problem)
+    if "t" not in record:
+        return base.time_ns
+    return base.time_ns + seconds_to_ns(_bounded(record["t"], f"{name}: 't'"))
+
+
+def _sequence_number(raw: int | float | Decimal, base: Decimal | None) -> int:
+    value = raw if base is None else base + to_decimal(raw)
+    if isinstance(value, int):
+        if 0 <= value < SEQUENCE_MODULUS:
+            return value
+    elif isinstance(value, float):
+        if value.is_integer() and 0 <= value < SEQUENCE_MODULUS:
+            return int(value)
+    elif value == value.to_integral_value() and 0 <= value < SEQUENCE_MODULUS:
+        return int(value)
+    _refuse((Reason.BAD_SEQUENCE, f"seq {value} is not an integer in 0..2**32-1"))
+
+
+def _censored_limit(name: str, record: dict[str, Any]) -> Decimal:
+    """The limit of quantification of a censored value `"vs": "<0.5"`, as sent."""
+    if name not in CENSORED_RECORDS:
+        takers = ", ".join(sorted(CENSORED_RECORDS))
+        _refuse(
+            (
+                Reason.BAD_CENSORED_VALUE,
+                f"{name}: only {takers} take a censored value 'vs'; send the number in 'v'",
+            )
+        )
+    if "v" in record:
+        _refuse((Reason.BAD_CENSORED_VALUE, f"{name}: has both 'v' and 'vs'; send one"))
+    text = record["vs"]
+    match = _CENSORED_PATTERN.fullmatch(text) if len(text) <= CENSORED_MAX_CHARS else None
+    if match is None:
+        _refuse(
+            (
+                Reason.BAD_CENSORED_VALUE,
+                f"{name}: 'vs' {text[:40]!r} is not '<' and the limit of quantification, "
+                "e.g. '<0.5'",
+            )
+        )
+    loq = Decimal(match.group(1))
+    if loq.is_zero():
+        _refuse((Reason.BAD_CENSORED_VALUE, f"{name}: a limit of quantification must be > 0"))
+    return loq

@@ -44,6 +44,7 @@ from gwmon.ingest._influx import (
 from gwmon.ingest._observer import BatchObserver
 from gwmon.ingest._registry import Probe, Registry
 from gwmon.ingest._senml import PayloadRejected, Reading, Reason, decode_pack
+from gwmon.ingest._status import decode_status
 from gwmon.ingest._storage import (
     STORE_REFUSED,
     IngestCounters,
@@ -504,42 +505,33 @@ class IngestService:
     def _handle_status(self, probe: Probe, topic: str, payload: bytes, now: float) -> None:
         if not payload:
             return  # a cleared retained message
-        document = _json_object(payload)
-        online = document.get("online") if document is not None else None
-        if document is None or not isinstance(online, bool):
+        limits = self.config.ingest
+        try:
+            status = decode_status(
+                probe.probe_id,
+                payload,
+                now_s=now,
+                future_margin_s=limits.future_margin_s,
+                max_bytes=limits.max_payload_bytes,
+            )
+        except PayloadRejected as exc:
             self._reject(
-                reason=Reason.BAD_STATUS,
+                reason=exc.reason,
                 probe=probe.probe_id,
                 topic=topic,
                 payload=payload,
-                detail="status is not a JSON object"
-                if document is None
-                else "status needs 'online': true|false",
+                detail=exc.detail,
                 record_index=-1,
                 now=now,
             )
             return
-        firmware = document.get("firmware")
-        battery = document.get("battery")
-        stamp = document.get("t")
-        time_ns = int(now * _NS)
-        if (
-            isinstance(stamp, int | float)
-            and not isinstance(stamp, bool)
-            and 2**28 <= stamp <= now + self.config.ingest.future_margin_s
-        ):
-            time_ns = int(Decimal(repr(stamp)) * _NS)
         self._batch.lines.append(
             status_point(
                 probe,
-                online=online,
-                firmware=firmware if isinstance(firmware, str) else None,
-                battery=float(battery)
-                if isinstance(battery, int | float)
-                and not isinstance(battery, bool)
-                and 0 <= battery <= 100
-                else None,
-                time_ns=time_ns,
+                online=status.online,
+                firmware=status.firmware,
+                battery=status.battery,
+                time_ns=status.time_ns,
             ).to_line()
         )
 
@@ -762,14 +754,6 @@ class IngestService:
             except Exception:
                 self.counters.observer_errors += 1
                 logger.exception("observer %r failed on tick", observer)
-
-
-def _json_object(payload: bytes) -> dict[str, object] | None:
-    try:
-        document = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        return None
-    return document if isinstance(document, dict) else None
 
 
 def _shard_key(line: str) -> tuple[str, int, int]:

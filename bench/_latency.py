@@ -15,6 +15,7 @@ municipality's Stabsstelle and the operators) has its mail", i.e. the last of th
 
 from __future__ import annotations
 
+import math
 import statistics
 import subprocess
 import sys
@@ -54,7 +55,7 @@ OPERATORS = "leitwarte@wasserwerke.example.org"
 def percentile(values: list[float], q: float) -> float:
     """The q-th percentile (0..100), nearest rank on the sorted values."""
     ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    rank = max(1, min(len(ordered), math.ceil(q / 100 * len(ordered))))
     return ordered[rank - 1]
 
 
@@ -190,18 +191,16 @@ class _Poller:
         oldest_ms = min(t for _, t in self.pending) - 1
         series = self.database.query(
             f'SELECT "value" FROM "reading" WHERE time >= {oldest_ms * 1_000_000} GROUP BY "probe"',
-            epoch="ms",
+            epoch="ns",
         )
         seen_at = time.time()
         for serie in series:
             probe = serie["tags"]["probe"]
-            for time_ms, _ in serie["values"]:
-                # gwmon stores the decimal time exactly; a float path may round it by 1 ms.
-                for key in ((probe, time_ms), (probe, time_ms + 1), (probe, time_ms - 1)):
-                    published = self.pending.pop(key, None)
-                    if published is not None:
-                        self.latencies.append(seen_at - published)
-                        break
+            for time_ns, _ in serie["values"]:
+                # Nearest ms: a float time path may store 1764140400.123 as ...122999808 ns.
+                published = self.pending.pop((probe, round(time_ns / 1_000_000)), None)
+                if published is not None:
+                    self.latencies.append(seen_at - published)
 
 
 def run_latency(

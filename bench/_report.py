@@ -89,7 +89,7 @@ class Report:
     latency: list[dict[str, object]] = field(default_factory=list)
     latency_setup: str = ""
     rss: dict[str, object] | None = None
-    machine: dict[str, str] = field(default_factory=machine)
+    machine: dict[str, str] = field(default_factory=machine)  # taken when the run starts
     versions: dict[str, str] = field(default_factory=versions)
 
     # -- figures ----------------------------------------------------------------------------
@@ -194,6 +194,23 @@ class Report:
                 cells.append(f"{publish:.1f} s / {total:.1f} s")
             alone_text = f"{alone_median:,.0f}" if alone_median else "–"
             lines.append(f"| {load.label} | {alone_text} | {share} | " + " | ".join(cells) + " |")
+        shares = []
+        for load in self.loads:
+            alone = self.publishers_alone.get(load.name, [])
+            paho = self.median(PAHO, load.name)
+            if alone and paho:
+                shares.append(paho / statistics.median(alone))
+        if shares:
+            verdict = (
+                "they are not the bottleneck: alone they are at least "
+                f"{1 / max(shares):.1f} × faster than the fastest consumer, and within every "
+                "run they finish long before the last reading is handled (Mosquitto queues "
+                "the rest for the subscriber)"
+                if max(shares) < 0.5
+                else "they may limit the bare subscriber's figure (less than 2 × its rate): "
+                "read it as a lower bound of the limit"
+            )
+            lines += ["", f"Publishers: {verdict}."]
         return lines
 
     def latency_table(self) -> list[str]:

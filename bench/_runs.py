@@ -85,7 +85,7 @@ def error_summary(log: Path) -> str:
     if not kinds:
         return ""
     common = "; ".join(f"{n}× {kind}" for kind, n in kinds.most_common(2))
-    return f"{sum(kinds.values())} errors in its log ({common})"
+    return f"{sum(kinds.values()):,} errors in its log ({common})"
 
 
 def _paho(folder: Path, mosquitto: MosquittoServer, load: Load, warmup: ProbeInfo) -> RunResult:

@@ -49,6 +49,7 @@ def paced(args: argparse.Namespace) -> None:
     episode = 0
     total = int(args.rate * args.seconds)
     infos = []
+    last_ms: dict[str, int] = {}
     with args.log.open("w", buffering=1) as log:  # line-buffered: written before publishing
         start = time.time()
         for index in range(total):
@@ -72,7 +73,10 @@ def paced(args: argparse.Namespace) -> None:
                 value, kind = script[probe].popleft()
             else:
                 value, kind = round(20 + (index // len(probes) % 40) * 0.1, 1), "-"
-            time_ms = round(time.time() * 1000)
+            # Strictly increasing per probe: after a stall the loop catches up faster than
+            # 1 ms per round of probes, and two readings at one time would be one point.
+            time_ms = max(round(time.time() * 1000), last_ms.get(probe, 0) + 1)
+            last_ms[probe] = time_ms
             log.write(f"{probe} {time_ms} {kind}\n")
             payload = json.dumps(
                 [

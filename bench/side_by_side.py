@@ -28,7 +28,7 @@ from bench import _nodered
 from bench._harness import GWMON_OFF, GWMON_ON, LABELS, NODE_RED, SYSTEMS, Bench
 from bench._latency import run_latency
 from bench._loads import REPO, make_load, read_registry
-from bench._report import DOC, Report, write_doc
+from bench._report import DOC, Report, machine, write_doc
 from bench._rss import run_rss
 from bench._runs import RunResult, run_publishers_alone, run_system
 
@@ -89,6 +89,7 @@ def say(text: str) -> None:
 def run(args: argparse.Namespace, workdir: Path, command: str) -> Report:
     started_at = time.monotonic()
     started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    machine_at_start = machine()  # the load average before the bench adds its own
     probes = read_registry()
     senders, warmup = probes[: args.publishers], probes[args.publishers]
     loads = [
@@ -169,6 +170,7 @@ def run(args: argparse.Namespace, workdir: Path, command: str) -> Report:
         latency=latency,
         latency_setup=setup,
         rss=rss,
+        machine=machine_at_start,
     )
 
 

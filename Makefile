@@ -51,7 +51,7 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 
 # make bench: the side-by-side bench (writes docs/performance.md) and the stage benchmarks,
-# ~20 min; make bench BENCH_ARGS=--quick: everything small, no doc (a few minutes).
+# ~13 min here; make bench BENCH_ARGS=--quick: everything small, no doc (~1-2 min).
 bench: install
 	$(PY) bench/run_all.py $(BENCH_ARGS)
 

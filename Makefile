@@ -15,7 +15,8 @@ help:
 	@echo "make demo   - run the WERTvoll demo end to end (servers, probes, ingest, alerts, dashboards)"
 	@echo "make test   - run the test suite against real Mosquitto and InfluxDB"
 	@echo "make lint   - ruff and mypy --strict"
-	@echo "make bench  - benchmarks (ratios against a baseline measured in the same run)"
+	@echo "make bench  - benchmarks (ratios against a baseline measured in the same run;"
+	@echo "              BENCH_ARGS=--quick for a small check; results in docs/performance.md)"
 
 system-packages:
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -49,8 +50,10 @@ format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# make bench: the side-by-side bench (writes docs/performance.md) and the stage benchmarks,
+# ~13 min here; make bench BENCH_ARGS=--quick: everything small, no doc (~1-2 min).
 bench: install
-	$(PY) bench/run_all.py
+	$(PY) bench/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(RUN_DIR) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -4,10 +4,9 @@ Both run as their own process against a private Mosquitto. The messages are queu
 the broker for a persistent session first (published by `mosquitto_pub -l` while the
 subscriber is away), so the publisher is not on the measured path: we time how fast
 each subscriber drains the same backlog, from its CONNACK to the last message handled.
-The baseline only parses JSON and lets paho acknowledge (FIELD-NOTES: ~20k msg/s QoS 1
-on these machines); gwmon decodes SenML, validates, batches, writes to InfluxDB and
-acknowledges after the write. Reported as a ratio measured in the same run: absolute
-numbers vary on a noisy 2-core box.
+The baseline only parses JSON and lets paho acknowledge; gwmon decodes SenML,
+validates, batches, writes to InfluxDB and acknowledges after the write. Reported as a
+ratio measured in the same run: absolute numbers vary on a noisy 2-core box.
 
     .venv/bin/python bench/ingest_bench.py [--messages 20000]
 """

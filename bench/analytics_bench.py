@@ -40,16 +40,9 @@ from gwmon.analytics import (
     default_detectors,
     mann_kendall,
 )
-from gwmon.ingest import (
-    InfluxClient,
-    IngestService,
-    Reading,
-    Registry,
-    decode_pack,
-    load_config,
-    load_registry,
-)
+from gwmon.ingest import IngestService, Reading, Registry, decode_pack, load_config, load_registry
 from gwmon.ingest.devservers import InfluxServer, MosquittoServer, require_binary
+from gwmon.storage import InfluxClient
 
 REPO = Path(__file__).resolve().parent.parent
 REGISTRY = REPO / "examples" / "registry-wertvoll.csv"

@@ -1,8 +1,8 @@
 """What finding the points InfluxDB refused costs, against a real InfluxDB 1.x.
 
 InfluxDB answers a partial write with a count of refused points, not with the points,
-so the ingest writes halves of the batch again until it knows which lines were refused
-(`IngestService._write`). Each case writes one batch of `--lines` reading lines and
+so the store writer writes parts of the batch again until it knows which lines were
+refused (`gwmon.storage.StoreWriter`). Each case writes one batch of `--lines` reading lines and
 reports the write requests and the time, as a ratio to the same batch written without
 any refusal (baseline, measured in the same run, on a fresh database each).
 
@@ -19,8 +19,9 @@ from pathlib import Path
 
 import requests
 
-from gwmon.ingest import InfluxClient, IngestService, load_config, load_registry
+from gwmon.ingest import load_config
 from gwmon.ingest.devservers import InfluxDatabase, InfluxServer
+from gwmon.storage import InfluxClient, StoreWriter
 
 REPO = Path(__file__).resolve().parent.parent
 NS = 1_000_000_000
@@ -64,9 +65,9 @@ def run_case(
     )
     config = load_config(config_path)
     store = CountingClient(config.influxdb)
-    service = IngestService(config, load_registry(config.registry_path), store=store)
+    writer = StoreWriter(store, writer="bench")
     started = time.perf_counter()
-    refused = service._write(lines)
+    refused = writer.write(lines, record_refusals=False).refused
     elapsed = time.perf_counter() - started
     store.close()
     return store.requests, len(refused), elapsed

@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 
 from gwmon.cli import example_toml
-from gwmon.ingest import ConfigError, load_config
-from gwmon.ingest._config import InfluxSettings, IngestSettings, MqttSettings
+from gwmon.config import ConfigError
+from gwmon.ingest import load_config
+from gwmon.ingest._config import IngestSettings, MqttSettings
+from gwmon.storage import InfluxSettings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gwmon.ingest import InfluxClient, InfluxSettings, Point, StoreWriteError
+from gwmon.storage import InfluxClient, InfluxSettings, Point, StoreWriteError
 from servers import InfluxDatabase, InfluxServer
 
 tag_text = st.text(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from gwmon.ingest import InfluxClient, InfluxSettings, StoreConfigError
+from gwmon.storage import InfluxClient, InfluxSettings, StoreConfigError
 from servers import InfluxServer
 
 

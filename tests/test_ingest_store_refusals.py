@@ -10,7 +10,8 @@ from pathlib import Path
 import requests
 
 from gwmon.analytics import build_observer
-from gwmon.ingest import InfluxClient, IngestService, Reading, load_config, load_registry
+from gwmon.ingest import IngestService, Reading, load_config, load_registry
+from gwmon.storage import InfluxClient
 from ingest_helpers import (
     T0,
     data_topic,

@@ -3,14 +3,15 @@ paths are in test_ingest_store_refusals.py and test_ingest_service.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gwmon.ingest import IngestService, StoreWriteError, load_config, load_registry
+from gwmon.ingest import IngestService, load_config, load_registry
+from gwmon.storage import StoreWriteError, StoreWriter
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,13 +23,7 @@ class LineRefusingStore:
         self.written: list[str] = []
         self.requests = 0
 
-    def write_with_retry(
-        self,
-        lines: Sequence[str],
-        *,
-        wait: Callable[[float], None] = lambda _: None,
-        give_up_after_s: float | None = None,
-    ) -> None:
+    def write_lines(self, lines: Sequence[str]) -> None:
         self.requests += 1
         if any(line.startswith("BAD") for line in lines):
             raise StoreWriteError("unable to parse 'BAD'", retryable=False, status=400)
@@ -46,13 +41,7 @@ class ConflictStore:
         self.stored: dict[str, str] = {}  # series + time -> the line written last
         self.requests = 0
 
-    def write_with_retry(
-        self,
-        lines: Sequence[str],
-        *,
-        wait: Callable[[float], None] = lambda _: None,
-        give_up_after_s: float | None = None,
-    ) -> None:
+    def write_lines(self, lines: Sequence[str]) -> None:
         self.requests += 1
         dropped = 0
         for line in lines:
@@ -101,23 +90,21 @@ def test_a_line_influxdb_cannot_parse_is_isolated_and_the_rest_is_written(tmp_pa
 
 def test_a_wholly_refused_batch_costs_one_request(tmp_path: Path) -> None:
     store = ConflictStore()
-    service = make_service(tmp_path, store)
     lines = [f"reading,probe=P value=1.5,x=REFUSED {i}" for i in range(5000)]
-    assert service._write(lines) == dict.fromkeys(
-        range(5000), "partial write: field type conflict dropped=5000"
-    )
+    assert StoreWriter(store, writer="test").write(
+        lines, record_refusals=False
+    ).refused == dict.fromkeys(range(5000), "partial write: field type conflict dropped=5000")
     assert store.requests == 1
 
 
 def test_a_refused_week_among_stored_ones_is_found_with_few_requests(tmp_path: Path) -> None:
     # Arrival order interleaves two probes; one's readings fall into a conflicting shard.
     store = ConflictStore()
-    service = make_service(tmp_path, store)
     lines = []
     for i in range(2500):
         lines.append(f"reading,probe=A value=1.5 {1_000_000 + i}")
         lines.append(f"reading,probe=B value=1.5,x=REFUSED {5_000_000 + i}")
-    refused = service._write(lines)
+    refused = StoreWriter(store, writer="test").write(lines, record_refusals=False).refused
     assert sorted(refused) == list(range(1, 5000, 2))
     assert len(store.stored) == 2500
     assert store.requests <= 3  # the batch, then each sorted half once
@@ -127,14 +114,13 @@ def test_refused_days_among_stored_ones_cost_at_most_two_requests_per_day(
     tmp_path: Path,
 ) -> None:
     store = ConflictStore()
-    service = make_service(tmp_path, store)
     days = 20
     lines = [
         f"reading,probe=P{i % 7} value=1.5{',x=REFUSED' if (i % days) % 2 else ''} "
         f"{(i % days) * DAY_NS + i}"
         for i in range(5000)
     ]
-    refused = service._write(lines)
+    refused = StoreWriter(store, writer="test").write(lines, record_refusals=False).refused
     assert sorted(refused) == [i for i in range(5000) if (i % days) % 2]
     assert store.requests <= 2 * days - 1  # at most every node of a tree over the days
 
@@ -162,13 +148,12 @@ def test_exactly_the_refused_lines_are_reported_and_the_last_write_of_a_point_wi
     entries: list[tuple[str, int, int, int, bool, int]],
 ) -> None:
     store = ConflictStore()
-    service = make_service(tmp_path_factory.mktemp("write-logic"), store)
     lines = [
         f"{measurement},probe=P{probe} value={value}.5{',x=REFUSED' if bad else ''} "
         f"{day * DAY_NS + time}"
         for measurement, probe, day, time, bad, value in entries
     ]
-    refused = service._write(lines)
+    refused = StoreWriter(store, writer="test").write(lines, record_refusals=False).refused
     assert set(refused) == {i for i, entry in enumerate(entries) if entry[4]}
     expected: dict[str, str] = {}
     for line in lines:  # what a single successful write in arrival order would leave

@@ -19,23 +19,22 @@ from gwmon.analytics import StateLockedError, build_observer, mail
 from gwmon.analytics import cli as analytics_cli
 from gwmon.analytics.mail import MailService, build_mail_service
 from gwmon.analytics.mail import cli as mail_cli
+from gwmon.config import ConfigError
 from gwmon.dashboards import cli as dashboards_cli
 from gwmon.ingest import (
     CONFIG_ENV_VAR,
     BatchObserver,
-    ConfigError,
     GwmonConfig,
-    InfluxClient,
     IngestError,
     IngestService,
     Registry,
     RegistryError,
-    StoreConfigError,
     load_config,
     load_registry,
     section,
 )
 from gwmon.ingest._example import EXAMPLE_TOML as INGEST_EXAMPLE_TOML
+from gwmon.storage import InfluxClient, StoreConfigError
 from gwmon_sim import EXAMPLE_TOML as SIM_EXAMPLE_TOML
 from gwmon_sim import SimSettings, check_settings
 from gwmon_sim import cli as sim_cli

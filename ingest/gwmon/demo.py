@@ -23,8 +23,9 @@ from email.parser import BytesParser
 from pathlib import Path
 
 from gwmon.analytics import mail
-from gwmon.ingest import InfluxClient, load_config
+from gwmon.ingest import load_config
 from gwmon.ingest.devservers import InfluxServer, MosquittoServer
+from gwmon.storage import InfluxClient
 from gwmon_sim import Fleet, load_scenario
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

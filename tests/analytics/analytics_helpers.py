@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from gwmon.analytics import AlertEvent, AnalyticsObserver
-from gwmon.ingest import GwmonConfig, InfluxClient, Probe, Reading, Registry, load_config
+from gwmon.ingest import GwmonConfig, Probe, Reading, Registry, load_config
+from gwmon.storage import InfluxClient
 
 NS = 1_000_000_000
 T0 = 1_764_000_000  # 2025-11-24 16:00 UTC, a whole hour

@@ -16,7 +16,7 @@ from gwmon.analytics import (
     default_detectors,
     load_settings,
 )
-from gwmon.ingest import ConfigError
+from gwmon.config import ConfigError
 
 
 def test_example_is_valid_toml_with_the_real_defaults() -> None:

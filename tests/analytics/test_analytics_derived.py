@@ -10,8 +10,9 @@ import pytest
 from analytics.analytics_helpers import HOUR, NS, T0, probe, registry, write_config
 from gwmon.analytics import AnalyticsSettings, ProbeEvaluator, build_observer, build_plan
 from gwmon.analytics import default_detectors as detectors
-from gwmon.ingest import GwmonConfig, InfluxClient, Reading, load_config, load_registry
+from gwmon.ingest import GwmonConfig, Reading, load_config, load_registry
 from gwmon.ingest.devservers import InfluxDatabase, MosquittoServer
+from gwmon.storage import InfluxClient
 from ingest_helpers import data_topic, pack, publish, running_service, wait_for_count
 from ingest_helpers import write_config as write_ingest_config
 

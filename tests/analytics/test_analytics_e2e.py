@@ -14,8 +14,9 @@ import pytest
 import gwmon_sim
 from analytics.analytics_helpers import NS, Recorder, write_config
 from gwmon.analytics import AlertKind, AlertState, AnalyticsObserver, build_observer
-from gwmon.ingest import InfluxClient, IngestService, load_registry
+from gwmon.ingest import IngestService, load_registry
 from gwmon.ingest.devservers import InfluxDatabase, InfluxServer, MosquittoServer
+from gwmon.storage import InfluxClient
 
 Point3 = tuple[int, float, tuple[str, ...]]
 

@@ -11,8 +11,10 @@ import pytest
 from analytics.analytics_helpers import HOUR, NS, T0, probe, registry, write_config
 from gwmon.analytics import AnalyticsSettings, Episode, TrendSettings, mann_kendall, run_trend
 from gwmon.analytics._alerts import episode_message
-from gwmon.ingest import ConfigError, InfluxClient, Point, section
+from gwmon.config import ConfigError
+from gwmon.ingest import section
 from gwmon.ingest.devservers import InfluxDatabase
+from gwmon.storage import InfluxClient, Point
 
 DAY = 86400
 

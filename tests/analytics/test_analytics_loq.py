@@ -25,8 +25,9 @@ from gwmon.analytics import (
     run_trend,
 )
 from gwmon.analytics._state import StateStore
-from gwmon.ingest import InfluxClient, Point, Probe, Reading
+from gwmon.ingest import Probe, Reading
 from gwmon.ingest.devservers import InfluxDatabase
+from gwmon.storage import InfluxClient, Point
 
 DAY = 86400
 START = 1_609_459_200  # 2021-01-01 00:00 UTC

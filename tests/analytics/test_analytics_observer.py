@@ -24,8 +24,10 @@ from analytics.analytics_helpers import (
     write_config,
 )
 from gwmon.analytics import AlertEventType, AlertState, StateLockedError, build_observer
-from gwmon.ingest import ConfigError, GwmonConfig, InfluxClient
+from gwmon.config import ConfigError
+from gwmon.ingest import GwmonConfig
 from gwmon.ingest.devservers import InfluxDatabase
+from gwmon.storage import InfluxClient
 
 
 @pytest.fixture

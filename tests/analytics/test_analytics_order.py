@@ -21,8 +21,9 @@ from analytics.analytics_helpers import (
 )
 from gwmon.analytics import AnalyticsStats
 from gwmon.analytics.cli import current_alerts
-from gwmon.ingest import GwmonConfig, InfluxClient, Reading, Registry
+from gwmon.ingest import GwmonConfig, Reading, Registry
 from gwmon.ingest.devservers import InfluxDatabase, InfluxServer
+from gwmon.storage import InfluxClient
 
 # Realistic ramps (<= 4 mg/L and 0.4 m per hour, so no spike flags) with all the
 # interesting parts: warning, breach, noise in the hysteresis band, a spike inside the

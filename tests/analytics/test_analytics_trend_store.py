@@ -14,8 +14,9 @@ import pytest
 from analytics.analytics_helpers import NS, Recorder, observer, probe, registry, write_config
 from gwmon.analytics import TrendSettings, mann_kendall, run_trend
 from gwmon.analytics.cli import register_cli
-from gwmon.ingest import GwmonConfig, InfluxClient, Point, Registry
+from gwmon.ingest import GwmonConfig, Registry
 from gwmon.ingest.devservers import InfluxDatabase
+from gwmon.storage import InfluxClient, Point
 
 Setup = tuple[GwmonConfig, InfluxClient, Registry, np.ndarray, np.ndarray]
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from dashboards.dash_scenario import Scenario
-from gwmon.ingest import InfluxClient, InfluxSettings, Registry, load_registry
+from gwmon.ingest import Registry, load_registry
+from gwmon.storage import InfluxClient, InfluxSettings
 from servers import InfluxDatabase, InfluxServer
 
 DEMO_REGISTRY = Path(__file__).resolve().parents[2] / "examples" / "registry-wertvoll.csv"

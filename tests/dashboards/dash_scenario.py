@@ -18,7 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from gwmon.ingest import Point, Registry
+from gwmon.ingest import Registry
+from gwmon.storage import Point
 
 START_S = int(datetime(2026, 10, 1, tzinfo=UTC).timestamp())
 END_S = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp())

@@ -18,7 +18,8 @@ from gwmon.dashboards import (
     iter_queries,
     validate_dashboard,
 )
-from gwmon.ingest import InfluxSettings, Registry
+from gwmon.ingest import Registry
+from gwmon.storage import InfluxSettings
 
 REPO = Path(__file__).resolve().parents[2]
 CHECKED_IN = REPO / "dashboards"

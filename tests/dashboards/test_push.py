@@ -10,7 +10,8 @@ from pydantic import SecretStr
 from dashboards.grafana_stub import grafana_stub
 from gwmon.dashboards import DashboardsSettings, build_dashboards
 from gwmon.dashboards._push import PushError, connect, datasource_payload, push
-from gwmon.ingest import InfluxSettings, Registry
+from gwmon.ingest import Registry
+from gwmon.storage import InfluxSettings
 from servers import free_port
 
 

@@ -27,7 +27,8 @@ from gwmon.dashboards import (
     interpolate,
     iter_queries,
 )
-from gwmon.ingest import InfluxClient, Registry
+from gwmon.ingest import Registry
+from gwmon.storage import InfluxClient
 
 RANGE = TimeRange.from_seconds(START_S, END_S)
 # The provisioned data source sets timeInterval 1m, Grafana's minimum interval.

@@ -19,7 +19,8 @@ from gwmon.dashboards._report import (
     render_html,
     write_reports,
 )
-from gwmon.ingest import InfluxClient, Registry
+from gwmon.ingest import Registry
+from gwmon.storage import InfluxClient
 
 # October 2026 in Europe/Berlin: 2026-09-30T22:00Z .. 2026-10-31T23:00Z, i.e. hours 0..742
 # of the scenario (hour 743 is already November in Germany).

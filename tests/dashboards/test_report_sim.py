@@ -14,7 +14,8 @@ import gwmon_sim
 from gwmon.analytics import build_observer
 from gwmon.dashboards import DashboardsSettings
 from gwmon.dashboards._report import Period, collect, write_reports
-from gwmon.ingest import InfluxClient, Registry, load_config, load_registry
+from gwmon.ingest import Registry, load_config, load_registry
+from gwmon.storage import InfluxClient
 from gwmon_sim import TruthRow
 from ingest_helpers import running_service, wait_until, write_config
 from servers import InfluxDatabase, InfluxServer, MosquittoServer

@@ -23,7 +23,8 @@ from gwmon.dashboards import (
     interpolate,
     iter_queries,
 )
-from gwmon.ingest import InfluxClient, load_config, load_registry
+from gwmon.ingest import load_config, load_registry
+from gwmon.storage import InfluxClient
 from ingest_helpers import running_service, wait_until, write_config
 from servers import InfluxDatabase, MosquittoServer
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from gwmon.ingest import InfluxClient, load_config, load_registry
+from gwmon.ingest import load_config, load_registry
+from gwmon.storage import InfluxClient
 from mail.mail_helpers import (
     MAIL_TOML,
     T0,

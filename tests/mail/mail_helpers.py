@@ -33,7 +33,8 @@ from gwmon.analytics import (
     Severity,
 )
 from gwmon.analytics.mail import MailService, build_mail_service
-from gwmon.ingest import InfluxClient, Registry, load_config
+from gwmon.ingest import Registry, load_config
+from gwmon.storage import InfluxClient
 from servers import LOOPBACK, InfluxDatabase, free_port
 
 LEIPZIG = ["stabsstelle@leipzig.example.org", "bereitschaft@leipzig.example.org"]

@@ -20,7 +20,9 @@ from gwmon.analytics.mail import (
     load_settings,
 )
 from gwmon.analytics.mail._token import AckClaims, TokenError, make_token, verify_token
-from gwmon.ingest import ConfigError, InfluxClient, load_config, load_registry
+from gwmon.config import ConfigError
+from gwmon.ingest import load_config, load_registry
+from gwmon.storage import InfluxClient
 from mail.mail_helpers import MailRig, RigFactory, make_alert, opened
 
 

@@ -24,14 +24,8 @@ from gwmon.analytics._model import (
     AlertState,
     Severity,
 )
-from gwmon.ingest import (
-    DEFAULT_NITRATE_BREACH_MG_L,
-    DEFAULT_NITRATE_WARNING_MG_L,
-    FieldValue,
-    InfluxClient,
-    Point,
-    Probe,
-)
+from gwmon.ingest import DEFAULT_NITRATE_BREACH_MG_L, DEFAULT_NITRATE_WARNING_MG_L, Probe
+from gwmon.storage import FieldValue, InfluxClient, Point
 
 ALERT = "alert"
 QC = "qc"

@@ -62,17 +62,9 @@ from gwmon.analytics._settings import (
     load_settings,
 )
 from gwmon.analytics._state import Changes, HistoryRow, StateStore
-from gwmon.ingest import (
-    CANONICAL_QUANTITIES,
-    ConfigError,
-    GwmonConfig,
-    InfluxClient,
-    Probe,
-    Reading,
-    Registry,
-    StoreError,
-    StoreWriteError,
-)
+from gwmon.config import ConfigError
+from gwmon.ingest import CANONICAL_QUANTITIES, GwmonConfig, Probe, Reading, Registry
+from gwmon.storage import InfluxClient, StoreError, StoreWriteError
 
 logger = logging.getLogger("gwmon.analytics.observer")
 

@@ -24,7 +24,8 @@ from gwmon.analytics._detectors import (
     QcDetector,
     parse_params,
 )
-from gwmon.ingest import CANONICAL_QUANTITIES, ConfigError, GwmonConfig, Probe, Registry, section
+from gwmon.config import ConfigError
+from gwmon.ingest import CANONICAL_QUANTITIES, GwmonConfig, Probe, Registry, section
 
 SECTION = "analytics"
 

@@ -32,14 +32,8 @@ from gwmon.analytics._detectors import DetectorRegistry, default_detectors
 from gwmon.analytics._engine import DERIVED_FLAG
 from gwmon.analytics._model import Alert, AlertKind, AlertState
 from gwmon.analytics._settings import TrendSettings
-from gwmon.ingest import (
-    DEFAULT_NITRATE_BREACH_MG_L,
-    DEFAULT_NITRATE_WARNING_MG_L,
-    FieldValue,
-    InfluxClient,
-    Point,
-    Probe,
-)
+from gwmon.ingest import DEFAULT_NITRATE_BREACH_MG_L, DEFAULT_NITRATE_WARNING_MG_L, Probe
+from gwmon.storage import FieldValue, InfluxClient, Point
 
 logger = logging.getLogger("gwmon.analytics.trend")
 

@@ -22,16 +22,9 @@ from gwmon.analytics._alerts import (
 from gwmon.analytics._model import Alert, AlertState, alert_to_json
 from gwmon.analytics._settings import load_settings
 from gwmon.analytics._trend import TrendReport, run_trend
-from gwmon.ingest import (
-    ConfigError,
-    GwmonConfig,
-    InfluxClient,
-    Registry,
-    RegistryError,
-    StoreError,
-    load_config,
-    load_registry,
-)
+from gwmon.config import ConfigError
+from gwmon.ingest import GwmonConfig, Registry, RegistryError, load_config, load_registry
+from gwmon.storage import InfluxClient, StoreError
 
 Handler = Callable[[argparse.Namespace], int]
 

@@ -17,7 +17,8 @@ from gwmon.dashboards._overview import build_overview
 from gwmon.dashboards._probe import ANNOTATION_QUERY, build_probe
 from gwmon.dashboards._quality import build_quality
 from gwmon.dashboards._settings import DashboardsSettings
-from gwmon.ingest import InfluxSettings, Registry
+from gwmon.ingest import Registry
+from gwmon.storage import InfluxSettings
 
 logger = logging.getLogger("gwmon.dashboards.build")
 

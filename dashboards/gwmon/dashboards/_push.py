@@ -17,7 +17,7 @@ from grafana_client.client import GrafanaClientError, GrafanaException
 from pydantic import SecretStr
 
 from gwmon.dashboards._settings import DashboardsSettings
-from gwmon.ingest import InfluxSettings
+from gwmon.storage import InfluxSettings
 
 logger = logging.getLogger("gwmon.dashboards.push")
 

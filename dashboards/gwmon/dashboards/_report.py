@@ -36,13 +36,8 @@ import matplotlib.pyplot as plt
 
 from gwmon.dashboards._common import Texts
 from gwmon.dashboards._settings import DashboardsSettings
-from gwmon.ingest import (
-    DEFAULT_NITRATE_BREACH_MG_L,
-    DEFAULT_NITRATE_WARNING_MG_L,
-    InfluxClient,
-    Probe,
-    Registry,
-)
+from gwmon.ingest import DEFAULT_NITRATE_BREACH_MG_L, DEFAULT_NITRATE_WARNING_MG_L, Probe, Registry
+from gwmon.storage import InfluxClient
 
 logger = logging.getLogger("gwmon.dashboards.report")
 

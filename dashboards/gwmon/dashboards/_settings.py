@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from gwmon.config import ConfigError
 from gwmon.ingest import GwmonConfig, Registry
 
 _UID = r"^[A-Za-z0-9_-]{1,40}$"
@@ -72,7 +73,7 @@ timeout_s = 10.0
 
 def check_config(config: GwmonConfig, registry: Registry) -> list[str]:
     """Problems of [dashboards] relative to the registry (each names file, key and fix)."""
-    from gwmon.ingest import ConfigError, section  # noqa: PLC0415 - avoid import cycle at load
+    from gwmon.ingest import section  # noqa: PLC0415 - avoid import cycle at load
 
     try:
         settings = section(config, "dashboards", DashboardsSettings)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from gwmon.config import ConfigError
 from gwmon.dashboards._build import (
     DEFAULT_PROVIDER_PATH,
     build_dashboards,
@@ -19,17 +20,8 @@ from gwmon.dashboards._build import (
 from gwmon.dashboards._push import PushError, connect, push
 from gwmon.dashboards._report import ReportError, write_reports
 from gwmon.dashboards._settings import DashboardsSettings
-from gwmon.ingest import (
-    ConfigError,
-    GwmonConfig,
-    InfluxClient,
-    Registry,
-    RegistryError,
-    StoreError,
-    load_config,
-    load_registry,
-    section,
-)
+from gwmon.ingest import GwmonConfig, Registry, RegistryError, load_config, load_registry, section
+from gwmon.storage import InfluxClient, StoreError
 
 EXIT_CONFIG = 2
 EXIT_RUNTIME = 1

@@ -1,25 +1,14 @@
-"""gwmon.ingest: the spine. Wire contract decoder, configuration, probe registry,
-InfluxDB storage contract and the MQTT -> InfluxDB ingest service."""
+"""gwmon.ingest: the spine. Wire contract decoder, configuration, probe registry and the
+MQTT -> InfluxDB ingest service (the storage contract is `gwmon.storage`)."""
 
 from gwmon.ingest._config import (
     CONFIG_ENV_VAR,
-    ConfigError,
     GwmonConfig,
-    InfluxSettings,
     IngestSettings,
     MqttSettings,
     RegistrySettings,
     load_config,
-    read_secret_file,
     section,
-)
-from gwmon.ingest._influx import (
-    FieldValue,
-    InfluxClient,
-    Point,
-    StoreConfigError,
-    StoreError,
-    StoreWriteError,
 )
 from gwmon.ingest._observer import BatchObserver
 from gwmon.ingest._registry import (
@@ -45,15 +34,7 @@ from gwmon.ingest._senml import (
 )
 from gwmon.ingest._service import IngestError, IngestService
 from gwmon.ingest._status import StatusUpdate, decode_status
-from gwmon.ingest._storage import (
-    INGEST_STATS,
-    PROBE_STATUS,
-    READING,
-    REJECTED,
-    SEQUENCE,
-    STORE_REFUSED,
-    IngestCounters,
-)
+from gwmon.ingest._storage import IngestCounters
 from gwmon.ingest._topics import parse_topic, subscription_filters, topic_root
 
 __all__ = [
@@ -61,29 +42,18 @@ __all__ = [
     "CONFIG_ENV_VAR",
     "DEFAULT_NITRATE_BREACH_MG_L",
     "DEFAULT_NITRATE_WARNING_MG_L",
-    "INGEST_STATS",
     "NITRATE_PER_NITRATE_N",
     "PROBE_ID_PATTERN",
-    "PROBE_STATUS",
-    "READING",
     "RECORDS",
-    "REJECTED",
-    "SEQUENCE",
-    "STORE_REFUSED",
     "BatchObserver",
-    "ConfigError",
     "DecodedPack",
-    "FieldValue",
     "GwmonConfig",
-    "InfluxClient",
-    "InfluxSettings",
     "IngestCounters",
     "IngestError",
     "IngestService",
     "IngestSettings",
     "MqttSettings",
     "PayloadRejected",
-    "Point",
     "Probe",
     "Reading",
     "Reason",
@@ -93,15 +63,11 @@ __all__ = [
     "RegistrySettings",
     "SequenceMark",
     "StatusUpdate",
-    "StoreConfigError",
-    "StoreError",
-    "StoreWriteError",
     "decode_pack",
     "decode_status",
     "load_config",
     "load_registry",
     "parse_topic",
-    "read_secret_file",
     "section",
     "subscription_filters",
     "topic_root",

@@ -24,32 +24,16 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from gwmon.config import ConfigError, read_secret_file
+from gwmon.storage import InfluxSettings
+
 ENV_PREFIX = "GWMON_"
 SectionModel = TypeVar("SectionModel", bound=BaseModel)
 CONFIG_ENV_VAR = "GWMON_CONFIG"
 
 
-class ConfigError(Exception):
-    """The configuration cannot be used; `str()` says where, what and how to fix it."""
-
-    def __init__(self, message: str, *, source: str, key: str | None = None) -> None:
-        super().__init__(message)
-        self.source = source
-        self.key = key
-
-
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def read_secret_file(path: Path, key: str) -> SecretStr:
-    """The secret in `path` (surrounding whitespace stripped). Raises ValueError naming
-    the key and the file, never the secret. Stages use it for their own *_file keys."""
-    try:
-        return SecretStr(path.read_text(encoding="utf-8").strip())
-    except OSError as exc:
-        msg = f"cannot read {key} {path}: {exc.strerror}; point it at a readable file"
-        raise ValueError(msg) from None
 
 
 def _read_secret_file(path: Path | None, key: str) -> SecretStr | None:
@@ -142,61 +126,6 @@ class MqttSettings(_Section):
 
     def resolved_password(self) -> SecretStr | None:
         return self.password or _read_secret_file(self.password_file, "mqtt.password_file")
-
-
-class InfluxSettings(_Section):
-    """InfluxDB, reached through its v1-compatible HTTP API (/write, /query)."""
-
-    url: str = "http://127.0.0.1:8086"
-    database: str = "gwmon"
-    retention_policy: str | None = None
-    username: str | None = None
-    password: SecretStr | None = None
-    password_file: Path | None = None
-    token: SecretStr | None = None
-    token_file: Path | None = None
-    batch_size: Annotated[int, Field(ge=1, le=100_000)] = 5_000
-    flush_interval_s: Annotated[float, Field(gt=0, le=60)] = 1.0
-    timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
-    gzip: bool = True
-    max_retry_interval_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
-    ca_file: Path | None = None
-    verify_tls: bool = True
-
-    @field_validator("url")
-    @classmethod
-    def _check_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            msg = "must be http(s)://host:port (e.g. http://127.0.0.1:8086)"
-            raise ValueError(msg)
-        return value.rstrip("/")
-
-    @field_validator("database")
-    @classmethod
-    def _check_db(cls, value: str) -> str:
-        if not value or '"' in value or "\n" in value:
-            msg = "must be a non-empty name without quotes (e.g. gwmon)"
-            raise ValueError(msg)
-        return value
-
-    @model_validator(mode="after")
-    def _check_secrets(self) -> InfluxSettings:
-        given = [
-            name
-            for name in ("password", "password_file", "token", "token_file")
-            if getattr(self, name) is not None
-        ]
-        if len(given) > 1:
-            msg = f"set only one of password, password_file, token, token_file (got {given})"
-            raise ValueError(msg)
-        return self
-
-    def resolved_password(self) -> SecretStr | None:
-        return self.password or _read_secret_file(self.password_file, "influxdb.password_file")
-
-    def resolved_token(self) -> SecretStr | None:
-        return self.token or _read_secret_file(self.token_file, "influxdb.token_file")
 
 
 class RegistrySettings(_Section):

@@ -7,14 +7,13 @@ measurement + tags + time. A bad message never stalls the stream: it is recorded
 `rejected`, acknowledged and counted.
 
 Single-threaded on purpose: paho's network loop, decoding, batching and writing run on
-one thread (FIELD-NOTES: thread hand-offs cost more than they save here). The broker's
+one thread (thread hand-offs under the GIL cost more than they save here). The broker's
 flow control (MQTT 5 Receive Maximum) bounds how many unacknowledged messages can pile up
 while a write is retried.
 """
 
 from __future__ import annotations
 
-import bisect
 import json
 import logging
 import math
@@ -32,42 +31,40 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from gwmon.config import GwmonError
 from gwmon.ingest._config import GwmonConfig
-from gwmon.ingest._influx import (
-    InfluxClient,
-    StoreConfigError,
-    StoreError,
-    StoreWriteError,
-    line_tags,
-    line_time_ns,
-)
 from gwmon.ingest._observer import BatchObserver
 from gwmon.ingest._registry import Probe, Registry
 from gwmon.ingest._senml import PayloadRejected, Reading, Reason, decode_pack
 from gwmon.ingest._status import decode_status
 from gwmon.ingest._storage import (
-    STORE_REFUSED,
     IngestCounters,
     reading_point,
     rejected_point,
     sequence_point,
     stats_point,
     status_point,
-    store_refused_point,
 )
 from gwmon.ingest._topics import parse_topic, subscription_filters
+from gwmon.storage import (
+    STORE_REFUSED,
+    InfluxClient,
+    StoreConfigError,
+    StoreError,
+    StoreWriteError,
+    StoreWriter,
+)
 
 logger = logging.getLogger("gwmon.ingest.service")
 
 _NS = 1_000_000_000
-_DAY_NS = 86_400 * _NS
 # Whoever may publish can send rejections as fast as the broker lets them: log at most
 # this many per interval one by one and count the rest (all are in `rejected`).
 REJECTION_LOG_LINES = 20
 REJECTION_LOG_INTERVAL_S = 60.0
 
 
-class IngestError(Exception):
+class IngestError(GwmonError):
     """The ingest cannot start or go on (e.g. the broker refuses our credentials)."""
 
 
@@ -86,16 +83,6 @@ class _Batch:
         self.reading_lines.append(len(self.lines))
         self.lines.append(line)
         self.readings.append(reading)
-
-
-@dataclass
-class _RefusalSearch:
-    """The state of finding which lines of a write InfluxDB refused (`_write`)."""
-
-    lines: Sequence[str]
-    order: list[int]  # indices into `lines`, sorted by measurement and time
-    day_starts: list[int]  # positions in `order` where a new (measurement, day) begins
-    refused: dict[int, str] = field(default_factory=dict)  # index -> InfluxDB's reason
 
 
 class _RateLimitedLog:
@@ -160,6 +147,15 @@ class IngestService:
         self._connections = 0
         self._connect_error: ReasonCode | None = None
         self._last_rejected_ns = 0
+        self._writer = StoreWriter(
+            self.store,
+            writer=config.mqtt.client_id,
+            max_retry_interval_s=config.influxdb.max_retry_interval_s,
+            wait=self._keep_alive_wait,
+            should_stop=self._stop.is_set,
+            rejected_payload_max_chars=config.ingest.rejected_payload_max_chars,
+            clock=clock,
+        )
         self._rejection_log = _RateLimitedLog(
             logger, lines=REJECTION_LOG_LINES, interval_s=REJECTION_LOG_INTERVAL_S
         )
@@ -612,11 +608,16 @@ class IngestService:
 
     def _flush(self) -> None:
         batch, self._batch = self._batch, _Batch()
-        refused = self._write(batch.lines)
+        result = self._writer.write(batch.lines)
+        refused = result.refused
+        self.counters.write_errors += result.failed_requests
         self.counters.batches += 1
         readings = batch.readings
         if refused:
-            self._record_store_refusals(batch.lines, refused)
+            self.counters.store_refused += len(refused)
+            self.rejected_by_reason[STORE_REFUSED] = self.rejected_by_reason.get(
+                STORE_REFUSED, 0
+            ) + len(refused)
             # Counters and observers see only what InfluxDB stored.
             readings = [
                 reading
@@ -654,99 +655,6 @@ class IngestService:
             else:
                 time.sleep(min(0.1, seconds))
 
-    def _write(self, lines: Sequence[str]) -> dict[int, str]:
-        """Write until InfluxDB has every line or refused it for good. Returns the refused
-        lines: index in `lines` -> InfluxDB's reason."""
-        error = self._write_once(lines)
-        if error is None:
-            return {}
-        # InfluxDB answers a partial write with a count ("dropped=N") and the first
-        # conflict, not with the lines it refused, and keeps the others. Find them by
-        # writing parts again: rewriting a stored point stores the same point (same
-        # measurement, tags and time). Field types are per shard, and shards are whole
-        # UTC days or weeks (1 h only for retention under 2 days): sorted by measurement
-        # and time, and cut between days where possible, a part is mostly wholly stored
-        # or wholly refused ("dropped" = its size) and needs no further cut. The sort is
-        # stable and parts are written in order, so of two lines for the same point the
-        # later one still wins.
-        keys = [_shard_key(line) for line in lines]
-        order = sorted(range(len(lines)), key=keys.__getitem__)
-        search = _RefusalSearch(
-            lines=lines,
-            order=order,
-            day_starts=[
-                position
-                for position in range(1, len(order))
-                if keys[order[position]][:2] != keys[order[position - 1]][:2]
-            ],
-        )
-        self._isolate_refused(search, 0, len(order), error)
-        return search.refused
-
-    def _isolate_refused(
-        self, search: _RefusalSearch, low: int, high: int, error: StoreWriteError
-    ) -> None:
-        """Lines order[low:high] were written together and `error` came back."""
-        if high - low == 1 or error.dropped == high - low:
-            search.refused.update(dict.fromkeys(search.order[low:high], error.detail))
-            return
-        cut = _cut_near_middle(search.day_starts, low, high)
-        for part_low, part_high in ((low, cut), (cut, high)):
-            part = [search.lines[index] for index in search.order[part_low:part_high]]
-            part_error = self._write_once(part)
-            if part_error is not None:
-                self._isolate_refused(search, part_low, part_high, part_error)
-
-    def _write_once(self, lines: Sequence[str]) -> StoreWriteError | None:
-        """Write `lines`; None once InfluxDB has them all, its refusal (HTTP 400: partial
-        write, type conflict, unparseable line) otherwise. Other failures are retried."""
-        delay = 0.5
-        while True:
-            try:
-                self.store.write_with_retry(lines, wait=self._keep_alive_wait)
-            except StoreWriteError as exc:
-                self.counters.write_errors += 1
-                if exc.status == 400:
-                    return exc
-                # Auth, missing database, ...: nothing will be lost (messages stay
-                # unacknowledged at the broker), but an operator must act.
-                logger.error("InfluxDB refuses writes: %s; retrying in %.0f s", exc, delay)
-                self._keep_alive_wait(delay)
-                delay = min(delay * 2, self.config.influxdb.max_retry_interval_s)
-            else:
-                return None
-
-    def _record_store_refusals(self, lines: Sequence[str], refused: dict[int, str]) -> None:
-        """One `store_refused` rejection per refused point, naming its probe, quantity
-        and time (read back from its line: the same for readings, status and sequence)."""
-        first = next(iter(refused.values()))
-        logger.error("InfluxDB refused %d of %d points: %s", len(refused), len(lines), first[:300])
-        self.counters.store_refused += len(refused)
-        self.rejected_by_reason[STORE_REFUSED] = self.rejected_by_reason.get(
-            STORE_REFUSED, 0
-        ) + len(refused)
-        now = self.clock()
-        records = []
-        for index in sorted(refused):
-            line = lines[index]
-            tags = line_tags(line)
-            records.append(
-                store_refused_point(
-                    line=line,
-                    probe=tags.get("probe"),
-                    quantity=tags.get("quantity"),
-                    point_time_ns=line_time_ns(line),
-                    ingestor=self.config.mqtt.client_id,
-                    detail=refused[index],
-                    time_ns=self._unique_rejected_ns(now),
-                    max_chars=self.config.ingest.rejected_payload_max_chars,
-                ).to_line()
-            )
-        try:
-            self.store.write_with_retry(records, wait=self._keep_alive_wait, give_up_after_s=60)
-        except StoreWriteError as exc:
-            logger.error("could not record the %d refused points either: %s", len(records), exc)
-
     def _tick_observers(self, now: float) -> None:
         for observer in self.observers:
             try:
@@ -754,26 +662,6 @@ class IngestService:
             except Exception:
                 self.counters.observer_errors += 1
                 logger.exception("observer %r failed on tick", observer)
-
-
-def _shard_key(line: str) -> tuple[str, int, int]:
-    """(measurement, UTC day, time) of a line; gwmon's measurement names hold no escapes."""
-    measurement = line.split(" ", 1)[0].split(",", 1)[0]
-    time_ns = line_time_ns(line) or 0
-    return measurement, time_ns // _DAY_NS, time_ns
-
-
-def _cut_near_middle(day_starts: list[int], low: int, high: int) -> int:
-    """Where to cut order[low:high] in two: the start of a day (or measurement) nearest
-    to the middle, else the middle."""
-    middle = (low + high) // 2
-    first = bisect.bisect_right(day_starts, low)
-    last = bisect.bisect_left(day_starts, high)
-    if first == last:
-        return middle
-    nearest = bisect.bisect_left(day_starts, middle, first, last)
-    candidates = day_starts[max(first, nearest - 1) : min(last, nearest + 1)]
-    return min(candidates, key=lambda position: abs(position - middle))
 
 
 def _level_from_depth(probe: Probe, depth: Reading) -> Reading:

@@ -1,22 +1,24 @@
-"""The storage contract (docs/storage.md) as point builders: one place names measurements,
-tags and fields, so the ingest, the tests and the docs cannot drift apart."""
+"""The ingest's points, built through the storage contract (`gwmon.storage`): readings,
+sequence marks, rejections, status and the ingest's own counters."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from gwmon.ingest._influx import FieldValue, Point
 from gwmon.ingest._registry import Probe
 from gwmon.ingest._senml import Reading, SequenceMark
+from gwmon.storage import (
+    INGEST_STATS,
+    INVALID_PROBE_TAG,
+    PROBE_STATUS,
+    READING,
+    REJECTED,
+    SEQUENCE,
+    FieldValue,
+    Point,
+)
 
-READING = "reading"
-SEQUENCE = "sequence"
-REJECTED = "rejected"
-PROBE_STATUS = "probe_status"
-INGEST_STATS = "ingest_stats"
-INVALID_PROBE_TAG = "_invalid"  # rejected.probe when the topic names no probe
 UNKNOWN_PROBE_TAG = "_unknown"  # rejected.probe for an id not in the registry (id: field)
-STORE_REFUSED = "store_refused"  # reason: InfluxDB refused the point (type conflict, parse error)
 
 MAX_UNKNOWN_PROBE_CHARS = 64  # as PROBE_ID_PATTERN: longer ids never reach rejected_point
 
@@ -34,14 +36,13 @@ def reading_point(probe: Probe, reading: Reading) -> Point:
     }
     if reading.censored:
         values["censored"] = True  # `value` is the LOQ: "< value", not a measurement
-    return Point(
-        READING, {**_probe_tags(probe), "quantity": reading.quantity}, values, reading.time_ns
+    return READING.point(
+        {**_probe_tags(probe), "quantity": reading.quantity}, values, reading.time_ns
     )
 
 
 def sequence_point(probe: Probe, mark: SequenceMark) -> Point:
-    return Point(
-        SEQUENCE,
+    return SEQUENCE.point(
         _probe_tags(probe),
         {"seq": mark.seq, "lag_s": (mark.arrival_ns - mark.time_ns) / _NS},
         mark.time_ns,
@@ -81,39 +82,7 @@ def rejected_point(
         values["probe_id"] = unknown_probe[:MAX_UNKNOWN_PROBE_CHARS]
     else:
         tag = INVALID_PROBE_TAG
-    return Point(REJECTED, {"reason": reason, "probe": tag, "ingestor": ingestor}, values, time_ns)
-
-
-def store_refused_point(
-    *,
-    line: str,
-    probe: str | None,
-    quantity: str | None,
-    point_time_ns: int | None,
-    ingestor: str,
-    detail: str,
-    time_ns: int,
-    max_chars: int,
-) -> Point:
-    """The record of one point InfluxDB refused: `payload` is its line, the tag `probe`
-    and the fields `quantity` and `point_time_ns` say which reading it was."""
-    point = rejected_point(
-        reason=STORE_REFUSED,
-        probe=probe,
-        ingestor=ingestor,
-        topic="",
-        payload=line.encode(),
-        detail=detail,
-        record_index=-1,
-        time_ns=time_ns,
-        max_chars=max_chars,
-    )
-    values = dict(point.fields)
-    if quantity:
-        values["quantity"] = quantity[:64]
-    if point_time_ns is not None:
-        values["point_time_ns"] = point_time_ns
-    return Point(point.measurement, point.tags, values, time_ns)
+    return REJECTED.point({"reason": reason, "probe": tag, "ingestor": ingestor}, values, time_ns)
 
 
 def status_point(
@@ -124,7 +93,7 @@ def status_point(
         values["firmware"] = firmware
     if battery is not None:
         values["battery"] = battery
-    return Point(PROBE_STATUS, _probe_tags(probe), values, time_ns)
+    return PROBE_STATUS.point(_probe_tags(probe), values, time_ns)
 
 
 @dataclass
@@ -147,4 +116,4 @@ class IngestCounters:
 
 
 def stats_point(ingestor: str, counters: IngestCounters, time_ns: int) -> Point:
-    return Point(INGEST_STATS, {"ingestor": ingestor}, counters.as_fields(), time_ns)
+    return INGEST_STATS.point({"ingestor": ingestor}, counters.as_fields(), time_ns)

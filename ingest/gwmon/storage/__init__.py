@@ -1,11 +1,15 @@
 """gwmon.storage: the storage contract in code, used by every stage that writes or reads.
 
 Measurements with their tags and fields (`READING`, `ALERT`, ...), points checked against
-them, line protocol, and the InfluxQL builder (`select`, `eq`, ...). docs/storage.md
-describes the same contract for people.
+them, line protocol, the InfluxQL builder (`influxql.select`, `influxql.eq`, ...), the
+InfluxDB client and the one store writer with its policy for refused writes.
+docs/storage.md describes the same contract for people.
 """
 
 from gwmon.storage import _influxql as influxql
+from gwmon.storage._client import InfluxClient
+from gwmon.storage._errors import StoreConfigError, StoreError, StoreWriteError
+from gwmon.storage._influxql import Statement
 from gwmon.storage._line import FieldValue, Point
 from gwmon.storage._measurements import (
     ALERT,
@@ -19,22 +23,43 @@ from gwmon.storage._measurements import (
     TREND,
 )
 from gwmon.storage._schema import ContractError, Field, Measurement, Tag
+from gwmon.storage._settings import InfluxSettings
+from gwmon.storage._writer import (
+    INVALID_PROBE_TAG,
+    STORE_REFUSED,
+    LineSink,
+    StoreUnavailable,
+    StoreWriter,
+    WriteResult,
+)
 
 __all__ = [
     "ALERT",
     "INGEST_STATS",
+    "INVALID_PROBE_TAG",
     "MEASUREMENTS",
     "PROBE_STATUS",
     "QC",
     "READING",
     "REJECTED",
     "SEQUENCE",
+    "STORE_REFUSED",
     "TREND",
     "ContractError",
     "Field",
     "FieldValue",
+    "InfluxClient",
+    "InfluxSettings",
+    "LineSink",
     "Measurement",
     "Point",
+    "Statement",
+    "StoreConfigError",
+    "StoreError",
+    "StoreUnavailable",
+    "StoreWriteError",
+    "StoreWriter",
     "Tag",
+    "WriteResult",
     "influxql",
 ]

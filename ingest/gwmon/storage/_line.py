@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -84,3 +85,44 @@ class Point:
             raise ValueError(msg)
         prefix = series_prefix(self.measurement, tuple(self.tags.items()))
         return f"{prefix} {format_fields(self.fields)} {self.time_ns}"
+
+
+_LINE_TIME = re.compile(r"-?\d{1,19}")
+_TAG_UNESCAPE = re.compile(r"\\([,= ])")
+
+
+def line_time_ns(line: str) -> int | None:
+    """The timestamp ending a line of line protocol, None if it has none."""
+    last = line.rpartition(" ")[2]
+    return int(last) if _LINE_TIME.fullmatch(last) else None
+
+
+def _unescaped_index(text: str, chars: str, start: int = 0) -> int:
+    """Index of the first of `chars` not escaped by a backslash, or len(text)."""
+    index = start
+    while index < len(text):
+        char = text[index]
+        if char == "\\":
+            index += 2
+        elif char in chars:
+            return index
+        else:
+            index += 1
+    return len(text)
+
+
+def line_tags(line: str) -> dict[str, str]:
+    """The tags of a line of line protocol, read as InfluxDB reads them (a backslash
+    escapes the next character). Best effort: for naming the probe of a refused line."""
+    series = line[: _unescaped_index(line, " ")]
+    tags: dict[str, str] = {}
+    cut = _unescaped_index(series, ",")  # the measurement ends here
+    while cut < len(series):
+        end = _unescaped_index(series, ",", cut + 1)
+        part = series[cut + 1 : end]
+        equals = _unescaped_index(part, "=")
+        if equals < len(part):
+            key, value = part[:equals], part[equals + 1 :]
+            tags[_TAG_UNESCAPE.sub(r"\1", key)] = _TAG_UNESCAPE.sub(r"\1", value)
+        cut = end
+    return tags

@@ -68,6 +68,9 @@ REJECTED = Measurement(
         Field("detail", "string", "human-readable reason", required=True),
         Field("record_index", "integer", "index of the refused record, -1 for a whole message"),
         Field("payload_bytes", "integer", "size of the whole payload", required=True),
+        Field("probe_id", "string", "the id of a probe not in the registry (probe = _unknown)"),
+        Field("quantity", "string", "store_refused: the quantity of the refused point"),
+        Field("point_time_ns", "integer", "store_refused: the time of the refused point"),
     ),
 )
 
@@ -100,6 +103,7 @@ INGEST_STATS = Measurement(
             ("batches", "batches written"),
             ("write_errors", "failed write attempts"),
             ("observer_errors", "exceptions raised by observers"),
+            ("store_refused", "points InfluxDB refused (each one in rejected)"),
         )
     ),
 )

@@ -17,7 +17,7 @@ from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from gwmon.ingest import InfluxClient, StoreError
+from gwmon.storage import InfluxClient, StoreError
 
 from ._texts import BERLIN
 

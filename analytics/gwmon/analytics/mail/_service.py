@@ -44,14 +44,9 @@ from gwmon.analytics import (
     alert_to_json,
 )
 from gwmon.analytics import load_settings as load_analytics_settings
-from gwmon.ingest import (
-    ConfigError,
-    GwmonConfig,
-    InfluxClient,
-    InfluxSettings,
-    Registry,
-    read_secret_file,
-)
+from gwmon.config import ConfigError, read_secret_file
+from gwmon.ingest import GwmonConfig, Registry
+from gwmon.storage import InfluxClient, InfluxSettings
 
 from ._ackserver import AckRefused, AckServer
 from ._outbox import Outbox, QueuedMail, event_key

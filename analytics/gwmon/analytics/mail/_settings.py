@@ -23,7 +23,8 @@ from pydantic import (
 )
 
 from gwmon.analytics import AlertKind
-from gwmon.ingest import ConfigError, GwmonConfig, Registry, read_secret_file, section
+from gwmon.config import ConfigError, read_secret_file
+from gwmon.ingest import GwmonConfig, Registry, section
 
 SECTION = "mail"
 TOKEN_KEY_FILE = "ack-token.key"  # noqa: S105 - a file name, not a secret

@@ -9,7 +9,8 @@ import sys
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
-from gwmon.ingest import ConfigError, load_config
+from gwmon.config import ConfigError
+from gwmon.ingest import load_config
 
 from ._outbox import Outbox
 from ._service import MAIL_POLICY, describe_delivery

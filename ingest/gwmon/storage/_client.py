@@ -1,174 +1,29 @@
 """InfluxDB through its v1-compatible HTTP API: line protocol to /write, InfluxQL to /query.
 
 InfluxDB 1.x, 2.x (v1 compatibility + DBRP mapping) and 3.x all serve these endpoints,
-so gwmon needs no version-specific client. Line protocol is small enough to build here;
-the escaping rules are tested against the real server (tests/test_influx.py).
+so gwmon needs no version-specific client.
 """
 
 from __future__ import annotations
 
-import functools
 import gzip
 import json
 import logging
-import math
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import requests
 
-from gwmon.ingest._config import InfluxSettings
+from gwmon.storage._errors import StoreConfigError, StoreError, StoreWriteError
+from gwmon.storage._influxql import SHOW_DATABASES, Statement, create_database
+from gwmon.storage._line import Point
+from gwmon.storage._settings import InfluxSettings
 
-logger = logging.getLogger("gwmon.ingest.influx")
-
-FieldValue = float | int | bool | str
-
-
-class StoreError(Exception):
-    """Base class of storage errors."""
-
-
-class StoreConfigError(StoreError):
-    """The database is missing or unreachable by configuration; retrying will not help."""
-
-
-class StoreWriteError(StoreError):
-    """A write failed. `retryable` says whether the same write may succeed later;
-    `partial` that the server kept the good points and refused the others (HTTP 400
-    "partial write"), with `detail` naming what it refused. `dropped` is InfluxDB's count
-    of refused points of a partial write (its "dropped=N"; lines it could not parse are
-    not in it), None when the answer does not say."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        retryable: bool,
-        partial: bool = False,
-        status: int | None = None,
-        dropped: int | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.retryable = retryable
-        self.partial = partial
-        self.status = status
-        self.dropped = dropped
-        self.detail = message
-
+logger = logging.getLogger("gwmon.storage.client")
 
 _DROPPED = re.compile(r" dropped=(\d{1,12})$")
-
-
-def _escape_key(text: str) -> str:
-    # Tag keys/values and field keys: escape comma, equals, space. InfluxDB 1.x keeps a
-    # backslash literally (it does not unescape a doubled one), so backslashes stay as they are;
-    # a trailing one would escape the separator and is dropped (tests/test_influx.py).
-    text = text.rstrip("\\")
-    return text.replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
-
-
-def _escape_measurement(text: str) -> str:
-    return text.rstrip("\\").replace(",", "\\,").replace(" ", "\\ ")
-
-
-def _escape_string_field(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"')
-
-
-def _format_field(value: FieldValue) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return f"{value}i"
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            msg = "InfluxDB cannot store NaN or infinity"
-            raise ValueError(msg)
-        return repr(value)  # shortest text that reads back to the same float
-    return f'"{_escape_string_field(value)}"'
-
-
-def _clean_tag_value(text: str) -> str:
-    # Newlines would end the line; tag values cannot hold them.
-    return text.replace("\n", " ").replace("\r", " ")
-
-
-_escape_field_key = functools.lru_cache(maxsize=1024)(_escape_key)
-
-
-@functools.lru_cache(maxsize=65_536)
-def series_prefix(measurement: str, tags: tuple[tuple[str, str], ...]) -> str:
-    """`measurement,tag=value,...` escaped, tags sorted; cached because a fleet writes the
-    same few thousand series over and over (half the ingest's CPU time without it)."""
-    parts = [_escape_measurement(measurement)]
-    for key, value in sorted(tags):
-        if value:
-            parts.append(f"{_escape_key(key)}={_escape_key(_clean_tag_value(value))}")
-    return ",".join(parts)
-
-
-_LINE_TIME = re.compile(r"-?\d{1,19}")
-_TAG_UNESCAPE = re.compile(r"\\([,= ])")
-
-
-def line_time_ns(line: str) -> int | None:
-    """The timestamp ending a line of line protocol, None if it has none."""
-    last = line.rpartition(" ")[2]
-    return int(last) if _LINE_TIME.fullmatch(last) else None
-
-
-def _unescaped_index(text: str, chars: str, start: int = 0) -> int:
-    """Index of the first of `chars` not escaped by a backslash, or len(text)."""
-    index = start
-    while index < len(text):
-        char = text[index]
-        if char == "\\":
-            index += 2
-        elif char in chars:
-            return index
-        else:
-            index += 1
-    return len(text)
-
-
-def line_tags(line: str) -> dict[str, str]:
-    """The tags of a line of line protocol, read as InfluxDB reads them (a backslash
-    escapes the next character). Best effort: for naming the probe of a refused line."""
-    series = line[: _unescaped_index(line, " ")]
-    tags: dict[str, str] = {}
-    cut = _unescaped_index(series, ",")  # the measurement ends here
-    while cut < len(series):
-        end = _unescaped_index(series, ",", cut + 1)
-        part = series[cut + 1 : end]
-        equals = _unescaped_index(part, "=")
-        if equals < len(part):
-            key, value = part[:equals], part[equals + 1 :]
-            tags[_TAG_UNESCAPE.sub(r"\1", key)] = _TAG_UNESCAPE.sub(r"\1", value)
-        cut = end
-    return tags
-
-
-@dataclass(frozen=True, slots=True)
-class Point:
-    """One line of line protocol. Empty tag values are left out (InfluxDB refuses them)."""
-
-    measurement: str
-    tags: Mapping[str, str]
-    fields: Mapping[str, FieldValue]
-    time_ns: int
-
-    def to_line(self) -> str:
-        prefix = series_prefix(self.measurement, tuple(self.tags.items()))
-        fields = ",".join(
-            f"{_escape_field_key(key)}={_format_field(value)}" for key, value in self.fields.items()
-        )
-        if not fields:
-            msg = f"point of {self.measurement} has no fields"
-            raise ValueError(msg)
-        return f"{prefix} {fields} {self.time_ns}"
 
 
 class InfluxClient:
@@ -211,7 +66,7 @@ class InfluxClient:
         database = self.settings.database
         if version.startswith("1."):
             try:
-                self.query(f'CREATE DATABASE "{database}"')
+                self.query(create_database(database))
             except StoreWriteError:
                 raise
             except StoreError as exc:
@@ -236,7 +91,7 @@ class InfluxClient:
             raise StoreConfigError(msg)
 
     def _database_names(self) -> set[str]:
-        return {row[0] for serie in self.query("SHOW DATABASES") for row in serie.get("values", [])}
+        return {row[0] for serie in self.query(SHOW_DATABASES) for row in serie.get("values", [])}
 
     # -- write ------------------------------------------------------------------------------
     def write_lines(self, lines: Sequence[str]) -> None:
@@ -317,9 +172,14 @@ class InfluxClient:
 
     # -- query ------------------------------------------------------------------------------
     def query(
-        self, influxql: str, *, epoch: str = "ns", params: Mapping[str, str] | None = None
+        self,
+        statement: Statement | str,
+        *,
+        epoch: str = "ns",
+        params: Mapping[str, str] | None = None,
     ) -> list[dict[str, Any]]:
-        """Run InfluxQL (one statement) and return its series. Raises StoreError."""
+        """Run one InfluxQL statement and return its series. Raises StoreError."""
+        influxql = statement if isinstance(statement, str) else statement.text
         data = {"q": influxql, "db": self.settings.database, "epoch": epoch}
         if params:
             data["params"] = json.dumps(dict(params))
@@ -340,11 +200,15 @@ class InfluxClient:
         return series
 
     def query_rows(
-        self, influxql: str, *, epoch: str = "ns", params: Mapping[str, str] | None = None
+        self,
+        statement: Statement | str,
+        *,
+        epoch: str = "ns",
+        params: Mapping[str, str] | None = None,
     ) -> list[dict[str, Any]]:
         """Rows of all series as dicts, with the series' tags merged in."""
         rows: list[dict[str, Any]] = []
-        for serie in self.query(influxql, epoch=epoch, params=params):
+        for serie in self.query(statement, epoch=epoch, params=params):
             tags = serie.get("tags") or {}
             columns = serie["columns"]
             rows.extend(

@@ -1,0 +1,74 @@
+"""The [influxdb] section: how gwmon reaches InfluxDB's v1-compatible HTTP API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from gwmon.config import read_secret_file
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _read_secret_file(path: Path | None, key: str) -> SecretStr | None:
+    return None if path is None else read_secret_file(path, key)
+
+
+class InfluxSettings(_Section):
+    """InfluxDB, reached through its v1-compatible HTTP API (/write, /query)."""
+
+    url: str = "http://127.0.0.1:8086"
+    database: str = "gwmon"
+    retention_policy: str | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    token: SecretStr | None = None
+    token_file: Path | None = None
+    batch_size: Annotated[int, Field(ge=1, le=100_000)] = 5_000
+    flush_interval_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+    gzip: bool = True
+    max_retry_interval_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    ca_file: Path | None = None
+    verify_tls: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            msg = "must be http(s)://host:port (e.g. http://127.0.0.1:8086)"
+            raise ValueError(msg)
+        return value.rstrip("/")
+
+    @field_validator("database")
+    @classmethod
+    def _check_db(cls, value: str) -> str:
+        if not value or '"' in value or "\n" in value:
+            msg = "must be a non-empty name without quotes (e.g. gwmon)"
+            raise ValueError(msg)
+        return value
+
+    @model_validator(mode="after")
+    def _check_secrets(self) -> InfluxSettings:
+        given = [
+            name
+            for name in ("password", "password_file", "token", "token_file")
+            if getattr(self, name) is not None
+        ]
+        if len(given) > 1:
+            msg = f"set only one of password, password_file, token, token_file (got {given})"
+            raise ValueError(msg)
+        return self
+
+    def resolved_password(self) -> SecretStr | None:
+        return self.password or _read_secret_file(self.password_file, "influxdb.password_file")
+
+    def resolved_token(self) -> SecretStr | None:
+        return self.token or _read_secret_file(self.token_file, "influxdb.token_file")

@@ -54,7 +54,7 @@ def test_unknown_probe_ids_make_one_series_and_a_bounded_log(
     lines = [
         record.getMessage()
         for record in caplog.records
-        if record.name == "gwmon.ingest.service" and "rejected" in record.getMessage()
+        if record.name == "gwmon.ingest.intake" and "rejected" in record.getMessage()
     ]
     single = [line for line in lines if line.startswith("rejected message on ")]
     summaries = [re.search(r"(\d+) more rejected messages", line) for line in lines]

@@ -32,7 +32,8 @@ from gwmon.ingest._senml import (
     SequenceMark,
     decode_pack,
 )
-from gwmon.ingest._service import IngestError, IngestService
+from gwmon.ingest._service import IngestService
+from gwmon.ingest._source import IngestError
 from gwmon.ingest._status import StatusUpdate, decode_status
 from gwmon.ingest._storage import IngestCounters
 from gwmon.ingest._topics import parse_topic, subscription_filters, topic_root

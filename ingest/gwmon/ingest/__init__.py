@@ -1,6 +1,7 @@
 """gwmon.ingest: the spine. Wire contract decoder, configuration, probe registry and the
 MQTT -> InfluxDB ingest service (the storage contract is `gwmon.storage`)."""
 
+from gwmon.ingest._bounded import PayloadRejected, Reason
 from gwmon.ingest._config import (
     CONFIG_ENV_VAR,
     GwmonConfig,
@@ -25,9 +26,7 @@ from gwmon.ingest._senml import (
     NITRATE_PER_NITRATE_N,
     RECORDS,
     DecodedPack,
-    PayloadRejected,
     Reading,
-    Reason,
     RecordRejection,
     SequenceMark,
     decode_pack,

@@ -10,10 +10,11 @@ import math
 from collections import Counter
 
 from gwmon.ingest._batch import Batch
+from gwmon.ingest._bounded import PayloadRejected, Reason
 from gwmon.ingest._config import GwmonConfig
 from gwmon.ingest._derive import with_derived
 from gwmon.ingest._registry import Probe, Registry
-from gwmon.ingest._senml import PayloadRejected, Reason, decode_pack
+from gwmon.ingest._senml import decode_pack
 from gwmon.ingest._status import decode_status
 from gwmon.ingest._storage import (
     IngestCounters,

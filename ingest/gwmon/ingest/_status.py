@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from gwmon.ingest._senml import (
-    ABSOLUTE_TIME_MIN_S,
+from gwmon.ingest._bounded import (
     MAX_NESTING_DEPTH,
     PayloadRejected,
     Reason,
@@ -24,6 +23,7 @@ from gwmon.ingest._senml import (
     seconds_to_ns,
     too_deep,
 )
+from gwmon.ingest._senml import ABSOLUTE_TIME_MIN_S
 
 FIRMWARE_MAX_CHARS = 64
 _NS_PER_S = 10**9

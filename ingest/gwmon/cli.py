@@ -19,10 +19,9 @@ from gwmon.analytics import StateLockedError, build_observer, mail
 from gwmon.analytics import cli as analytics_cli
 from gwmon.analytics.mail import MailService, build_mail_service
 from gwmon.analytics.mail import cli as mail_cli
-from gwmon.config import ConfigError
+from gwmon.config import CONFIG_ENV_VAR, ConfigError, ConfigSection
 from gwmon.dashboards import cli as dashboards_cli
 from gwmon.ingest import (
-    CONFIG_ENV_VAR,
     BatchObserver,
     GwmonConfig,
     IngestError,
@@ -31,9 +30,9 @@ from gwmon.ingest import (
     RegistryError,
     load_config,
     load_registry,
-    section,
 )
-from gwmon.ingest._example import EXAMPLE_TOML as INGEST_EXAMPLE_TOML
+from gwmon.ingest._config import SPINE_SECTIONS
+from gwmon.ingest._example import HEADER as EXAMPLE_HEADER
 from gwmon.storage import InfluxClient, StoreConfigError
 from gwmon_sim import EXAMPLE_TOML as SIM_EXAMPLE_TOML
 from gwmon_sim import SimSettings, check_settings
@@ -88,8 +87,14 @@ _SIM_EXAMPLE_HEAD = """\
 """
 
 
+SIM_CONFIG_SECTION: ConfigSection[SimSettings] = ConfigSection(
+    "sim", SimSettings, _SIM_EXAMPLE_HEAD + SIM_EXAMPLE_TOML
+)
+
+
 def example_toml() -> str:
-    return "\n".join([INGEST_EXAMPLE_TOML, *(text for text in _stage_examples())])
+    spine = [spec.example for spec in SPINE_SECTIONS]
+    return "\n".join([EXAMPLE_HEADER, *spine, *_stage_examples()])
 
 
 def _stage_examples() -> list[str]:
@@ -97,7 +102,7 @@ def _stage_examples() -> list[str]:
         analytics.EXAMPLE_TOML,
         mail.EXAMPLE_TOML,
         dashboards.EXAMPLE_TOML,
-        _SIM_EXAMPLE_HEAD + SIM_EXAMPLE_TOML,
+        SIM_CONFIG_SECTION.example,
     ]
 
 
@@ -133,9 +138,8 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
         f"{len(registry.municipalities())} municipalities "
         f"({', '.join(sorted(registry.municipalities()))})"
     )
-    if config.extra_sections.get("sim"):
-        # Only a note: [sim] concerns `gwmon sim`, never the service. (An empty [sim]
-        # table cannot be told from none; it holds nothing to check either.)
+    if config.has_section("sim"):
+        # Only a note: [sim] concerns `gwmon sim`, never the service.
         try:
             notes = _sim_problems(config, _sim_settings(config), config.registry_path)
         except ConfigError as exc:
@@ -225,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _sim_settings(config: GwmonConfig) -> SimSettings:
-    settings = section(config, "sim", SimSettings)
+    settings = config.section(SIM_CONFIG_SECTION)
     updates: dict[str, Path] = {}
     for key in ("credentials_file", "truth_file"):
         value = getattr(settings, key)

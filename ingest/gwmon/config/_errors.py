@@ -9,9 +9,18 @@ class GwmonError(Exception):
 
 
 class ConfigError(GwmonError):
-    """The configuration cannot be used; `str()` says where, what and how to fix it."""
+    """The configuration cannot be used; `str()` says where, what and how to fix it.
+    `problems` holds them one by one (gwmon.config.ConfigProblem) when there are several."""
 
-    def __init__(self, message: str, *, source: str, key: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str,
+        key: str | None = None,
+        problems: tuple[object, ...] = (),
+    ) -> None:
         super().__init__(message)
         self.source = source
         self.key = key
+        self.problems = problems

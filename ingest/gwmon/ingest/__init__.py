@@ -3,7 +3,6 @@ MQTT -> InfluxDB ingest service (the storage contract is `gwmon.storage`)."""
 
 from gwmon.ingest._bounded import PayloadRejected, Reason
 from gwmon.ingest._config import (
-    CONFIG_ENV_VAR,
     GwmonConfig,
     IngestSettings,
     MqttSettings,
@@ -39,7 +38,6 @@ from gwmon.ingest._topics import parse_topic, subscription_filters, topic_root
 
 __all__ = [
     "CANONICAL_QUANTITIES",
-    "CONFIG_ENV_VAR",
     "DEFAULT_NITRATE_BREACH_MG_L",
     "DEFAULT_NITRATE_WARNING_MG_L",
     "NITRATE_PER_NITRATE_N",

@@ -1,7 +1,11 @@
-"""gwmon's one configuration model: a TOML file, overridable by GWMON_<SECTION>__<KEY>.
+"""The configuration: one TOML file, every key overridable by GWMON_<SECTION>__<KEY>.
 
-Everything is validated at start-up (`load_config`), so a typo stops the service with a
-message naming the file, the key and the fix instead of failing at 3 a.m. on first use.
+The spine's sections ([mqtt], [influxdb], [registry], [ingest]) are validated by
+`load_config`; every other table belongs to a stage that registered it
+(`gwmon.config.ConfigSection`, entry points `gwmon.config_sections`) and is validated,
+once, when that stage asks for it (`GwmonConfig.section`); `gwmon run` asks for all it
+uses at start-up. An unknown table, key or value stops start-up with a message naming
+the file (or environment variable), the key and the fix.
 """
 
 from __future__ import annotations
@@ -9,38 +13,38 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
-    model_validator,
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+
+from gwmon.config import (
+    CONFIG_ENV_VAR,
+    ConfigError,
+    ConfigProblem,
+    ConfigSection,
+    Section,
+    config_error,
+    environment_overlay,
+    merge_tables,
+    read_secret_file,
+    registered_section_names,
+    validate_section,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from gwmon.config._sections import UNKNOWN_KEY
+from gwmon.ingest._example import INGEST_EXAMPLE, MQTT_EXAMPLE, REGISTRY_EXAMPLE
+from gwmon.storage import INFLUXDB_SECTION, InfluxSettings
 
-from gwmon.config import ConfigError, read_secret_file
-from gwmon.storage import InfluxSettings
-
-ENV_PREFIX = "GWMON_"
 SectionModel = TypeVar("SectionModel", bound=BaseModel)
-CONFIG_ENV_VAR = "GWMON_CONFIG"
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _read_secret_file(path: Path | None, key: str) -> SecretStr | None:
     return None if path is None else read_secret_file(path, key)
 
 
-class MqttSettings(_Section):
+class MqttSettings(Section):
     """Broker connection and subscription of the ingest."""
 
     url: str = "mqtt://127.0.0.1:1883"
@@ -128,13 +132,13 @@ class MqttSettings(_Section):
         return self.password or _read_secret_file(self.password_file, "mqtt.password_file")
 
 
-class RegistrySettings(_Section):
+class RegistrySettings(Section):
     """Where the probe registry (master data CSV) lives."""
 
     path: Path = Path("registry.csv")
 
 
-class IngestSettings(_Section):
+class IngestSettings(Section):
     """Validation limits of the ingest."""
 
     max_payload_bytes: Annotated[int, Field(ge=256, le=1_048_576)] = 65_536
@@ -143,41 +147,20 @@ class IngestSettings(_Section):
     stats_interval_s: Annotated[float, Field(gt=0, le=3600)] = 10.0
 
 
-class _SettingsModel(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX,
-        env_nested_delimiter="__",
-        extra="forbid",
-        frozen=True,
-    )
-
-    mqtt: MqttSettings = MqttSettings()
-    influxdb: InfluxSettings = InfluxSettings()
-    registry: RegistrySettings = RegistrySettings()
-    ingest: IngestSettings = IngestSettings()
-    # Sections owned by later stages; each stage validates its own through `section()`.
-    analytics: dict[str, Any] = Field(default_factory=dict)
-    mail: dict[str, Any] = Field(default_factory=dict)
-    dashboards: dict[str, Any] = Field(default_factory=dict)
-    sim: dict[str, Any] = Field(default_factory=dict)
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Environment beats the file: the file is passed as init data.
-        return (env_settings, init_settings)
+MQTT_SECTION = ConfigSection("mqtt", MqttSettings, MQTT_EXAMPLE)
+REGISTRY_SECTION = ConfigSection("registry", RegistrySettings, REGISTRY_EXAMPLE)
+INGEST_SECTION = ConfigSection("ingest", IngestSettings, INGEST_EXAMPLE)
+SPINE_SECTIONS: tuple[ConfigSection[Any], ...] = (
+    MQTT_SECTION,
+    INFLUXDB_SECTION,
+    REGISTRY_SECTION,
+    INGEST_SECTION,
+)
 
 
-class GwmonConfig(BaseModel):
-    """The validated configuration plus where it came from."""
-
-    model_config = ConfigDict(frozen=True)
+@dataclass(frozen=True)
+class GwmonConfig:
+    """The validated spine sections, the stages' tables, and where they came from."""
 
     mqtt: MqttSettings
     influxdb: InfluxSettings
@@ -185,22 +168,45 @@ class GwmonConfig(BaseModel):
     ingest: IngestSettings
     source: str
     base_dir: Path
-    extra_sections: Mapping[str, Any] = Field(default_factory=dict)
+    # Raw stage tables (file + environment); may hold secrets, so never in repr.
+    tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, repr=False)
+    env_keys: frozenset[str] = field(default=frozenset(), repr=False)
+    _validated: dict[str, BaseModel] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def registry_path(self) -> Path:
         return self.registry.path
 
+    def has_section(self, name: str) -> bool:
+        """Whether the file or the environment gives the table `name` at all."""
+        return name in self.tables
 
-def _describe_error(err: Mapping[str, Any], source: str, environ: Mapping[str, str]) -> str:
-    loc = [str(part) for part in err.get("loc", ()) if part not in ("function-after",)]
-    key = ".".join(loc) if loc else "(top level)"
-    env_name = ENV_PREFIX + "__".join(part.upper() for part in loc)
-    where = f"environment variable {env_name}" if env_name in environ else source
-    reason = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-    if err.get("type") == "extra_forbidden":
-        reason = "unknown key; check the spelling against `gwmon config example`"
-    return f"{where}: key '{key}': {reason}"
+    def section(self, spec: ConfigSection[SectionModel]) -> SectionModel:
+        """A stage's section, validated on first use and kept (so validated once)."""
+        known = self._validated.get(spec.name)
+        if known is None:
+            known = validate_section(
+                spec, self.tables.get(spec.name, {}), source=self.source, env_keys=self.env_keys
+            )
+            self._validated[spec.name] = known
+        if not isinstance(known, spec.model):
+            msg = f"section [{spec.name}] was validated as {type(known).__name__}"
+            raise TypeError(msg)
+        return known
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        msg = f"{path}: config file not found; create one with `gwmon config example > {path}`"
+        raise ConfigError(msg, source=str(path)) from None
+    except tomllib.TOMLDecodeError as exc:
+        msg = f"{path}: not valid TOML: {exc}"
+        raise ConfigError(msg, source=str(path)) from None
 
 
 def load_config(path: Path | None = None) -> GwmonConfig:
@@ -212,33 +218,35 @@ def load_config(path: Path | None = None) -> GwmonConfig:
     env = os.environ
     if path is None and env.get(CONFIG_ENV_VAR):
         path = Path(env[CONFIG_ENV_VAR])
-    data: dict[str, Any] = {}
-    source = "defaults and environment (no config file)"
-    base_dir = Path.cwd()
-    if path is not None:
-        source = str(path)
-        base_dir = path.resolve().parent
+    source = "defaults and environment (no config file)" if path is None else str(path)
+    base_dir = Path.cwd() if path is None else path.resolve().parent
+    overlay, env_keys = environment_overlay(env)
+    data = merge_tables({} if path is None else _read_file(path), overlay)
+    spine = {spec.name for spec in SPINE_SECTIONS}
+    known = spine | registered_section_names()
+    problems = [ConfigProblem(source, name, UNKNOWN_KEY) for name in sorted(set(data) - known)]
+    problems += [
+        ConfigProblem(source, name, "must be a table ([name] with keys under it)")
+        for name in sorted(known & set(data))
+        if not isinstance(data[name], dict)
+    ]
+    if problems:
+        raise config_error(problems, source=source)
+    validated: dict[str, Any] = {}
+    for spec in SPINE_SECTIONS:
         try:
-            with path.open("rb") as handle:
-                data = tomllib.load(handle)
-        except FileNotFoundError:
-            msg = f"{path}: config file not found; create one with `gwmon config example > {path}`"
-            raise ConfigError(msg, source=source) from None
-        except tomllib.TOMLDecodeError as exc:
-            msg = f"{path}: not valid TOML: {exc}"
-            raise ConfigError(msg, source=source) from None
-    try:
-        settings = _SettingsModel(**data)
-    except ValidationError as exc:
-        lines = [_describe_error(err, source, env) for err in exc.errors()]
-        raise ConfigError(
-            "invalid configuration:\n  " + "\n  ".join(lines), source=source
-        ) from None
-    registry = settings.registry
+            validated[spec.name] = validate_section(
+                spec, data.get(spec.name, {}), source=source, env_keys=env_keys
+            )
+        except ConfigError as exc:
+            problems += [p for p in exc.problems if isinstance(p, ConfigProblem)]
+    if problems:
+        raise config_error(problems, source=source)
+    registry: RegistrySettings = validated["registry"]
     if not registry.path.is_absolute():
         registry = RegistrySettings(path=base_dir / registry.path)
-    mqtt = settings.mqtt
-    influx = settings.influxdb
+    mqtt: MqttSettings = validated["mqtt"]
+    influx: InfluxSettings = validated["influxdb"]
     try:
         # Read secret files now so a missing file stops start-up, not the first write.
         mqtt.resolved_password()
@@ -250,31 +258,14 @@ def load_config(path: Path | None = None) -> GwmonConfig:
         mqtt=mqtt,
         influxdb=influx,
         registry=registry,
-        ingest=settings.ingest,
+        ingest=validated["ingest"],
         source=source,
         base_dir=base_dir,
-        extra_sections={
-            "analytics": settings.analytics,
-            "mail": settings.mail,
-            "dashboards": settings.dashboards,
-            "sim": settings.sim,
-        },
+        tables={name: data[name] for name in data if name not in spine},
+        env_keys=frozenset(env_keys),
     )
 
 
 def section(config: GwmonConfig, name: str, model: type[SectionModel]) -> SectionModel:
-    """Validate a stage-owned section (e.g. [mail]) with that stage's model."""
-    raw = config.extra_sections.get(name, {})
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            loc = ".".join(str(p) for p in (name, *err["loc"]))
-            reason = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                reason = "unknown key; check the spelling against `gwmon config example`"
-            lines.append(f"{config.source}: key '{loc}': {reason}")
-        raise ConfigError(
-            "invalid configuration:\n  " + "\n  ".join(lines), source=config.source, key=name
-        ) from None
+    """A stage-owned section (e.g. [mail]) validated with that stage's model."""
+    return config.section(ConfigSection(name, model, ""))

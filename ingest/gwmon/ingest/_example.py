@@ -1,15 +1,17 @@
-"""The commented example configuration of the ingest's sections (`gwmon config example`).
+"""The commented examples of the spine's sections (`gwmon config example`).
 
-tests/test_config.py checks that it is valid TOML and that every value equals the
+tests/test_config.py checks that they are valid TOML and that every value equals the
 model's default, so this text cannot drift from the code.
 """
 
-EXAMPLE_TOML = """\
+HEADER = """\
 # gwmon configuration. Every key can be overridden by an environment variable
 # GWMON_<SECTION>__<KEY>, e.g. GWMON_MQTT__URL=mqtts://broker.example:8883.
 # Secrets: give either the value (better: via environment) or a *_file path whose
 # content is the secret. Secrets are never logged.
+"""
 
+MQTT_EXAMPLE = """\
 [mqtt]
 # Broker URL: mqtt://host:port (plain) or mqtts://host:port (TLS, verified).
 url = "mqtt://127.0.0.1:1883"
@@ -36,31 +38,17 @@ receive_maximum = 10000
 # key_file = "/etc/gwmon/client.key"
 # Prefix in front of gw/v1/... when the broker is shared with other systems.
 topic_prefix = ""
+"""
 
-[influxdb]
-# InfluxDB v1-compatible HTTP API (InfluxDB 1.x, 2.x with DBRP mapping, 3.x).
-url = "http://127.0.0.1:8086"
-database = "gwmon"
-# retention_policy = "autogen"
-# username = "gwmon"                        # InfluxDB 1.x authentication
-# password_file = "/etc/gwmon/influx-password"
-# token_file = "/etc/gwmon/influx-token"   # InfluxDB 2.x/3.x (or GWMON_INFLUXDB__TOKEN)
-# Lines per write; a batch is also written after flush_interval_s.
-batch_size = 5000
-flush_interval_s = 1.0
-timeout_s = 10.0
-gzip = true
-# Longest wait between retries while InfluxDB is down (messages stay at the broker).
-max_retry_interval_s = 30.0
-# ca_file = "/etc/gwmon/influx-ca.pem"
-verify_tls = true
-
+REGISTRY_EXAMPLE = """\
 [registry]
 # REPLACE with your own probe registry CSV (docs/registry.md); a relative path is
 # relative to this file's folder. "registry.csv" is a placeholder, not a shipped file;
 # the gwmon repository's demo registry is examples/registry-wertvoll.csv.
 path = "registry.csv"
+"""
 
+INGEST_EXAMPLE = """\
 [ingest]
 # Larger payloads are rejected (payload_too_large). The wire contract allows 64 KiB.
 max_payload_bytes = 65536

@@ -23,7 +23,7 @@ from gwmon.storage._measurements import (
     TREND,
 )
 from gwmon.storage._schema import ContractError, Field, Measurement, Tag
-from gwmon.storage._settings import InfluxSettings
+from gwmon.storage._settings import INFLUXDB_SECTION, InfluxSettings
 from gwmon.storage._writer import (
     INVALID_PROBE_TAG,
     STORE_REFUSED,
@@ -35,6 +35,7 @@ from gwmon.storage._writer import (
 
 __all__ = [
     "ALERT",
+    "INFLUXDB_SECTION",
     "INGEST_STATS",
     "INVALID_PROBE_TAG",
     "MEASUREMENTS",

@@ -6,20 +6,16 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
-from gwmon.config import read_secret_file
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from gwmon.config import ConfigSection, Section, read_secret_file
 
 
 def _read_secret_file(path: Path | None, key: str) -> SecretStr | None:
     return None if path is None else read_secret_file(path, key)
 
 
-class InfluxSettings(_Section):
+class InfluxSettings(Section):
     """InfluxDB, reached through its v1-compatible HTTP API (/write, /query)."""
 
     url: str = "http://127.0.0.1:8086"
@@ -72,3 +68,26 @@ class InfluxSettings(_Section):
 
     def resolved_token(self) -> SecretStr | None:
         return self.token or _read_secret_file(self.token_file, "influxdb.token_file")
+
+
+INFLUXDB_EXAMPLE = """\
+[influxdb]
+# InfluxDB v1-compatible HTTP API (InfluxDB 1.x, 2.x with DBRP mapping, 3.x).
+url = "http://127.0.0.1:8086"
+database = "gwmon"
+# retention_policy = "autogen"
+# username = "gwmon"                        # InfluxDB 1.x authentication
+# password_file = "/etc/gwmon/influx-password"
+# token_file = "/etc/gwmon/influx-token"   # InfluxDB 2.x/3.x (or GWMON_INFLUXDB__TOKEN)
+# Lines per write; a batch is also written after flush_interval_s.
+batch_size = 5000
+flush_interval_s = 1.0
+timeout_s = 10.0
+gzip = true
+# Longest wait between retries while InfluxDB is down (messages stay at the broker).
+max_retry_interval_s = 30.0
+# ca_file = "/etc/gwmon/influx-ca.pem"
+verify_tls = true
+"""
+
+INFLUXDB_SECTION = ConfigSection("influxdb", InfluxSettings, INFLUXDB_EXAMPLE)

@@ -25,7 +25,8 @@ from pathlib import Path
 from gwmon.analytics import mail
 from gwmon.ingest import load_config
 from gwmon.ingest.devservers import InfluxServer, MosquittoServer
-from gwmon.storage import InfluxClient
+from gwmon.storage import READING, REJECTED, InfluxClient
+from gwmon.storage import influxql as q
 from gwmon_sim import Fleet, load_scenario
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -114,7 +115,9 @@ def _wait_until_stored(client: InfluxClient, expected: int, timeout_s: float = 1
     deadline = time.monotonic() + timeout_s
     last, stable_since = -1, time.monotonic()
     while time.monotonic() < deadline:
-        series = client.query('SELECT count("value") FROM "reading" WHERE "quantity" = \'nitrate\'')
+        series = client.query(
+            q.select(READING, q.count("value")).where(q.eq("quantity", "nitrate"))
+        )
         count = int(series[0]["values"][0][1]) if series else 0
         if count >= expected:
             return count
@@ -127,7 +130,7 @@ def _wait_until_stored(client: InfluxClient, expected: int, timeout_s: float = 1
 
 
 def _print_storage_summary(client: InfluxClient) -> None:
-    rows = client.query_rows('SELECT count("value") FROM "reading" GROUP BY "probe", "quantity"')
+    rows = client.query_rows(q.select(READING, q.count("value")).group_by("probe", "quantity"))
     table: dict[str, dict[str, int]] = {}
     for row in rows:
         table.setdefault(row["probe"], {})[row["quantity"]] = int(row["count"])
@@ -138,7 +141,7 @@ def _print_storage_summary(client: InfluxClient) -> None:
         print(f"  {probe:<7}" + "".join(f"{table[probe].get(q, 0):>13}" for q in quantities))
     total = sum(sum(counts.values()) for counts in table.values())
     print(f"  total: {total} readings from {len(table)} probes")
-    rejected = client.query_rows('SELECT count("payload_bytes") FROM "rejected" GROUP BY "reason"')
+    rejected = client.query_rows(q.select(REJECTED, q.count("payload_bytes")).group_by("reason"))
     print("\nRejected (measurement `rejected`, kept for inspection):")
     if not rejected:
         print("  none")

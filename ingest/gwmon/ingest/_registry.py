@@ -13,6 +13,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gwmon.config import GwmonError
+
 PROBE_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 DEFAULT_NITRATE_WARNING_MG_L = 37.5  # 75 % of the GrwV threshold: trend-reversal start
@@ -33,7 +35,7 @@ OPTIONAL_COLUMNS = (
 )
 
 
-class RegistryError(Exception):
+class RegistryError(GwmonError):
     """The registry CSV cannot be used; `problems` lists every line at fault."""
 
     def __init__(self, path: Path, problems: list[str]) -> None:

@@ -19,6 +19,8 @@ from typing import Any
 
 import requests
 
+from gwmon.storage import MEASUREMENTS, Measurement, influxql
+
 LOOPBACK = "127.0.0.1"
 
 
@@ -28,7 +30,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class MissingServerBinary(RuntimeError):
+class MissingServerBinary(GwmonError):
     """A server program is not installed; the message names the Debian package."""
 
 
@@ -154,10 +156,19 @@ class InfluxDatabase:
         return out
 
     def count(self, measurement: str, where: str = "", field: str = "value") -> int:
-        clause = f" WHERE {where}" if where else ""
-        query = f'SELECT count("{field}") FROM "{measurement}"{clause}'  # noqa: S608 - trusted
-        series = self.query(query)
+        """count(field) of a measurement; `where` is raw InfluxQL from the tests."""
+        statement = influxql.select(_measurement(measurement), influxql.count(field))
+        text = statement.text if not where else f"{statement.text} WHERE {where}"
+        series = self.query(text)
         return int(series[0]["values"][0][1]) if series else 0
+
+
+def _measurement(name: str) -> Measurement:
+    for measurement in MEASUREMENTS:
+        if measurement.name == name:
+            return measurement
+    msg = f"no measurement {name!r} in the storage contract"
+    raise ValueError(msg)
 
 
 class InfluxServer:
@@ -227,7 +238,7 @@ class InfluxServer:
         self._counter += 1
         name = f"{prefix}_{self._counter}_{int(time.time() * 1000) % 10**8}"
         response = requests.post(
-            f"{self.url}/query", data={"q": f'CREATE DATABASE "{name}"'}, timeout=10
+            f"{self.url}/query", data={"q": influxql.create_database(name).text}, timeout=10
         )
         response.raise_for_status()
         return InfluxDatabase(self.url, name)

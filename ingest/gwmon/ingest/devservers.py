@@ -19,6 +19,7 @@ from typing import Any
 
 import requests
 
+from gwmon.config import GwmonError
 from gwmon.storage import MEASUREMENTS, Measurement, influxql
 
 LOOPBACK = "127.0.0.1"

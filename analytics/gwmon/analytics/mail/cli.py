@@ -12,8 +12,9 @@ from email.message import EmailMessage
 from gwmon.config import ConfigError
 from gwmon.ingest import load_config
 
+from ._composer import MAIL_POLICY
 from ._outbox import Outbox
-from ._service import MAIL_POLICY, describe_delivery
+from ._service import describe_delivery
 from ._settings import MailSettings, check_address, load_settings
 from ._transport import DeliveryError, make_transport
 

@@ -129,10 +129,10 @@ def test_censored_values_are_their_own_marker_with_a_legend_entry() -> None:
     )
     axes = draw_chart(series, spec).axes[0]
     measured, below_loq = axes.get_lines()[:2]
-    measured_y = list(measured.get_ydata())  # type: ignore[arg-type]
+    measured_y = [float(v) for v in np.asarray(measured.get_ydata(), dtype=float)]
     assert measured_y[0] == 12.0 and measured_y[2] == 13.0
     assert math.isnan(measured_y[1]) and math.isnan(measured_y[3])  # a gap, not 0.5
-    assert list(below_loq.get_ydata()) == [0.5, 0.5]  # type: ignore[arg-type]
+    assert [float(v) for v in np.asarray(below_loq.get_ydata(), dtype=float)] == [0.5, 0.5]
     assert below_loq.get_marker() == CENSORED_MARKER
     assert below_loq.get_linestyle() == "None"
     legend = axes.get_legend()

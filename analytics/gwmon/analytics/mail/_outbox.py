@@ -260,9 +260,9 @@ class Outbox:
             return []
         return [k for k in keys if (self.events / f"{k}.json").exists()]
 
-    def prune(self, keep_s: float, now_s: float | None = None) -> None:
-        """Forget sent mails and done markers older than `keep_s`."""
-        limit = (now_s if now_s is not None else time.time()) - keep_s
+    def prune(self, keep_s: float) -> None:
+        """Forget sent mails and done markers older than `keep_s` (by file time)."""
+        limit = time.time() - keep_s
         with self._lock:
             for folder in (self.sent, self.done):
                 for path in folder.iterdir():

@@ -28,7 +28,6 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from http import HTTPStatus
-from pathlib import Path
 from typing import Protocol
 
 from gwmon.analytics import Alert, AlertEvent, AlertEventType
@@ -321,10 +320,3 @@ def build_mail_service(
         clock=clock,
         trend_alpha=trend.alpha,
     )
-
-
-def describe_delivery(settings: MailSettings) -> str:
-    """One line for `gwmon run`'s start-up log / `make demo`: where mails go."""
-    if settings.transport == "maildir":
-        return f"mail: maildir {Path(settings.maildir).resolve()} (new mails in new/)"
-    return f"mail: SMTP {settings.smtp_host}:{settings.port} ({settings.smtp_security})"

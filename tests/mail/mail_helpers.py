@@ -409,12 +409,17 @@ def write_series(
     probe: str,
     quantity: str,
     values: list[tuple[dt.datetime, float]],
+    *,
+    censored_at: frozenset[dt.datetime] = frozenset(),
 ) -> None:
+    """Readings as the ingest stores them; at `censored_at` the value is the LOQ of a
+    value reported below it (`censored=true`)."""
     p = registry.probes[probe]
     site = p.site.replace(" ", "\\ ").replace(",", "\\,")
     muni = p.municipality.replace(" ", "\\ ")
     lines = [
-        f"reading,probe={probe},quantity={quantity},site={site},municipality={muni} value={v!r} {int(t.timestamp() * 1e9)}"
+        f"reading,probe={probe},quantity={quantity},site={site},municipality={muni} value={v!r}"
+        f"{',censored=true' if t in censored_at else ''} {int(t.timestamp() * 1e9)}"
         for t, v in values
     ]
     response = requests.post(

@@ -11,28 +11,15 @@ Wiring in `gwmon run`::
     mail.start()
     ...
     mail.stop()
+
+`Transport` and `DeliveryError` are the contract of a delivery other than SMTP or a
+maildir (`build_mail_service(..., transport=...)`); `Acknowledger` is what the service
+needs from analytics.
 """
 
-from gwmon.analytics.mail._service import (
-    Acknowledger,
-    MailService,
-    MailStats,
-    build_mail_service,
-    describe_delivery,
-)
-from gwmon.analytics.mail._settings import (
-    EXAMPLE_TOML,
-    MailSettings,
-    Route,
-    check_config,
-    load_settings,
-)
-from gwmon.analytics.mail._transport import (
-    DeliveryError,
-    MaildirTransport,
-    SmtpTransport,
-    Transport,
-)
+from gwmon.analytics.mail._service import Acknowledger, MailService, build_mail_service
+from gwmon.analytics.mail._settings import EXAMPLE_TOML, MailSettings, check_config, load_settings
+from gwmon.analytics.mail._transport import DeliveryError, Transport
 
 __all__ = [
     "EXAMPLE_TOML",
@@ -40,13 +27,8 @@ __all__ = [
     "DeliveryError",
     "MailService",
     "MailSettings",
-    "MailStats",
-    "MaildirTransport",
-    "Route",
-    "SmtpTransport",
     "Transport",
     "build_mail_service",
     "check_config",
-    "describe_delivery",
     "load_settings",
 ]

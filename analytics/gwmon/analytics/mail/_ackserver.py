@@ -26,8 +26,8 @@ from urllib.parse import parse_qs
 from waitress import wasyncore
 from waitress.server import TcpWSGIServer
 
-from ._texts import Language
 from ._token import AckClaims, TokenError, verify_token
+from ._words import Language
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment

@@ -21,8 +21,8 @@ import json
 import logging
 import os
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,7 +107,11 @@ class QueuedMail:
 
 
 class Outbox:
-    """File operations of the outbox. Not thread-safe: the service serialises calls."""
+    """File operations of the outbox.
+
+    Thread-safe: every method holds the outbox's lock, so the ingest thread (new events),
+    the sender thread (composing, delivering) and `gwmon mail status` see whole steps.
+    """
 
     def __init__(self, root: Path, *, create: bool = True) -> None:
         self.root = root
@@ -120,36 +124,47 @@ class Outbox:
             if create:
                 folder.mkdir(parents=True, exist_ok=True)
         self.alerts_file = root / "alerts.json"
+        self._lock = threading.RLock()
 
     # -- events ---------------------------------------------------------------------------
-    def has_event(self, key: str) -> bool:
+    def _has_event(self, key: str) -> bool:
         return (self.events / f"{key}.json").exists() or (self.done / key).exists()
 
-    def put_events(self, records: dict[str, dict[str, Any]]) -> None:
-        """Write events (key -> record); durable when this returns (one folder fsync)."""
-        for key, record in records.items():
-            _write_json(self.events / f"{key}.json", record, sync_dir=False)
-        if records:
-            _fsync_dir(self.events)
+    def put_new_events(self, records: dict[str, dict[str, Any]]) -> int:
+        """Write the events (key -> record) not seen before, i.e. neither waiting nor
+        already in a mail; durable when this returns (one folder fsync). Returns how many
+        were new."""
+        with self._lock:
+            new = {key: record for key, record in records.items() if not self._has_event(key)}
+            for key, record in new.items():
+                _write_json(self.events / f"{key}.json", record, sync_dir=False)
+            if new:
+                _fsync_dir(self.events)
+            return len(new)
 
-    def pending_events(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        for path in sorted(self.events.glob("*.json")):
-            try:
-                yield path.stem, json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                # Never silently dropped: moved aside for a human, and said loudly.
-                bad = self.failed / f"event-{path.name}"
-                path.replace(bad)
-                logger.error("unreadable outbox event %s (%s); moved to %s", path, exc, bad)
+    def pending_events(self) -> list[tuple[str, dict[str, Any]]]:
+        """Events not yet in a mail, by key. An unreadable one is moved to failed/."""
+        with self._lock:
+            pending: list[tuple[str, dict[str, Any]]] = []
+            for path in sorted(self.events.glob("*.json")):
+                try:
+                    pending.append((path.stem, json.loads(path.read_text(encoding="utf-8"))))
+                except (OSError, ValueError) as exc:
+                    # Never silently dropped: moved aside for a human, and said loudly.
+                    bad = self.failed / f"event-{path.name}"
+                    path.replace(bad)
+                    logger.error("unreadable outbox event %s (%s); moved to %s", path, exc, bad)
+            return pending
 
     def set_aside(self, key: str) -> Path:
         """Move an event that cannot be mailed to failed/ (for a human; never deleted)."""
-        target = self.failed / f"event-{key}.json"
-        (self.events / f"{key}.json").replace(target)
-        _fsync_dir(self.events)
-        return target
+        with self._lock:
+            target = self.failed / f"event-{key}.json"
+            (self.events / f"{key}.json").replace(target)
+            _fsync_dir(self.events)
+            return target
 
-    def mark_done(self, keys: list[str]) -> None:
+    def _mark_done(self, keys: list[str]) -> None:
         for key in keys:
             marker = self.done / key
             if not marker.exists():
@@ -161,39 +176,58 @@ class Outbox:
         _fsync_dir(self.events)
 
     # -- mails ----------------------------------------------------------------------------
-    def enqueue(self, mail: QueuedMail, message: bytes) -> None:
-        """Queue a finished mail. The .json is written last: it marks the mail complete."""
-        atomic_write(self.queue / f"{mail.key}.eml", message)
-        _write_json(self.queue / f"{mail.key}.json", mail.to_json())
+    def queue_mail(self, mail: QueuedMail, message: bytes) -> None:
+        """Queue a finished mail in place of its events (`mail.event_keys`).
+
+        The mail is written first, its .json last (it marks the mail complete), the
+        events' done markers after that: a crash in between leaves a mail that
+        `recover()` finishes, never an event mailed twice.
+        """
+        with self._lock:
+            atomic_write(self.queue / f"{mail.key}.eml", message)
+            _write_json(self.queue / f"{mail.key}.json", mail.to_json())
+            self._mark_done(mail.event_keys)
 
     def queued(self) -> list[QueuedMail]:
-        mails: list[QueuedMail] = []
-        for path in self.queue.glob("*.json"):
-            try:
-                mails.append(QueuedMail.from_json(json.loads(path.read_text(encoding="utf-8"))))
-            except (OSError, ValueError, KeyError) as exc:
-                logger.error("unreadable outbox entry %s: %s", path, exc)
-        mails.sort(key=lambda m: (m.created_s, m.seq, m.key))
-        return mails
+        """Mails waiting for the server, oldest first."""
+        with self._lock:
+            mails: list[QueuedMail] = []
+            for path in self.queue.glob("*.json"):
+                try:
+                    data = json.loads(path.read_text(encoding="utf-8"))
+                    mails.append(QueuedMail.from_json(data))
+                except (OSError, ValueError, KeyError) as exc:
+                    logger.error("unreadable outbox entry %s: %s", path, exc)
+            mails.sort(key=lambda m: (m.created_s, m.seq, m.key))
+            return mails
+
+    def pending_count(self) -> int:
+        """Mails waiting for the server plus events not yet in a mail."""
+        with self._lock:
+            return len(self.queued()) + sum(1 for _ in self.events.glob("*.json"))
 
     def message_bytes(self, key: str) -> bytes:
-        return (self.queue / f"{key}.eml").read_bytes()
+        with self._lock:
+            return (self.queue / f"{key}.eml").read_bytes()
 
     def update(self, mail: QueuedMail) -> None:
-        _write_json(self.queue / f"{mail.key}.json", mail.to_json())
+        with self._lock:
+            _write_json(self.queue / f"{mail.key}.json", mail.to_json())
 
     def mark_sent(self, mail: QueuedMail, now_s: float) -> None:
-        _write_json(self.sent / f"{mail.key}.json", {**mail.to_json(), "sent_s": now_s})
-        (self.queue / f"{mail.key}.json").unlink()
-        with contextlib.suppress(FileNotFoundError):
-            (self.queue / f"{mail.key}.eml").unlink()
-        _fsync_dir(self.queue)
+        with self._lock:
+            _write_json(self.sent / f"{mail.key}.json", {**mail.to_json(), "sent_s": now_s})
+            (self.queue / f"{mail.key}.json").unlink()
+            with contextlib.suppress(FileNotFoundError):
+                (self.queue / f"{mail.key}.eml").unlink()
+            _fsync_dir(self.queue)
 
     def mark_failed(self, mail: QueuedMail) -> None:
-        (self.queue / f"{mail.key}.eml").replace(self.failed / f"{mail.key}.eml")
-        _write_json(self.failed / f"{mail.key}.json", mail.to_json())
-        (self.queue / f"{mail.key}.json").unlink()
-        _fsync_dir(self.queue)
+        with self._lock:
+            (self.queue / f"{mail.key}.eml").replace(self.failed / f"{mail.key}.eml")
+            _write_json(self.failed / f"{mail.key}.json", mail.to_json())
+            (self.queue / f"{mail.key}.json").unlink()
+            _fsync_dir(self.queue)
 
     def recover(self) -> int:
         """After a crash between queueing a mail and marking its events done: finish it.
@@ -201,47 +235,53 @@ class Outbox:
         Also removes a queued .eml whose .json never got written (the mail is composed
         again from its still-pending events). Returns the number of events fixed.
         """
-        fixed = 0
-        for folder in (self.queue, self.sent, self.failed):
-            for path in folder.glob("*.json"):
-                if path.name.startswith("event-"):
-                    continue
-                try:
-                    keys = [
-                        str(k) for k in json.loads(path.read_text(encoding="utf-8"))["event_keys"]
-                    ]
-                except (OSError, ValueError, KeyError):
-                    continue
-                stale = [k for k in keys if (self.events / f"{k}.json").exists()]
-                if stale:
-                    self.mark_done(stale)
-                    fixed += len(stale)
-        for eml in self.queue.glob("*.eml"):
-            if not eml.with_suffix(".json").exists():
-                eml.unlink()
-        for tmp in self.root.rglob(".*.tmp"):
-            tmp.unlink()
-        return fixed
+        with self._lock:
+            fixed = 0
+            for folder in (self.queue, self.sent, self.failed):
+                for path in folder.glob("*.json"):
+                    stale = self._events_still_pending(path)
+                    if stale:
+                        self._mark_done(stale)
+                        fixed += len(stale)
+            for eml in self.queue.glob("*.eml"):
+                if not eml.with_suffix(".json").exists():
+                    eml.unlink()
+            for tmp in self.root.rglob(".*.tmp"):
+                tmp.unlink()
+            return fixed
 
-    def prune(self, keep_s: float, now_s: float | None = None) -> None:
-        """Forget sent mails and done markers older than `keep_s`."""
-        limit = (now_s if now_s is not None else time.time()) - keep_s
-        for folder in (self.sent, self.done):
-            for path in folder.iterdir():
-                with contextlib.suppress(FileNotFoundError):
-                    if path.stat().st_mtime < limit:
-                        path.unlink()
+    def _events_still_pending(self, mail_json: Path) -> list[str]:
+        """The events a queued, sent or failed mail names that still wait in events/."""
+        if mail_json.name.startswith("event-"):
+            return []
+        try:
+            keys = [str(k) for k in json.loads(mail_json.read_text(encoding="utf-8"))["event_keys"]]
+        except (OSError, ValueError, KeyError):
+            return []
+        return [k for k in keys if (self.events / f"{k}.json").exists()]
+
+    def prune(self, keep_s: float) -> None:
+        """Forget sent mails and done markers older than `keep_s` (by file time)."""
+        limit = time.time() - keep_s
+        with self._lock:
+            for folder in (self.sent, self.done):
+                for path in folder.iterdir():
+                    with contextlib.suppress(FileNotFoundError):
+                        if path.stat().st_mtime < limit:
+                            path.unlink()
 
     # -- reminder state ---------------------------------------------------------------------
     def load_alerts(self) -> dict[str, dict[str, Any]]:
-        try:
-            data = json.loads(self.alerts_file.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as exc:
-            logger.error("unreadable %s (%s); reminders start afresh", self.alerts_file, exc)
-            return {}
-        return {str(k): dict(v) for k, v in data.items()}
+        with self._lock:
+            try:
+                data = json.loads(self.alerts_file.read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                return {}
+            except (OSError, ValueError) as exc:
+                logger.error("unreadable %s (%s); reminders start afresh", self.alerts_file, exc)
+                return {}
+            return {str(k): dict(v) for k, v in data.items()}
 
     def save_alerts(self, alerts: dict[str, dict[str, Any]]) -> None:
-        _write_json(self.alerts_file, alerts)
+        with self._lock:
+            _write_json(self.alerts_file, alerts)

@@ -8,12 +8,13 @@ import json
 import sys
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from pathlib import Path
 
 from gwmon.config import ConfigError
 from gwmon.ingest import load_config
 
+from ._composer import MAIL_POLICY
 from ._outbox import Outbox
-from ._service import MAIL_POLICY, describe_delivery
 from ._settings import MailSettings, check_address, load_settings
 from ._transport import DeliveryError, make_transport
 
@@ -48,6 +49,13 @@ def register_cli(
     test.set_defaults(handler=_test)
 
 
+def _describe_delivery(settings: MailSettings) -> str:
+    """One line saying where mails go (`gwmon mail status`, `gwmon mail test`)."""
+    if settings.transport == "maildir":
+        return f"mail: maildir {Path(settings.maildir).resolve()} (new mails in new/)"
+    return f"mail: SMTP {settings.smtp_host}:{settings.port} ({settings.smtp_security})"
+
+
 def _settings(args: argparse.Namespace) -> MailSettings:
     return load_settings(load_config(args.config))
 
@@ -62,7 +70,7 @@ def _status(args: argparse.Namespace) -> int:
     queued = outbox.queued()
     report = {
         "enabled": settings.enabled,
-        "delivery": describe_delivery(settings),
+        "delivery": _describe_delivery(settings),
         "outbox": str(settings.outbox_dir),
         "events_waiting": sum(1 for _ in outbox.events.glob("*.json")),
         "mails_queued": len(queued),
@@ -121,5 +129,5 @@ def _test(args: argparse.Namespace) -> int:
     except (DeliveryError, ValueError) as exc:
         print(f"gwmon: test mail not delivered: {exc}", file=sys.stderr)
         return EXIT_RUNTIME
-    print(f"test mail delivered to {', '.join(recipients)} ({describe_delivery(settings)})")
+    print(f"test mail delivered to {', '.join(recipients)} ({_describe_delivery(settings)})")
     return 0

@@ -11,6 +11,7 @@ import contextlib
 import json
 import math
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -33,8 +34,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEMO_REGISTRY = REPO_ROOT / "examples" / "registry-wertvoll.csv"
 DEMO_SCENARIO = "wertvoll-demo"
 EXAMPLE_QUERY = (
-    "SELECT * FROM reading WHERE probe = 'LE-07' AND quantity = 'nitrate' "
-    "ORDER BY time DESC LIMIT 5"
+    q.select(READING, q.STAR)
+    .where(q.eq("probe", "LE-07"), q.eq("quantity", "nitrate"))
+    .newest_first()
+    .limit(5)
+    .text
 )
 
 
@@ -292,7 +296,7 @@ def run_demo(run_dir: Path, *, keep_running: bool = False) -> int:
             f"  ingest log:    {ingest_log}\n"
             f"  ground truth:  {truth_path}\n"
             f"  query InfluxDB (while running): influx -host 127.0.0.1 -port {influx.port} "
-            f'-database gwmon -execute "{EXAMPLE_QUERY}"\n'
+            f"-database gwmon -execute {shlex.quote(EXAMPLE_QUERY)}\n"
             f"  restart the demo servers later: mosquitto -c {mosquitto.workdir}/mosquitto.conf & "
             f"influxd -config {influx.workdir}/influxdb.conf &"
         )

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from gwmon.ingest import Registry
 from gwmon.storage import Point
 
+DEMO_REGISTRY = Path(__file__).resolve().parents[2] / "examples" / "registry-wertvoll.csv"
 START_S = int(datetime(2026, 10, 1, tzinfo=UTC).timestamp())
 END_S = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp())
 HOURS = (END_S - START_S) // 3600  # 744

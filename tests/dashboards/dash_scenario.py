@@ -163,6 +163,10 @@ class Scenario:
         )
 
     def _alerts(self) -> None:
+        self._le07_alerts()
+        self._other_alerts()
+
+    def _le07_alerts(self) -> None:
         # LE-07: breach 1 opened h=216, peak 55.75, resolved h=240; breach 2 open from h=700.
         self.alert(
             "LE-07",
@@ -209,6 +213,8 @@ class Scenario:
             value=51.5,
             threshold=50.0,
         )
+
+    def _other_alerts(self) -> None:
         self.alert(
             "LE-07",
             "warning",

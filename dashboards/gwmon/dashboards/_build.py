@@ -59,8 +59,9 @@ def _influxql_annotation(annotation: Dashboard) -> None:
 
 
 # The SDK's variable model is one type for every kind of variable and always emits the
-# interval variable's auto-step settings; Grafana's VariableModel has no such fields, and
-# Grafana itself writes them only for interval variables.
+# interval variable's auto-step settings; Grafana's VariableModel (@grafana/schema) has no
+# such fields, and Grafana's own serialiser writes them only for interval variables
+# (dashboard-scene/serialization/sceneVariablesSetToVariables.ts). docs/grafana.md.
 _INTERVAL_ONLY = ("auto", "auto_count", "auto_min")
 
 

@@ -45,7 +45,7 @@ def _influxql_annotation(annotation: Dashboard) -> None:
     """Grafana's InfluxQL annotation fields, in the target form of its InfluxDB data source
     (`InfluxQuery` with `textColumn`/`tagsColumn`) and in the legacy form at the
     annotation's top level, which that data source still reads and migrates
-    (public/app/plugins/datasource/influxdb/migrations.ts)."""
+    (github.com/grafana/grafana, public/app/plugins/datasource/influxdb/migrations.ts)."""
     columns = {"textColumn": ANNOTATION_TEXT, "tagsColumn": ",".join(ANNOTATION_TAGS)}
     annotation["query"] = ANNOTATION_QUERY.text
     annotation.update(columns)
@@ -61,7 +61,8 @@ def _influxql_annotation(annotation: Dashboard) -> None:
 # The SDK's variable model is one type for every kind of variable and always emits the
 # interval variable's auto-step settings; Grafana's VariableModel (@grafana/schema) has no
 # such fields, and Grafana's own serialiser writes them only for interval variables
-# (dashboard-scene/serialization/sceneVariablesSetToVariables.ts). docs/grafana.md.
+# (grafana/grafana, public/app/features/dashboard-scene/serialization/
+# sceneVariablesSetToVariables.ts). See docs/grafana.md.
 _INTERVAL_ONLY = ("auto", "auto_count", "auto_min")
 
 
@@ -198,9 +199,6 @@ class PanelQuery:
     where: str  # "panel 3 'Offene Alarme' target A", "variable probe", "annotation Alarme"
     query: str
     result_format: str
-
-    def statements(self) -> list[str]:
-        return [part.strip() for part in self.query.split(";") if part.strip()]
 
 
 def iter_queries(dashboard: Dashboard) -> Iterator[PanelQuery]:

@@ -60,7 +60,8 @@ VERDICT_DE = {
 NITRATE_UNIT = "conmgL"  # Grafana's "mg/L"
 LEVEL_UNIT = "suffix: m NHN"
 # A value reported below the limit of quantification is shown as "< 0.5": Grafana's custom
-# unit "prefix:<text>" puts the text before the number (valueFormats.ts, getValueFormat).
+# unit "prefix:<text>" puts the text before the number (grafana/grafana, valueFormats.ts,
+# getValueFormat).
 BELOW_LOQ_UNIT = "prefix:< "
 INFLUXDB_TYPE = "influxdb"
 

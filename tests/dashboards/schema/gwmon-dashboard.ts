@@ -48,7 +48,7 @@ export type Json<T> =
 
 /**
  * A raw InfluxQL target as Grafana's InfluxDB data source stores it: the fields of its
- * `InfluxQuery` (public/app/plugins/datasource/influxdb/types.ts) that gwmon writes, and
+ * `InfluxQuery` (grafana/grafana, public/app/plugins/datasource/influxdb/types.ts) that gwmon writes, and
  * no others, so that a misspelled one fails instead of being ignored by Grafana.
  */
 export interface InfluxQLTarget extends DataQuery {
@@ -67,7 +67,7 @@ export interface InfluxQLAnnotationTarget extends InfluxQLTarget {
 /**
  * An InfluxQL annotation: the target form and the legacy fields at the annotation's top
  * level, which Grafana's InfluxDB data source still reads and migrates into the target
- * (public/app/plugins/datasource/influxdb/migrations.ts, LegacyAnnotation).
+ * (grafana/grafana, public/app/plugins/datasource/influxdb/migrations.ts, LegacyAnnotation).
  */
 export interface InfluxQLAnnotation extends AnnotationQuery<InfluxQLAnnotationTarget> {
   query: string;

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboards.conftest import DEMO_REGISTRY
+from dashboards.dash_scenario import DEMO_REGISTRY
 from dashboards.grafana_stub import grafana_stub
 from gwmon.dashboards import EXAMPLE_TOML, DashboardsSettings, check_config
 from gwmon.dashboards.cli import register_cli

@@ -18,7 +18,8 @@ from gwmon.dashboards._build import (
     write_files,
 )
 from gwmon.dashboards._push import PushError, connect, push
-from gwmon.dashboards._report import ReportError, write_reports
+from gwmon.dashboards._report import write_reports
+from gwmon.dashboards._report_month import ReportError
 from gwmon.dashboards._settings import DashboardsSettings
 from gwmon.ingest import GwmonConfig, Registry, RegistryError, load_config, load_registry, section
 from gwmon.storage import InfluxClient, StoreError

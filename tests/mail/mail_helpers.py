@@ -348,13 +348,15 @@ database = "{database}"
 [registry]
 path = "{registry}"
 
+[dashboards]
+grafana_url = "https://grafana.example.org"
+
 [mail]
 enabled = true
 transport = "{transport}"
 maildir = "maildir"
 from_address = "gwmon Grundwasser <gwmon@wasserwerke.example.org>"
 language = "{language}"
-grafana_url = "https://grafana.example.org"
 smtp_host = "{smtp_host}"
 smtp_port = {smtp_port}
 smtp_security = "{security}"

@@ -21,10 +21,12 @@ MAIL = (
 state_dir = "state"
 stale_startup_grace_s = 3600.0
 
+[dashboards]
+grafana_url = "https://grafana.example.org"
+
 [mail]
 enabled = true
 from_address = "gwmon <gwmon@wasserwerke.example.org>"
-grafana_url = "https://grafana.example.org"
 smtp_host = "127.0.0.1"
 smtp_port = {port}
 smtp_security = "none"

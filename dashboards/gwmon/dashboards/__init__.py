@@ -16,11 +16,19 @@ from gwmon.dashboards._build import (
 )
 from gwmon.dashboards._macros import TemplateVariable, TimeRange, calculate_interval, interpolate
 from gwmon.dashboards._report import write_reports
-from gwmon.dashboards._settings import EXAMPLE_TOML, DashboardsSettings, check_config
+from gwmon.dashboards._settings import (
+    CONFIG_SECTION,
+    EXAMPLE_TOML,
+    PROBE_DASHBOARD_UID,
+    DashboardsSettings,
+    check_config,
+)
 
 __all__ = [
+    "CONFIG_SECTION",
     "DEFAULT_PROVIDER_PATH",
     "EXAMPLE_TOML",
+    "PROBE_DASHBOARD_UID",
     "DashboardsSettings",
     "TemplateVariable",
     "TimeRange",

@@ -9,7 +9,7 @@ from typing import cast
 from grafana_foundation_sdk.builders import dashboard as db
 from grafana_foundation_sdk.models import dashboard as dm
 
-from gwmon.dashboards._settings import DashboardsSettings
+from gwmon.dashboards._settings import PROBE_DASHBOARD_UID, DashboardsSettings
 from gwmon.ingest import DEFAULT_NITRATE_BREACH_MG_L, DEFAULT_NITRATE_WARNING_MG_L
 from gwmon.storage import influxql as q
 
@@ -186,7 +186,7 @@ def dashboard_link(title: str, *, include_vars: bool = True) -> db.DashboardLink
     return link.keep_time(True)
 
 
-PROBE_UID = "gwmon-probe"
+PROBE_UID = PROBE_DASHBOARD_UID
 
 
 def drilldown_link(t: Texts, probe_expr: str) -> db.DashboardLink:

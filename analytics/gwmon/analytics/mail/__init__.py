@@ -18,10 +18,17 @@ needs from analytics.
 """
 
 from gwmon.analytics.mail._service import Acknowledger, MailService, build_mail_service
-from gwmon.analytics.mail._settings import EXAMPLE_TOML, MailSettings, check_config, load_settings
+from gwmon.analytics.mail._settings import (
+    CONFIG_SECTION,
+    EXAMPLE_TOML,
+    MailSettings,
+    check_config,
+    load_settings,
+)
 from gwmon.analytics.mail._transport import DeliveryError, Transport
 
 __all__ = [
+    "CONFIG_SECTION",
     "EXAMPLE_TOML",
     "Acknowledger",
     "DeliveryError",

@@ -34,6 +34,8 @@ from gwmon.analytics import Alert, AlertEvent, AlertEventType
 from gwmon.analytics import load_settings as load_analytics_settings
 from gwmon.backoff import Backoff
 from gwmon.config import ConfigError, read_secret_file
+from gwmon.dashboards import CONFIG_SECTION as DASHBOARDS_SECTION
+from gwmon.dashboards import DashboardsSettings
 from gwmon.ingest import GwmonConfig, Registry
 from gwmon.storage import InfluxClient, InfluxSettings
 
@@ -67,6 +69,9 @@ class Acknowledger(Protocol):
     ) -> Alert: ...
 
 
+_DEFAULT_DASHBOARDS = DashboardsSettings()
+
+
 class MailService:
     """The mail stage; implements `AlertListener`.
 
@@ -87,6 +92,7 @@ class MailService:
         token_secret: bytes,
         clock: Callable[[], float] = time.time,
         trend_alpha: float = DEFAULT_ALPHA,
+        probe_link: Callable[[str], str] = _DEFAULT_DASHBOARDS.probe_dashboard_url,
     ) -> None:
         self.settings = settings
         self.stats = MailStats()
@@ -111,6 +117,7 @@ class MailService:
             chart_source=chart_source,
             token_secret=token_secret,
             ack_base_url=lambda: self.ack_base_url,
+            probe_link=probe_link,
             trend_alpha=trend_alpha,
         )
         self._digests = DigestQueue(
@@ -310,6 +317,7 @@ def build_mail_service(
             raise ConfigError(f"{config.source}: {exc}", source=config.source, key="mail") from None
     secret = _token_secret(settings) if settings.enabled else b"disabled"
     trend = load_analytics_settings(config).trend
+    dashboards = config.section(DASHBOARDS_SECTION)
     return MailService(
         settings,
         registry,
@@ -319,4 +327,5 @@ def build_mail_service(
         token_secret=secret,
         clock=clock,
         trend_alpha=trend.alpha,
+        probe_link=dashboards.probe_dashboard_url,
     )

@@ -23,8 +23,8 @@ from pydantic import (
 )
 
 from gwmon.analytics import AlertKind
-from gwmon.config import ConfigError, read_secret_file
-from gwmon.ingest import GwmonConfig, Registry, section
+from gwmon.config import ConfigError, ConfigSection, read_secret_file
+from gwmon.ingest import GwmonConfig, Registry
 
 SECTION = "mail"
 TOKEN_KEY_FILE = "ack-token.key"  # noqa: S105 - a file name, not a secret
@@ -67,7 +67,6 @@ class MailSettings(BaseModel):
     maildir: Path = Path("mail/maildir")
     from_address: str = "gwmon <gwmon@localhost.invalid>"
     language: Literal["de", "en"] = "de"
-    grafana_url: str = "http://127.0.0.1:3000"
 
     smtp_host: str = "127.0.0.1"
     smtp_port: Annotated[int, Field(ge=1, le=65_535)] | None = None
@@ -112,7 +111,18 @@ class MailSettings(BaseModel):
         check_address(addr)
         return value
 
-    @field_validator("grafana_url", "ack_public_url")
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_keys(cls, data: object) -> object:
+        if isinstance(data, dict) and "grafana_url" in data:
+            msg = (
+                "grafana_url moved to [dashboards] grafana_url: one Grafana address for the "
+                "dashboards and the links in alert mails; move the line there"
+            )
+            raise ValueError(msg)
+        return data
+
+    @field_validator("ack_public_url")
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
         if value is None:
@@ -180,7 +190,7 @@ class MailSettings(BaseModel):
 
 def load_settings(config: GwmonConfig) -> MailSettings:
     """The validated [mail] section with paths resolved. Raises ConfigError."""
-    settings: MailSettings = section(config, SECTION, MailSettings)
+    settings = config.section(CONFIG_SECTION)
     return settings.with_base_dir(config.base_dir)
 
 
@@ -250,7 +260,7 @@ transport = "smtp"              # "smtp", or "maildir" (writes messages to a loc
 maildir = "mail/maildir"        # transport = "maildir": where messages go (relative to this file)
 from_address = "gwmon Grundwasser <gwmon@wasserwerke.example.org>"
 language = "de"                 # "de" or "en"
-grafana_url = "http://127.0.0.1:3000"   # links: {grafana_url}/d/gwmon-probe?var-probe=LE-07
+# Links to the probe dashboard go to [dashboards] grafana_url.
 
 # SMTP submission. Certificates and host names are always verified.
 smtp_host = "127.0.0.1"
@@ -308,3 +318,6 @@ recipients = ["gemeinde@thallwitz.example.invalid"]
 stabsstelle = "Stabsstelle Wurzener Land (Lossatal)"
 recipients = ["gemeinde@lossatal.example.invalid"]
 """
+
+
+CONFIG_SECTION = ConfigSection(SECTION, MailSettings, EXAMPLE_TOML)

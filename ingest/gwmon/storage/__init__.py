@@ -13,11 +13,15 @@ from gwmon.storage._influxql import Statement
 from gwmon.storage._line import FieldValue, Point
 from gwmon.storage._measurements import (
     ALERT,
+    APPROVAL,
+    CORRECTION,
+    DIP,
     INGEST_STATS,
     MEASUREMENTS,
     PROBE_STATUS,
     QC,
     READING,
+    READING_CORRECTED,
     REJECTED,
     SEQUENCE,
     TREND,
@@ -35,6 +39,9 @@ from gwmon.storage._writer import (
 
 __all__ = [
     "ALERT",
+    "APPROVAL",
+    "CORRECTION",
+    "DIP",
     "INFLUXDB_SECTION",
     "INGEST_STATS",
     "INVALID_PROBE_TAG",
@@ -42,6 +49,7 @@ __all__ = [
     "PROBE_STATUS",
     "QC",
     "READING",
+    "READING_CORRECTED",
     "REJECTED",
     "SEQUENCE",
     "STORE_REFUSED",

@@ -94,8 +94,9 @@ class AlertListener(Protocol):
     """Receives alert events, synchronously, in the order they happen.
 
     Called by the analytics stage inside the ingest's batch handling, i.e. before the
-    broker is acknowledged: when `alert_event` returns, the listener must have made the
-    event durable (e.g. the mail outbox has it on disk). It must not raise for an
+    broker is acknowledged (and, for an acknowledgement, on the acknowledging thread):
+    when `alert_event` returns, the listener must have made the event durable (e.g. the
+    mail outbox has it on disk). It must not raise for an
     individual event's content; an exception is logged and counted by the caller.
     """
 

@@ -40,7 +40,6 @@ CREATE TABLE IF NOT EXISTS series (
     PRIMARY KEY (probe, kind)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, body TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 LINE = "line"
@@ -72,7 +71,6 @@ class Changes:
     alerts_deleted: list[str] = field(default_factory=list)
     series: dict[tuple[str, str], int] = field(default_factory=dict)
     outbox: list[tuple[str, str]] = field(default_factory=list)
-    meta: dict[str, str] = field(default_factory=dict)
 
     def put_alert(self, alert: Alert) -> None:
         body = json.dumps(alert_to_state(alert))
@@ -103,7 +101,6 @@ class Changes:
                 self.alerts_deleted,
                 self.series,
                 self.outbox,
-                self.meta,
             )
         )
 
@@ -166,10 +163,6 @@ class StateStore:
             for probe, kind, last in self._db.execute("SELECT probe, kind, last_ns FROM series")
         }
 
-    def meta(self, key: str) -> str | None:
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
-
     def outbox(self) -> list[tuple[int, str, str]]:
         return list(self._db.execute("SELECT id, kind, body FROM outbox ORDER BY id"))
 
@@ -212,10 +205,6 @@ class StateStore:
                 )
             if changes.outbox:
                 db.executemany("INSERT INTO outbox (kind, body) VALUES (?, ?)", changes.outbox)
-            if changes.meta:
-                db.executemany(
-                    "INSERT OR REPLACE INTO meta VALUES (?, ?)", list(changes.meta.items())
-                )
         except BaseException:
             db.execute("ROLLBACK")
             raise

@@ -125,3 +125,21 @@ def test_acknowledging_without_a_time_takes_the_wall_clock(config: GwmonConfig) 
     obs.close()
     assert acked.acked_at is not None
     assert before <= acked.acked_at <= datetime.now(tz=UTC)
+
+
+def test_a_point_no_gwmon_wrote_is_skipped_by_listing_and_polling(
+    config: GwmonConfig, influx_db: InfluxDatabase
+) -> None:
+    """An `alert` point without `opened_at_s` (not written by gwmon) is logged and
+    skipped: the listing shows the others, and the service's poll goes on."""
+    obs = observer(config, registry())
+    obs.batch_stored(series([45.0, 50.5, 51.0]))
+    foreign = 'alert,probe=P-1,kind=trend,severity=warning alert_id="P-1.trend.20251124T160000Z",state="open"'
+    InfluxClient(config.influxdb).write_lines([f"{foreign} {T0 * NS}"])
+    obs.tick(T0 + 3 * 3600)
+    obs.close()
+    assert [a.alert_id for a in StoredAlertBook(InfluxClient(config.influxdb)).alerts()] == [
+        "P-1.warning.20251124T160000Z",
+        BREACH,
+    ]
+    assert [a.alert_id for a in obs.open_alerts()] == ["P-1.warning.20251124T160000Z", BREACH]

@@ -357,10 +357,7 @@ class StoredAlertBook:
         if not ALERT_ID_PATTERN.fullmatch(alert_id):
             return None
         statement = q.select(ALERT, q.STAR).where(q.eq("alert_id", alert_id))
-        rows = self._client.query_rows(statement.newest_first().limit(1))
-        if not rows:
-            return None
-        return alert_from_row(rows[0]), int(rows[0]["time"])
+        return self._first(self._client.query_rows(statement.newest_first().limit(1)))
 
     def get(self, alert_id: str) -> Alert | None:
         fetched = self.fetch(alert_id)
@@ -373,10 +370,11 @@ class StoredAlertBook:
             aid = row.get("alert_id")
             if not isinstance(aid, str):
                 continue
-            time_ns = int(row["time"])
             known = latest.get(aid)
-            if known is None or time_ns >= known[1]:
-                latest[aid] = (alert_from_row(row), time_ns)
+            if known is None or int(row["time"]) >= known[1]:
+                decoded = _decoded(row)
+                if decoded is not None:
+                    latest[aid] = decoded
         return sorted(latest.values(), key=lambda item: (item[0].opened_at, item[0].alert_id))
 
     def alerts(self) -> list[Alert]:
@@ -400,10 +398,11 @@ class StoredAlertBook:
     def latest(self, probe_id: str, kind: AlertKind) -> tuple[Alert, int] | None:
         """The newest alert point of a (probe, kind) series and its time, or None."""
         statement = q.select(ALERT, q.STAR).where(q.eq("probe", probe_id), q.eq("kind", kind.value))
-        rows = self._client.query_rows(statement.newest_first().limit(1))
-        if not rows:
-            return None
-        return alert_from_row(rows[0]), int(rows[0]["time"])
+        return self._first(self._client.query_rows(statement.newest_first().limit(1)))
+
+    @staticmethod
+    def _first(rows: list[dict[str, Any]]) -> tuple[Alert, int] | None:
+        return _decoded(rows[0]) if rows else None
 
     # -- changing ----------------------------------------------------------------------------
     def acknowledge(
@@ -433,3 +432,18 @@ class StoredAlertBook:
 
     def write(self, alert: Alert, point_ns: int) -> None:
         write_points(self._writer, [alert_point(alert, point_ns)])
+
+
+def _decoded(row: Mapping[str, Any]) -> tuple[Alert, int] | None:
+    """The alert of a stored point and its time; None (logged) for a point no gwmon
+    wrote, so that one foreign point does not stop a listing or the service's poll."""
+    try:
+        return alert_from_row(row), int(row["time"])
+    except (ValueError, KeyError, TypeError) as exc:
+        logger.warning(
+            "alert point %r at %s cannot be read (%s); skipped",
+            row.get("alert_id"),
+            row.get("time"),
+            exc,
+        )
+        return None

@@ -261,14 +261,14 @@ def _read(spec: _Spec, place: Place, raw: object) -> object:
 def alert_from_row(row: Mapping[str, Any]) -> Alert:
     """An Alert from one `alert` point as InfluxQL `SELECT *` returns it (epoch ns).
 
-    A tag left out of the point (an empty value) reads as ""; a missing required field
-    is a ValueError."""
+    A string left out of the point reads as "" (InfluxDB leaves out empty tags); any
+    other missing required field is a ValueError."""
     values: dict[str, object] = {}
     for spec, place, column in _COLUMNS:
         raw = row.get(column)
         value = None if raw is None else _read(spec, place, raw)
         if value is None:
-            if place == "tag" and spec.base is str:
+            if spec.base is str and not spec.optional:
                 value = ""
             else:
                 try:

@@ -189,7 +189,7 @@ class AlertBook:
             if announced(event):
                 changes.add_event(event)
             logger.info("alert %s: %s (%s)", event.type.value, alert.alert_id, alert.state.value)
-        self._changed = True
+            self._changed = True
 
     def reconcile(
         self,

@@ -10,7 +10,7 @@ import pytest
 
 from analytics.analytics_helpers import HOUR, NS, T0, probe, registry, write_config
 from gwmon.analytics import AnalyticsSettings, Episode, TrendSettings, mann_kendall, run_trend
-from gwmon.analytics._alerts import episode_message
+from gwmon.analytics._messages import episode_message
 from gwmon.config import ConfigError
 from gwmon.ingest import section
 from gwmon.ingest.devservers import InfluxDatabase

@@ -25,7 +25,14 @@ from gwmon.analytics._detectors import (
     parse_params,
 )
 from gwmon.config import ConfigError
-from gwmon.ingest import CANONICAL_QUANTITIES, GwmonConfig, Probe, Registry, section
+from gwmon.ingest import (
+    CANONICAL_QUANTITIES,
+    TREND_REVERSAL_START_MG_L,
+    GwmonConfig,
+    Probe,
+    Registry,
+    section,
+)
 
 SECTION = "analytics"
 
@@ -100,7 +107,7 @@ class TrendSettings(BaseModel):
     autocorrelation: Literal["hamed_rao", "none"] = "hamed_rao"
     sample_interval_s: Annotated[float, Field(ge=0, le=366 * 86400)] = 86400.0
     # GrwV: the start of trend reversal is at most 75 % of the Schwellenwert, 37.5 mg/L.
-    reversal_start_mg_l: Annotated[float, Field(gt=0, le=37.5)] | None = None
+    reversal_start_mg_l: Annotated[float, Field(gt=0, le=TREND_REVERSAL_START_MG_L)] | None = None
     exclude_flagged: bool = True
     open_alerts: bool = True
 

@@ -10,6 +10,7 @@ from gwmon.ingest._config import (
     load_config,
     section,
 )
+from gwmon.ingest._legal import GRWV_NITRATE_THRESHOLD_MG_L, TREND_REVERSAL_START_MG_L
 from gwmon.ingest._observer import BatchObserver
 from gwmon.ingest._registry import (
     DEFAULT_NITRATE_BREACH_MG_L,
@@ -40,9 +41,11 @@ __all__ = [
     "CANONICAL_QUANTITIES",
     "DEFAULT_NITRATE_BREACH_MG_L",
     "DEFAULT_NITRATE_WARNING_MG_L",
+    "GRWV_NITRATE_THRESHOLD_MG_L",
     "NITRATE_PER_NITRATE_N",
     "PROBE_ID_PATTERN",
     "RECORDS",
+    "TREND_REVERSAL_START_MG_L",
     "BatchObserver",
     "DecodedPack",
     "GwmonConfig",

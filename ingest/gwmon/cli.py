@@ -15,10 +15,11 @@ from pathlib import Path
 from types import FrameType
 
 from gwmon import analytics, dashboards
-from gwmon.analytics import StateLockedError, build_observer, mail
+from gwmon.analytics import StateLockedError, build_observer, mail, records
 from gwmon.analytics import cli as analytics_cli
 from gwmon.analytics.mail import MailService, build_mail_service
 from gwmon.analytics.mail import cli as mail_cli
+from gwmon.analytics.records import cli as records_cli
 from gwmon.config import CONFIG_ENV_VAR, ConfigError, ConfigSection
 from gwmon.dashboards import cli as dashboards_cli
 from gwmon.ingest import (
@@ -29,7 +30,7 @@ from gwmon.ingest import (
     Registry,
     RegistryError,
     load_config,
-    load_registry,
+    load_configured_registry,
 )
 from gwmon.ingest._config import SPINE_SECTIONS
 from gwmon.ingest._example import HEADER as EXAMPLE_HEADER
@@ -71,7 +72,7 @@ def _configure_logging(level: str, fmt: str) -> None:
 def load_config_and_registry(config_path: Path | None) -> tuple[GwmonConfig, Registry]:
     """Load both or raise ConfigError/RegistryError with a message for the operator."""
     config = load_config(config_path)
-    registry = load_registry(config.registry_path)
+    registry = load_configured_registry(config)
     return config, registry
 
 
@@ -101,6 +102,7 @@ def _stage_examples() -> list[str]:
     return [
         analytics.EXAMPLE_TOML,
         mail.EXAMPLE_TOML,
+        records.EXAMPLE_TOML,
         dashboards.EXAMPLE_TOML,
         SIM_CONFIG_SECTION.example,
     ]
@@ -112,6 +114,7 @@ def _stage_checks(config: GwmonConfig, registry: Registry) -> list[str]:
     return [
         *analytics.check_config(config, registry),
         *mail.check_config(config, registry),
+        *records.check_config(config, registry),
         *dashboards.check_config(config, registry),
     ]
 
@@ -153,11 +156,17 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
 def _build_observers(
     config: GwmonConfig, registry: Registry, store: InfluxClient
 ) -> tuple[list[BatchObserver], list[MailService]]:
-    """The analytics observer of the ingest, and the mail service around it."""
+    """The analytics observer of the ingest, the mail service around it, and the mirror
+    that keeps the corrected series complete (its own client: one session per user)."""
     observer = build_observer(config, registry, store)
     mailer = build_mail_service(config, registry, store, observer)
     observer.add_listener(mailer)
-    return [observer], [mailer]
+    corrected = records.CorrectedSeriesObserver(
+        InfluxClient(config.influxdb),
+        registry,
+        poll_interval_s=records.load_settings(config).poll_interval_s,
+    )
+    return [observer, corrected], [mailer]
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -272,6 +281,7 @@ def _register_stage_commands(
     config_parent: argparse.ArgumentParser,
 ) -> None:
     analytics_cli.register_cli(commands, config_parent)
+    records_cli.register_cli(commands, config_parent)
     mail_cli.register_cli(commands, config_parent)
     dashboards_cli.register_cli(commands, config_parent)
 

@@ -262,7 +262,11 @@ READING_CORRECTED = Measurement(
             required=True,
         ),
         Field("censored", "boolean", "as in reading: value is an upper bound (below the LOQ)"),
-        Field("corrections", "string", "ids of the operations applied, in order"),
+        Field(
+            "corrections",
+            "string",
+            "ids of the operations applied, in order; empty when none (always written)",
+        ),
     ),
 )
 

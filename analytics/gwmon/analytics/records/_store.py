@@ -138,11 +138,12 @@ def corrected_point(probe: str, quantity: str, reading: RawReading, value: Corre
         "value": value.value,
         "raw_value": value.raw_value,
         "deleted": value.deleted,
+        # Always written, empty when nothing applies: a recompute overwrites the point,
+        # and InfluxDB keeps a field the new point lacks (a revert would leave its id).
+        "corrections": ",".join(value.applied),
     }
-    if value.censored:
+    if value.censored:  # never changes for a raw reading, so never left over
         fields["censored"] = True
-    if value.applied:
-        fields["corrections"] = ",".join(value.applied)
     return READING_CORRECTED.point(tags, fields, value.time_ns)
 
 

@@ -132,7 +132,7 @@ ALERT = Measurement(
     written_by="analytics",
     tags=(
         *_PROBE_TAGS,
-        Tag("kind", "breach, warning, level_low, level_high, sensor_fault, stale, trend"),
+        Tag("kind", "breach, warning, level_low, level_high, sensor_fault, stale, trend, drift"),
         Tag("severity", "critical, warning, info"),
     ),
     fields=(

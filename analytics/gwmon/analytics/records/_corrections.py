@@ -214,7 +214,7 @@ def add_correction(
     )
     first = not store.has_corrections(request.probe, request.quantity)
     sequence = store.next_sequence(CORRECTION.name)
-    now = time.time() if now_s is None else now_s
+    now = time.time() if now_s is None else float(now_s)
     correction = Correction(
         correction_id=f"{request.probe}.{request.quantity}.c{sequence}",
         probe=request.probe,
@@ -272,7 +272,7 @@ def revert_correction(
         correction.to_ns,
         action="revert the correction",
     )
-    now = time.time() if now_s is None else now_s
+    now = time.time() if now_s is None else float(now_s)
     reverted = correction.reverted(by=by, why=why, at_s=now)
     latest = store.latest_point_ns(CORRECTION.name, correction.probe, correction.quantity)
     store.write([correction_point(reverted, unique_after(round(now * _NS), latest))])

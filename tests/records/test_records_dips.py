@@ -11,6 +11,7 @@ import pytest
 from gwmon.analytics import Alert, AlertKind, AlertState, Severity
 from gwmon.analytics.mail._router import MAINTENANCE, MailRouter
 from gwmon.analytics.mail._settings import MailSettings
+from gwmon.analytics.mail._texts import Notice, RenderContext, Section, render_plain, subject
 from records.records_helpers import RecordsRig, at, iso, make_rig
 from servers import InfluxDatabase
 
@@ -69,7 +70,7 @@ def test_dips_are_stored_with_level_depth_and_logger_offset(
         3.4,
         0.02,
     )
-    assert p2["note"] is None
+    assert p2["note"] == ""
     listed = rig.gwmon_json("dips", "list", "--probe", "P-1")
     assert [(d["probe"], d["time"], d["level_m_nhn"], d["logger_offset_m"]) for d in listed] == [
         ("P-1", iso(2), 110.25, 0.04)
@@ -249,3 +250,43 @@ def test_drift_alerts_go_to_maintenance() -> None:
         {"maintenance": ["wartung@example.org"], "operators": ["ops@example.org"]}
     )
     assert MailRouter(settings).audience_keys(alert) == [MAINTENANCE]
+
+
+def test_drift_mail_in_german_and_english() -> None:
+    alert = Alert(
+        alert_id="P-1.drift.20260101T020000Z",
+        probe="P-1",
+        site="Teststelle",
+        municipality="Thallwitz",
+        kind=AlertKind.DRIFT,
+        severity=Severity.WARNING,
+        state=AlertState.OPEN,
+        opened_at=datetime(2026, 1, 1, 2, tzinfo=UTC),
+        updated_at=datetime(2026, 1, 1, 2, tzinfo=UTC),
+        value=0.04,
+        threshold=0.03,
+        unit="m",
+        message="The level logger of P-1 reads 0.040 m above the manual dip",
+    )
+    notice = Notice("opened", f"{alert.alert_id}:opened", alert, 0.0)
+    texts = {}
+    for lang in ("de", "en"):
+        ctx = RenderContext(
+            lang=lang,  # type: ignore[arg-type]
+            audience="Instandhaltung",
+            now=datetime(2026, 1, 1, 3, tzinfo=UTC),
+            late_after_s=900.0,
+            reminder_every=None,
+        )
+        section = Section(notice=notice, dashboard_url="https://grafana.example.org/d/x")
+        texts[lang] = (subject(notice, lang), render_plain([section], ctx))  # type: ignore[arg-type]
+    de_subject, de_body = texts["de"]
+    en_subject, en_body = texts["en"]
+    assert de_subject.startswith("[gwmon] SONDE WEICHT VOM ABSTICH AB")
+    assert en_subject.startswith("[gwmon] LOGGER DRIFT AGAINST MANUAL DIP")
+    assert "Abweichung Sonde − Abstich: +0,040 m" in de_body
+    assert "Toleranz: ± 0,030 m" in de_body
+    assert "Handmessung" in de_body
+    assert "Logger minus dip: +0.040 m" in en_body
+    assert "Tolerance: ± 0.030 m" in en_body
+    assert "reads 0.040 m above the manual dip" in en_body  # the detail line

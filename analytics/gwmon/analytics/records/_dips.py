@@ -60,10 +60,10 @@ def dip_point(probe: Probe, row: DipRow, source: str, logger: RawReading | None)
         "level_m_nhn": level,
         "depth_below_ground_m": geometry.depth_from_level(level),
         "by": row.by,
+        # Always written: importing a corrected row again must clear a removed note.
+        "note": row.note,
         "source": source,
     }
-    if row.note:
-        fields["note"] = row.note
     if logger is not None:
         fields["logger_level_m_nhn"] = logger.raw.value
         fields["logger_offset_m"] = float(exact(logger.raw.value) - exact(level))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, Literal
 
 import pytest
 
@@ -40,7 +41,7 @@ def write(rig: RecordsRig, name: str, text: str) -> Path:
     return path
 
 
-def drift_alerts(database: InfluxDatabase) -> list[dict[str, object]]:
+def drift_alerts(database: InfluxDatabase) -> list[dict[str, Any]]:
     return database.rows("SELECT * FROM alert WHERE kind = 'drift'")
 
 
@@ -270,16 +271,17 @@ def test_drift_mail_in_german_and_english() -> None:
     )
     notice = Notice("opened", f"{alert.alert_id}:opened", alert, 0.0)
     texts = {}
-    for lang in ("de", "en"):
+    languages: tuple[Literal["de"], Literal["en"]] = ("de", "en")
+    for lang in languages:
         ctx = RenderContext(
-            lang=lang,  # type: ignore[arg-type]
+            lang=lang,
             audience="Instandhaltung",
             now=datetime(2026, 1, 1, 3, tzinfo=UTC),
             late_after_s=900.0,
             reminder_every=None,
         )
         section = Section(notice=notice, dashboard_url="https://grafana.example.org/d/x")
-        texts[lang] = (subject(notice, lang), render_plain([section], ctx))  # type: ignore[arg-type]
+        texts[lang] = (subject(notice, lang), render_plain([section], ctx))
     de_subject, de_body = texts["de"]
     en_subject, en_body = texts["en"]
     assert de_subject.startswith("[gwmon] SONDE WEICHT VOM ABSTICH AB")

@@ -155,7 +155,7 @@ def _build_observers(
 ) -> tuple[list[BatchObserver], list[MailService]]:
     """The analytics observer of the ingest, and the mail service around it."""
     observer = build_observer(config, registry, store)
-    mailer = build_mail_service(config, registry, store, observer)
+    mailer = build_mail_service(config, registry, store, observer.book)
     observer.add_listener(mailer)
     return [observer], [mailer]
 

@@ -13,13 +13,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from gwmon import analytics, dashboards
 from gwmon.analytics import StateLockedError, build_observer, mail
 from gwmon.analytics import cli as analytics_cli
 from gwmon.analytics.mail import MailService, build_mail_service
 from gwmon.analytics.mail import cli as mail_cli
-from gwmon.config import CONFIG_ENV_VAR, ConfigError, ConfigSection
+from gwmon.config import CONFIG_ENV_VAR, ConfigError, ConfigSection, GwmonError
 from gwmon.dashboards import cli as dashboards_cli
 from gwmon.ingest import (
     BatchObserver,
@@ -97,13 +98,18 @@ def example_toml() -> str:
     return "\n".join([EXAMPLE_HEADER, *spine, *_stage_examples()])
 
 
+STAGE_SECTIONS: tuple[ConfigSection[Any], ...] = (
+    analytics.CONFIG_SECTION,
+    mail.CONFIG_SECTION,
+    dashboards.CONFIG_SECTION,
+    SIM_CONFIG_SECTION,
+)
+"""The stages' sections in the order `gwmon config example` prints them (each is also
+registered as an entry point, which is how the loader knows their names)."""
+
+
 def _stage_examples() -> list[str]:
-    return [
-        analytics.EXAMPLE_TOML,
-        mail.EXAMPLE_TOML,
-        dashboards.EXAMPLE_TOML,
-        SIM_CONFIG_SECTION.example,
-    ]
+    return [spec.example for spec in STAGE_SECTIONS]
 
 
 def _stage_checks(config: GwmonConfig, registry: Registry) -> list[str]:
@@ -298,7 +304,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _configure_logging(args.log_level, args.log_format)
     handler = args.handler
-    code: int = handler(args)
+    try:
+        code: int = handler(args)
+    except GwmonError as exc:
+        # Every deliberate error says what is wrong and how to fix it: no traceback.
+        return _fail(str(exc))
     return code
 
 

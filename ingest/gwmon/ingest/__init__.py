@@ -8,7 +8,6 @@ from gwmon.ingest._config import (
     MqttSettings,
     RegistrySettings,
     load_config,
-    section,
 )
 from gwmon.ingest._legal import GRWV_NITRATE_THRESHOLD_MG_L, TREND_REVERSAL_START_MG_L
 from gwmon.ingest._observer import BatchObserver
@@ -69,7 +68,6 @@ __all__ = [
     "load_config",
     "load_registry",
     "parse_topic",
-    "section",
     "subscription_filters",
     "topic_root",
 ]

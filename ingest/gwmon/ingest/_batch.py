@@ -6,25 +6,31 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from gwmon.ingest._pack import PackColumns
 from gwmon.ingest._senml import Reading
 from gwmon.ingest._source import InboundMessage
 
 
 @dataclass
 class Batch:
+    """Lines in write order. The readings stay in their messages' columns (`packs`: the
+    index in `lines` of each message's first reading line, then one line per reading);
+    `Reading` objects are made only for the observers that ask for them."""
+
     lines: list[str] = field(default_factory=list)
-    readings: list[Reading] = field(default_factory=list)
-    reading_lines: list[int] = field(default_factory=list)  # index in `lines` per reading
+    packs: list[tuple[int, PackColumns]] = field(default_factory=list)
+    reading_count: int = 0
     messages: list[InboundMessage] = field(default_factory=list)
     first_at: float | None = None
 
     def __len__(self) -> int:
         return len(self.lines)
 
-    def add_reading(self, line: str, reading: Reading) -> None:
-        self.reading_lines.append(len(self.lines))
-        self.lines.append(line)
-        self.readings.append(reading)
+    def add_readings(self, columns: PackColumns, lines: list[str]) -> None:
+        """`lines[i]` is the line of reading i of `columns`."""
+        self.packs.append((len(self.lines), columns))
+        self.lines.extend(lines)
+        self.reading_count += len(lines)
 
     def add_message(self, message: InboundMessage) -> None:
         if self.first_at is None:
@@ -32,15 +38,32 @@ class Batch:
         if message.qos > 0:
             self.messages.append(message)
 
-    def stored_readings(self, refused: Mapping[int, str]) -> list[Reading]:
-        """The readings whose lines InfluxDB did not refuse."""
+    def _refused_readings(self, refused: Mapping[int, str]) -> list[tuple[int, int]]:
+        """(pack number, reading index) of every reading whose line was refused."""
+        found = []
+        for number, (first, columns) in enumerate(self.packs):
+            found += [(number, index) for index in range(len(columns)) if first + index in refused]
+        return found
+
+    def stored_reading_count(self, refused: Mapping[int, str]) -> int:
+        """How many readings InfluxDB stored (their lines were not refused)."""
         if not refused:
-            return self.readings
-        return [
-            reading
-            for reading, line in zip(self.readings, self.reading_lines, strict=True)
-            if line not in refused
-        ]
+            return self.reading_count
+        return self.reading_count - len(self._refused_readings(refused))
+
+    def stored_readings(self, refused: Mapping[int, str]) -> list[Reading]:
+        """The readings whose lines InfluxDB did not refuse, in arrival order."""
+        readings: list[Reading] = []
+        for first, columns in self.packs:
+            if not refused:
+                readings += columns.readings()
+                continue
+            readings += [
+                columns.reading(index)
+                for index in range(len(columns))
+                if first + index not in refused
+            ]
+        return readings
 
 
 @dataclass(frozen=True, slots=True)

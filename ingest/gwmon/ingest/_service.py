@@ -210,9 +210,10 @@ class IngestService:
             self.counters.store_refused += len(result.refused)
             self._intake.rejected_by_reason[STORE_REFUSED] += len(result.refused)
         # Counters and observers see only what InfluxDB stored.
-        readings = batch.stored_readings(result.refused)
-        self.counters.readings += len(readings)
-        if readings:
+        stored = batch.stored_reading_count(result.refused)
+        self.counters.readings += stored
+        if stored and self.observers:
+            readings = batch.stored_readings(result.refused)
             for observer in self.observers:
                 try:
                     observer.batch_stored(readings)
@@ -223,7 +224,7 @@ class IngestService:
         logger.debug(
             "batch written: lines=%d readings=%d refused=%d acked=%d",
             len(batch.lines),
-            len(readings),
+            stored,
             len(result.refused),
             acked,
         )

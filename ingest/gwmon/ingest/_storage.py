@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+from gwmon.ingest._pack import PackColumns
 from gwmon.ingest._registry import Probe
 from gwmon.ingest._senml import Reading, SequenceMark
 from gwmon.storage import (
@@ -15,6 +16,7 @@ from gwmon.storage import (
     REJECTED,
     SEQUENCE,
     FieldValue,
+    LineFormat,
     Point,
 )
 
@@ -27,6 +29,50 @@ _NS = 1_000_000_000
 
 def _probe_tags(probe: Probe) -> dict[str, str]:
     return {"probe": probe.probe_id, "site": probe.site, "municipality": probe.municipality}
+
+
+class SeriesLines:
+    """The lines of one probe's readings and sequence marks, through line formats of the
+    contract (`Measurement.line_format`) made once per series: the same lines as
+    `reading_point(...).to_line()` and `sequence_point(...).to_line()`."""
+
+    __slots__ = ("_censored", "_plain", "_sequence", "_tags")
+
+    def __init__(self, probe: Probe) -> None:
+        self._tags = _probe_tags(probe)
+        self._plain: dict[str, LineFormat] = {}
+        self._censored: dict[str, LineFormat] = {}
+        self._sequence = SEQUENCE.line_format(self._tags, ("seq", "lag_s"))
+
+    def _format(self, quantity: str, censored: bool) -> LineFormat:
+        formats = self._censored if censored else self._plain
+        found = formats.get(quantity)
+        if found is None:
+            fields = ("value", "lag_s", "censored") if censored else ("value", "lag_s")
+            found = READING.line_format({**self._tags, "quantity": quantity}, fields)
+            formats[quantity] = found
+        return found
+
+    def reading_lines(self, columns: PackColumns) -> list[str]:
+        """One line per reading of `columns`, in order."""
+        arrival_ns = columns.arrival_ns
+        plain = self._plain
+        lines = []
+        for quantity, time_ns, value, censored in zip(
+            columns.quantities, columns.times_ns, columns.values, columns.censored, strict=True
+        ):
+            lag_s = (arrival_ns - time_ns) / _NS
+            if censored:
+                # `value` is the LOQ: "< value", not a measurement
+                line = self._format(quantity, True).line((value, lag_s, True), time_ns)
+            else:
+                line_format = plain.get(quantity) or self._format(quantity, False)
+                line = line_format.line((value, lag_s), time_ns)
+            lines.append(line)
+        return lines
+
+    def sequence_line(self, mark: SequenceMark) -> str:
+        return self._sequence.line((mark.seq, (mark.arrival_ns - mark.time_ns) / _NS), mark.time_ns)
 
 
 def reading_point(probe: Probe, reading: Reading) -> Point:

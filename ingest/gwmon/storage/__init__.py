@@ -22,7 +22,7 @@ from gwmon.storage._measurements import (
     SEQUENCE,
     TREND,
 )
-from gwmon.storage._schema import ContractError, Field, Measurement, Tag
+from gwmon.storage._schema import ContractError, Field, LineFormat, Measurement, Tag
 from gwmon.storage._settings import INFLUXDB_SECTION, InfluxSettings
 from gwmon.storage._writer import (
     INVALID_PROBE_TAG,
@@ -51,6 +51,7 @@ __all__ = [
     "FieldValue",
     "InfluxClient",
     "InfluxSettings",
+    "LineFormat",
     "LineSink",
     "Measurement",
     "Point",

@@ -3,8 +3,9 @@ acknowledge once the write is done."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import overload
 
 from gwmon.ingest._pack import PackColumns
 from gwmon.ingest._senml import Reading
@@ -64,6 +65,38 @@ class Batch:
                 if first + index not in refused
             ]
         return readings
+
+
+class StoredReadings(Sequence[Reading]):
+    """The stored readings of a written batch for the observers, as `Reading` objects
+    made on first use: an observer that does not look (analytics switched off) costs
+    nothing."""
+
+    def __init__(self, batch: Batch, refused: Mapping[int, str]) -> None:
+        self._batch = batch
+        self._refused = refused
+        self._count = batch.stored_reading_count(refused)
+        self._readings: list[Reading] | None = None
+
+    def _all(self) -> list[Reading]:
+        if self._readings is None:
+            self._readings = self._batch.stored_readings(self._refused)
+        return self._readings
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, index: int) -> Reading: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Reading]: ...
+
+    def __getitem__(self, index: int | slice) -> Reading | Sequence[Reading]:
+        return self._all()[index]
+
+    def __iter__(self) -> Iterator[Reading]:
+        return iter(self._all())
 
 
 @dataclass(frozen=True, slots=True)

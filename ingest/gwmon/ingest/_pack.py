@@ -185,7 +185,9 @@ def _decode_plain(
         return None
     expected_base_name = f"{probe_id}:"
     columns = PackColumns(probe_id, arrival_ns)
-    append = columns.append
+    # Bound methods of the columns: one call each per reading, no method of our own.
+    add_quantity, add_time = columns.quantities.append, columns.times_ns.append
+    add_value, add_name = columns.values.append, columns.record_names.append
     pairs = base_names = 0
     base_ns = 0
     base_unit: object = None
@@ -221,10 +223,14 @@ def _decode_plain(
             return None
         time_ns = base_ns
         if "t" in record:
-            offset = _plain_ns(record["t"])
-            if offset is None:
-                return None
-            time_ns += offset
+            offset = record["t"]
+            if type(offset) is int and -NUMBER_LIMIT <= offset <= NUMBER_LIMIT:
+                time_ns += offset * _NS_PER_S  # the common case, without a call
+            else:
+                offset = _plain_ns(offset)
+                if offset is None:
+                    return None
+                time_ns += offset
         if time_ns < _ABSOLUTE_TIME_MIN_NS or time_ns > latest_allowed_ns:
             return None
         spec = RECORDS.get(name)
@@ -236,12 +242,15 @@ def _decode_plain(
         unit = spec.units.get(unit_name) if unit_name is not None else None
         if unit is None:
             return None
-        value = float(raw) if unit.identity else unit.apply(to_decimal(raw))
-        append(spec.quantity, time_ns, value, name, False)
+        add_quantity(spec.quantity)
+        add_time(time_ns)
+        add_value(float(raw) if unit.identity else unit.apply(to_decimal(raw)))
+        add_name(name)
     # A field named twice collapses into one key in the parsed record: one colon more
     # in the text than keys plus the one colon of each base name (see module docstring).
     if payload.count(b":") != pairs + base_names:
         return None
+    columns.censored = [False] * len(columns.times_ns)
     return columns
 
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gwmon.storage import READING, SEQUENCE, ContractError
+from gwmon.storage import READING, SEQUENCE, ContractError, float_lines
 
 tag_text = st.text(min_size=0, max_size=20)
 finite = st.floats(allow_nan=False, allow_infinity=False)
@@ -76,3 +76,45 @@ def test_formats_are_checked_against_the_contract_once() -> None:
         READING.line_format(TAGS, ("value", "lag_s", "value"))
     with pytest.raises(ContractError):
         SEQUENCE.line_format(TAGS, ("seq", "lag_s"))
+
+
+@given(
+    rows=st.lists(
+        st.tuples(st.sampled_from(["nitrate", "level", "a b,c=d"]), finite, finite, st.integers()),
+        max_size=30,
+    )
+)
+def test_float_lines_are_the_lines_one_by_one(rows: list[tuple[str, float, float, int]]) -> None:
+    formats = {
+        quantity: READING.line_format({**TAGS, "quantity": quantity}, ("value", "lag_s"))
+        for quantity, *_ in rows
+    }
+    chosen = [formats[quantity] for quantity, *_ in rows]
+    values = [row[1] for row in rows]
+    lags = [row[2] for row in rows]
+    times = [row[3] for row in rows]
+    expected = [
+        line_format.line((value, lag), time_ns)
+        for line_format, value, lag, time_ns in zip(chosen, values, lags, times, strict=True)
+    ]
+    assert float_lines(chosen, (values, lags), times) == expected
+
+
+@pytest.mark.parametrize(
+    "column", [[1.0, math.nan], [math.inf], [1.0, 2], [True], [1e308, 1e308, math.nan]]
+)
+def test_float_lines_refuse_what_a_line_refuses(column: list[float]) -> None:
+    line_format = READING.line_format(TAGS, ("value", "lag_s"))
+    with pytest.raises(ContractError):
+        float_lines([line_format] * len(column), (column, [1.0] * len(column)), [1] * len(column))
+
+
+def test_float_lines_of_huge_finite_values_are_written() -> None:
+    line_format = READING.line_format(TAGS, ("value", "lag_s"))
+    lines = float_lines([line_format] * 2, ([1e308, 1e308], [1.0, 1.0]), [1, 2])
+    assert lines == [line_format.line((1e308, 1.0), t) for t in (1, 2)]
+    sequence = SEQUENCE.line_format(
+        {"probe": "P", "site": "s", "municipality": "m"}, ("seq", "lag_s")
+    )
+    with pytest.raises(ContractError, match="float fields"):
+        float_lines([sequence], ([1.0], [1.0]), [1])

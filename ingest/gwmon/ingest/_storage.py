@@ -18,6 +18,7 @@ from gwmon.storage import (
     FieldValue,
     LineFormat,
     Point,
+    float_lines,
 )
 
 UNKNOWN_PROBE_TAG = "_unknown"  # rejected.probe for an id not in the registry (id: field)
@@ -56,20 +57,24 @@ class SeriesLines:
     def reading_lines(self, columns: PackColumns) -> list[str]:
         """One line per reading of `columns`, in order."""
         arrival_ns = columns.arrival_ns
+        lags = [(arrival_ns - time_ns) / _NS for time_ns in columns.times_ns]
+        if True in columns.censored:
+            return [
+                self._format(quantity, censored).line(
+                    (value, lag_s, True) if censored else (value, lag_s), time_ns
+                )
+                for quantity, time_ns, value, lag_s, censored in zip(
+                    columns.quantities,
+                    columns.times_ns,
+                    columns.values,
+                    lags,
+                    columns.censored,
+                    strict=True,
+                )
+            ]
         plain = self._plain
-        lines = []
-        for quantity, time_ns, value, censored in zip(
-            columns.quantities, columns.times_ns, columns.values, columns.censored, strict=True
-        ):
-            lag_s = (arrival_ns - time_ns) / _NS
-            if censored:
-                # `value` is the LOQ: "< value", not a measurement
-                line = self._format(quantity, True).line((value, lag_s, True), time_ns)
-            else:
-                line_format = plain.get(quantity) or self._format(quantity, False)
-                line = line_format.line((value, lag_s), time_ns)
-            lines.append(line)
-        return lines
+        formats = [plain.get(q) or self._format(q, False) for q in columns.quantities]
+        return float_lines(formats, (columns.values, lags), columns.times_ns)
 
     def sequence_line(self, mark: SequenceMark) -> str:
         return self._sequence.line((mark.seq, (mark.arrival_ns - mark.time_ns) / _NS), mark.time_ns)

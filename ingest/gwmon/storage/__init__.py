@@ -22,7 +22,7 @@ from gwmon.storage._measurements import (
     SEQUENCE,
     TREND,
 )
-from gwmon.storage._schema import ContractError, Field, LineFormat, Measurement, Tag
+from gwmon.storage._schema import ContractError, Field, LineFormat, Measurement, Tag, float_lines
 from gwmon.storage._settings import INFLUXDB_SECTION, InfluxSettings
 from gwmon.storage._writer import (
     INVALID_PROBE_TAG,
@@ -63,5 +63,6 @@ __all__ = [
     "StoreWriter",
     "Tag",
     "WriteResult",
+    "float_lines",
     "influxql",
 ]

@@ -14,6 +14,7 @@ functions with the most samples on top of the stack (self) and anywhere on it
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import signal
@@ -54,9 +55,14 @@ def summarise(raw: Path, top: int) -> str:
     own: Counter[str] = Counter()
     anywhere: Counter[str] = Counter()
     total = 0
+    others: Counter[str] = Counter()
     for line in raw.read_text(errors="replace").splitlines():
         stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit() or "MainThread" not in stack.split(";")[0]:
+        if not stack or not count_text.isdigit():
+            continue
+        thread = stack.split(";")[0]
+        if "MainThread" not in thread:
+            others[thread.split("(")[-1].rstrip(")").split()[-1]] += int(count_text)
             continue
         count = int(count_text)
         frames = [frame_name(frame) for frame in stack.split(";")[1:]]
@@ -68,11 +74,41 @@ def summarise(raw: Path, top: int) -> str:
             anywhere[name] += count
     if not total:
         return "no samples of the main thread"
-    rows = [f"{total:,} samples of the main thread", "", "self (top of the stack):"]
+    rows = [f"{total:,} samples of the main thread; of other threads: {others}", ""]
+    rows += ["self (top of the stack):"]
     rows += [f"  {100 * n / total:5.1f} %  {name}" for name, n in own.most_common(top)]
     rows += ["", "inclusive (anywhere on the stack):"]
     rows += [f"  {100 * n / total:5.1f} %  {name}" for name, n in anywhere.most_common(top)]
     return "\n".join(rows)
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _pid(server: InfluxServer | MosquittoServer) -> int:
+    if server.process is None:
+        msg = "server not started"
+        raise RuntimeError(msg)
+    return server.process.pid
+
+
+def cpu_seconds(pid: int) -> dict[str, float]:
+    """User + system CPU seconds of each thread of a process, by thread name."""
+    found: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            name = (task / "comm").read_text().strip()
+        except OSError:
+            continue
+        found[name] = found.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    return found
+
+
+def cpu_used(before: dict[str, float], after: dict[str, float]) -> str:
+    return ", ".join(
+        f"{name} {after[name] - before.get(name, 0.0):.2f} s" for name in sorted(after)
+    )
 
 
 def profile(args: argparse.Namespace, workdir: Path) -> Path:
@@ -101,12 +137,14 @@ def profile(args: argparse.Namespace, workdir: Path) -> Path:
             sampler = subprocess.Popen(
                 [
                     *(py_spy, "record", "--pid", str(process.pid), "--rate", str(args.rate)),
-                    *("--format", "raw", "--output", str(args.out), "--threads"),
+                    *("--format", "raw", "--output", str(args.out), "--threads", "--nonblocking"),
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
             time.sleep(1.0)  # py-spy attaches
+            pids = {"gwmon": process.pid, "influxd": _pid(influx), "mosquitto": _pid(mosquitto)}
+            before = {name: cpu_seconds(pid) for name, pid in pids.items()}
             publishers = Publishers(mosquitto.port, load, folder)
             started = publishers.start()
             stored = wait_stored(database, 1 + load.readings, started, process, log)
@@ -115,6 +153,8 @@ def profile(args: argparse.Namespace, workdir: Path) -> Path:
             print(
                 f"{load.readings:,} readings in {seconds:.2f} s: {load.readings / seconds:,.0f}/s"
             )
+            for name, pid in pids.items():
+                print(f"CPU of {name}: {cpu_used(before[name], cpu_seconds(pid))}")
             sampler.send_signal(signal.SIGINT)
             sampler.wait(60)
         finally:

@@ -11,13 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gwmon.ingest import decode_pack
-from gwmon.ingest._pack import _decode_plain, decode_columns
+from gwmon.ingest._pack import PackColumns, _decode_plain, _not_in_the_future, decode_columns
 from gwmon.ingest._senml import decode_carefully
 
 PROBE = "LE-07"
 NOW = 1_764_140_400.0
 NS = 1_000_000_000
-LATEST_NS = int((NOW + 300) * NS)
 
 NAMES = ["nitrate", "nitrate_n", "level", "depth", "temperature", "conductivity", "battery"]
 UNITS = ["mg/L", "kg/m3", "m", "Cel", "K", "uS/cm", "S/m", "%EL", "ppm", ""]
@@ -121,6 +120,13 @@ def _pack_text(draw: st.DrawFn) -> bytes:
     return ("[" + f",{space}".join(records) + "]").encode()
 
 
+def _plain(payload: bytes) -> PackColumns | None:
+    columns = _decode_plain(PROBE, payload, int(NOW * NS))
+    if columns is None or not _not_in_the_future(columns, NOW, 300.0):
+        return None
+    return columns
+
+
 def _careful(payload: bytes) -> Any:
     return decode_carefully(PROBE, payload, now_s=NOW)
 
@@ -128,7 +134,7 @@ def _careful(payload: bytes) -> Any:
 @settings(max_examples=1500, deadline=None)
 @given(payload=_pack_text())
 def test_the_one_pass_path_returns_what_the_careful_decoder_returns(payload: bytes) -> None:
-    plain = _decode_plain(PROBE, payload, int(NOW * NS), LATEST_NS)
+    plain = _plain(payload)
     if plain is None:
         return
     careful = _careful(payload)  # must not raise: the one-pass path accepted it
@@ -166,7 +172,7 @@ def _plain_pack(draw: st.DrawFn) -> bytes:
 @settings(max_examples=300, deadline=None)
 @given(payload=_plain_pack())
 def test_plain_packs_take_the_one_pass_path_and_decode_as_carefully(payload: bytes) -> None:
-    plain = _decode_plain(PROBE, payload, int(NOW * NS), LATEST_NS)
+    plain = _plain(payload)
     assert plain is not None
     assert plain.as_pack() == _careful(payload)
 
@@ -194,7 +200,7 @@ def test_plain_packs_take_the_one_pass_path_and_decode_as_carefully(payload: byt
     ],
 )
 def test_what_is_not_plain_goes_the_careful_way(payload: bytes) -> None:
-    assert _decode_plain(PROBE, payload, int(NOW * NS), LATEST_NS) is None
+    assert _plain(payload) is None
     try:
         expected: Any = _careful(payload)
     except Exception as exc:  # noqa: BLE001 - the same refusal through the public path
@@ -215,3 +221,14 @@ def test_columns_keep_the_exact_values_of_the_contract() -> None:
     assert columns.values == [44.27, 8.13]
     assert columns.quantities == ["nitrate", "depth"]
     assert columns.times_ns == [1_764_140_000 * NS] * 2
+
+
+@pytest.mark.parametrize("offset_s", [-1, 0, 1, 0.5, 0.0000001])
+def test_the_future_margin_is_exact_on_both_paths(offset_s: float) -> None:
+    # now + 300 s is the latest time accepted; the careful path refuses anything later.
+    payload = json.dumps(
+        [{"bn": f"{PROBE}:", "bt": 1_764_140_700, "t": offset_s, "n": "level", "u": "m", "v": 1}]
+    ).encode()
+    careful = _careful(payload)
+    assert decode_pack(PROBE, payload, now_s=NOW) == careful
+    assert len(careful.readings) == (1 if offset_s <= 0 else 0)

@@ -26,6 +26,7 @@ UNKNOWN_PROBE_TAG = "_unknown"  # rejected.probe for an id not in the registry (
 MAX_UNKNOWN_PROBE_CHARS = 64  # as PROBE_ID_PATTERN: longer ids never reach rejected_point
 
 _NS = 1_000_000_000
+_BULK_LINES = 8  # from this many readings on, checking them column by column is cheaper
 
 
 def _probe_tags(probe: Probe) -> dict[str, str]:
@@ -74,6 +75,13 @@ class SeriesLines:
             ]
         plain = self._plain
         formats = [plain.get(q) or self._format(q, False) for q in columns.quantities]
+        if len(formats) < _BULK_LINES:
+            return [
+                line_format.line((value, lag_s), time_ns)
+                for line_format, value, lag_s, time_ns in zip(
+                    formats, columns.values, lags, columns.times_ns, strict=True
+                )
+            ]
         return float_lines(formats, (columns.values, lags), columns.times_ns)
 
     def sequence_line(self, mark: SequenceMark) -> str:

@@ -82,6 +82,7 @@ class Intake:
         self._prefix = config.mqtt.topic_prefix
         self._last_rejected_ns = 0
         self._series: dict[str, SeriesLines] = {}  # probe id -> its line formats
+        self._topics: dict[str, tuple[Probe, bool]] = {}  # topic -> probe, is status
         self.rejection_log = RateLimitedLog(
             logger, lines=REJECTION_LOG_LINES, interval_s=REJECTION_LOG_INTERVAL_S
         )
@@ -97,17 +98,22 @@ class Intake:
             self.reject(batch, INTERNAL_ERROR, None, topic, payload, "see log", now)
 
     def _take(self, topic: str, payload: bytes, now: float, batch: Batch) -> None:
-        info = parse_topic(topic, self._prefix)
-        if info is None:
-            detail = "topic is not gw/v1/<probe_id>/data|status"
-            self.reject(batch, Reason.BAD_TOPIC, None, topic, payload, detail, now)
-            return
-        probe = self.registry.get(info.probe_id)
-        if probe is None:
-            detail = f"probe {info.probe_id} is not in the registry"
-            self.reject(batch, Reason.UNKNOWN_PROBE, info.probe_id, topic, payload, detail, now)
-            return
-        if info.kind == "status":
+        known = self._topics.get(topic)
+        if known is None:
+            info = parse_topic(topic, self._prefix)
+            if info is None:
+                detail = "topic is not gw/v1/<probe_id>/data|status"
+                self.reject(batch, Reason.BAD_TOPIC, None, topic, payload, detail, now)
+                return
+            probe = self.registry.get(info.probe_id)
+            if probe is None:
+                detail = f"probe {info.probe_id} is not in the registry"
+                self.reject(batch, Reason.UNKNOWN_PROBE, info.probe_id, topic, payload, detail, now)
+                return
+            # At most two topics per registered probe are ever kept.
+            known = self._topics[topic] = (probe, info.kind == "status")
+        probe, is_status = known
+        if is_status:
             self._take_status(probe, topic, payload, now, batch)
         else:
             self._take_data(probe, topic, payload, now, batch)

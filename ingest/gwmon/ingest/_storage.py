@@ -38,21 +38,24 @@ class SeriesLines:
     contract (`Measurement.line_format`) made once per series: the same lines as
     `reading_point(...).to_line()` and `sequence_point(...).to_line()`."""
 
-    __slots__ = ("_censored", "_plain", "_sequence", "_tags")
+    __slots__ = ("_censored", "_plain", "_probe", "_sequence")
 
     def __init__(self, probe: Probe) -> None:
-        self._tags = _probe_tags(probe)
+        # Made when first needed: a fleet of 10,000 probes keeps only what it sends.
+        self._probe = probe
         self._plain: dict[str, LineFormat] = {}
-        self._censored: dict[str, LineFormat] = {}
-        self._sequence = SEQUENCE.line_format(self._tags, ("seq", "lag_s"))
+        self._censored: dict[str, LineFormat] | None = None
+        self._sequence: LineFormat | None = None
 
     def _format(self, quantity: str, censored: bool) -> LineFormat:
-        formats = self._censored if censored else self._plain
+        if censored and self._censored is None:
+            self._censored = {}
+        formats = self._censored if censored and self._censored is not None else self._plain
         found = formats.get(quantity)
         if found is None:
             fields = ("value", "lag_s", "censored") if censored else ("value", "lag_s")
-            found = READING.line_format({**self._tags, "quantity": quantity}, fields)
-            formats[quantity] = found
+            tags = {**_probe_tags(self._probe), "quantity": quantity}
+            found = formats[quantity] = READING.line_format(tags, fields)
         return found
 
     def reading_lines(self, columns: PackColumns) -> list[str]:
@@ -85,7 +88,10 @@ class SeriesLines:
         return float_lines(formats, (columns.values, lags), columns.times_ns)
 
     def sequence_line(self, mark: SequenceMark) -> str:
-        return self._sequence.line((mark.seq, (mark.arrival_ns - mark.time_ns) / _NS), mark.time_ns)
+        if self._sequence is None:
+            self._sequence = SEQUENCE.line_format(_probe_tags(self._probe), ("seq", "lag_s"))
+        lag_s = (mark.arrival_ns - mark.time_ns) / _NS
+        return self._sequence.line((mark.seq, lag_s), mark.time_ns)
 
 
 def reading_point(probe: Probe, reading: Reading) -> Point:

@@ -136,7 +136,10 @@ class Measurement:
         if missing:
             msg = f"line format of {self.name} lacks required field(s) {missing}"
             raise ContractError(msg)
-        return LineFormat(self.name, series_prefix(self.name, tuple(tags.items())), specs)
+        # Not through series_prefix's cache: a format keeps its prefix for its life, and a
+        # fleet's formats would only crowd the series that Point.to_line looks up there.
+        prefix = series_prefix.__wrapped__(self.name, tuple(tags.items()))
+        return LineFormat(self.name, prefix, specs)
 
 
 def _finite_float(value: object) -> bool:
@@ -172,7 +175,7 @@ class LineFormat:
     the escaped series prefix and field keys are built once, from the same functions
     `Point.to_line` uses, so the lines are byte for byte the same."""
 
-    __slots__ = ("_checks", "_float_only", "_floats", "_measurement", "_texts", "fields")
+    __slots__ = ("_checks", "_float_only", "_measurement", "_template", "fields")
 
     def __init__(self, measurement: str, prefix: str, fields: tuple[Field, ...]) -> None:
         if not fields:
@@ -182,12 +185,12 @@ class LineFormat:
         self.fields = fields
         self._checks = tuple(_VALUE_CHECKS[field.type] for field in fields)
         self._float_only = all(field.type == "float" for field in fields)
-        # printf-style templates (the fastest formatting in CPython); a '%' in the prefix
-        # or a key (a site may hold any character) is doubled so that it stays text.
+        # A printf-style template (the fastest formatting in CPython): %r of a float is
+        # its repr, as in format_field; a '%' in the prefix or a key (a site may hold any
+        # character) is doubled so that it stays text.
         keys = [_literal(escape_key(field.name)) for field in fields]
-        head = f"{_literal(prefix)} "
-        self._floats = head + ",".join(f"{key}=%r" for key in keys) + " %s"
-        self._texts = head + ",".join(f"{key}=%s" for key in keys) + " %s"
+        value = "%r" if self._float_only else "%s"
+        self._template = f"{_literal(prefix)} " + ",".join(f"{k}={value}" for k in keys) + " %s"
 
     def line(self, values: Sequence[FieldValue], time_ns: int) -> str:
         """One line; ContractError if a value has the wrong type (or is not finite)."""
@@ -199,11 +202,11 @@ class LineFormat:
                 # `value - value` is NaN for NaN and the infinities, else 0.0.
                 if type(value) is not float or value - value != 0.0:
                     self._refuse(values)
-            return self._floats % (*values, time_ns)  # %r of a float is its repr
+            return self._template % (*values, time_ns)
         for check, value in zip(self._checks, values, strict=True):
             if not check(value):
                 self._refuse(values)
-        return self._texts % (*map(format_field, values), time_ns)
+        return self._template % (*map(format_field, values), time_ns)
 
     def _refuse(self, values: Sequence[FieldValue]) -> None:
         for field, check, value in zip(self.fields, self._checks, values, strict=True):
@@ -244,7 +247,7 @@ def float_lines(
             line_format.line(row, 0)  # raises ContractError for the first bad row
         msg = "float_lines: a time is not an integer"
         raise ContractError(msg)
-    templates = [line_format._floats for line_format in formats]
+    templates = [line_format._template for line_format in formats]
     # Each row is the fields in order, then the time: what the template takes.
     return [
         template % row

@@ -49,6 +49,12 @@ class WriteBehind:
         self._future = self._batch = None
         return batch, future.result()
 
+    def wait(self) -> tuple[Batch, WriteResult] | None:
+        """Like `finished()`, but waits for the write in flight to end."""
+        if self._future is not None:
+            self._future.exception()  # blocks until done; finished() re-raises
+        return self.finished()
+
     def close(self) -> None:
         """Wait for a write in flight to end and stop the worker."""
         self._pool.shutdown(wait=True)

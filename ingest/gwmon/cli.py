@@ -32,9 +32,10 @@ from gwmon.ingest import (
     load_config,
     load_registry,
 )
+from gwmon.ingest import cli as ingest_cli
 from gwmon.ingest._config import SPINE_SECTIONS
 from gwmon.ingest._example import HEADER as EXAMPLE_HEADER
-from gwmon.storage import InfluxClient, StoreConfigError
+from gwmon.storage import InfluxClient, StoreConfigError, StoreError
 from gwmon_sim import EXAMPLE_TOML as SIM_EXAMPLE_TOML
 from gwmon_sim import SimSettings, check_settings
 from gwmon_sim import cli as sim_cli
@@ -198,6 +199,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- gwmon import -----------------------------------------------------------------------------
+def _cmd_import(args: argparse.Namespace) -> int:
+    try:
+        config, registry = load_config_and_registry(args.config)
+        store = InfluxClient(config.influxdb)
+        store.ensure_database()
+        observers: list[BatchObserver] = []
+        if not (args.check or args.no_analytics):
+            # QC flags and alerts as in `gwmon run`; no mail service (docs/import.md).
+            observers.append(build_observer(config, registry, store))
+    except StateLockedError as exc:
+        return _fail(f"{exc}; stop `gwmon run` during the import, or import with --no-analytics")
+    except (ConfigError, RegistryError, StoreError) as exc:
+        return _fail(str(exc))
+    try:
+        return ingest_cli.run_import(args, config, registry, store, observers)
+    finally:
+        for observer in observers:
+            observer.close()
+
+
 # -- parser -----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -220,6 +242,12 @@ def build_parser() -> argparse.ArgumentParser:
         "run", parents=[config_parent], help="run the ingest service (MQTT -> InfluxDB)"
     )
     run.set_defaults(handler=_cmd_run)
+
+    imports = commands.add_parser(
+        "import", parents=[config_parent], help="import a CSV file of readings (docs/import.md)"
+    )
+    ingest_cli.add_import_arguments(imports)
+    imports.set_defaults(handler=_cmd_import)
 
     config_cmd = commands.add_parser("config", help="print an example config or check one")
     config_sub = config_cmd.add_subparsers(dest="config_command", required=True)

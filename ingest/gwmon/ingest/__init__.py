@@ -11,6 +11,7 @@ from gwmon.ingest._config import (
 )
 from gwmon.ingest._legal import GRWV_NITRATE_THRESHOLD_MG_L, TREND_REVERSAL_START_MG_L
 from gwmon.ingest._observer import BatchObserver
+from gwmon.ingest._pack import decode_pack
 from gwmon.ingest._registry import (
     DEFAULT_NITRATE_BREACH_MG_L,
     DEFAULT_NITRATE_WARNING_MG_L,
@@ -28,7 +29,6 @@ from gwmon.ingest._senml import (
     Reading,
     RecordRejection,
     SequenceMark,
-    decode_pack,
 )
 from gwmon.ingest._service import IngestService
 from gwmon.ingest._source import IngestError

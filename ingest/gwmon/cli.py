@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from gwmon import analytics, dashboards
 from gwmon.analytics import StateLockedError, build_observer, mail, records
@@ -20,7 +21,7 @@ from gwmon.analytics import cli as analytics_cli
 from gwmon.analytics.mail import MailService, build_mail_service
 from gwmon.analytics.mail import cli as mail_cli
 from gwmon.analytics.records import cli as records_cli
-from gwmon.config import CONFIG_ENV_VAR, ConfigError, ConfigSection
+from gwmon.config import CONFIG_ENV_VAR, ConfigError, ConfigSection, GwmonError
 from gwmon.dashboards import cli as dashboards_cli
 from gwmon.ingest import (
     BatchObserver,
@@ -32,9 +33,10 @@ from gwmon.ingest import (
     load_config,
     load_configured_registry,
 )
+from gwmon.ingest import cli as ingest_cli
 from gwmon.ingest._config import SPINE_SECTIONS
 from gwmon.ingest._example import HEADER as EXAMPLE_HEADER
-from gwmon.storage import InfluxClient, StoreConfigError
+from gwmon.storage import InfluxClient, StoreConfigError, StoreError
 from gwmon_sim import EXAMPLE_TOML as SIM_EXAMPLE_TOML
 from gwmon_sim import SimSettings, check_settings
 from gwmon_sim import cli as sim_cli
@@ -98,14 +100,19 @@ def example_toml() -> str:
     return "\n".join([EXAMPLE_HEADER, *spine, *_stage_examples()])
 
 
+STAGE_SECTIONS: tuple[ConfigSection[Any], ...] = (
+    analytics.CONFIG_SECTION,
+    mail.CONFIG_SECTION,
+    records.CONFIG_SECTION,
+    dashboards.CONFIG_SECTION,
+    SIM_CONFIG_SECTION,
+)
+"""The stages' sections in the order `gwmon config example` prints them (each is also
+registered as an entry point, which is how the loader knows their names)."""
+
+
 def _stage_examples() -> list[str]:
-    return [
-        analytics.EXAMPLE_TOML,
-        mail.EXAMPLE_TOML,
-        records.EXAMPLE_TOML,
-        dashboards.EXAMPLE_TOML,
-        SIM_CONFIG_SECTION.example,
-    ]
+    return [spec.example for spec in STAGE_SECTIONS]
 
 
 def _stage_checks(config: GwmonConfig, registry: Registry) -> list[str]:
@@ -159,14 +166,19 @@ def _build_observers(
     """The analytics observer of the ingest, the mail service around it, and the mirror
     that keeps the corrected series complete (its own client: one session per user)."""
     observer = build_observer(config, registry, store)
-    mailer = build_mail_service(config, registry, store, observer)
+    mailer = build_mail_service(config, registry, store, observer.book)
     observer.add_listener(mailer)
-    corrected = records.CorrectedSeriesObserver(
+    return [observer, _corrected_series(config, registry)], [mailer]
+
+
+def _corrected_series(config: GwmonConfig, registry: Registry) -> BatchObserver:
+    """Writes the corrected point of every stored reading of a corrected series
+    (docs/data-management.md); its own client: one session per user."""
+    return records.CorrectedSeriesObserver(
         InfluxClient(config.influxdb),
         registry,
         poll_interval_s=records.load_settings(config).poll_interval_s,
     )
-    return [observer, corrected], [mailer]
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -201,6 +213,29 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- gwmon import -----------------------------------------------------------------------------
+def _cmd_import(args: argparse.Namespace) -> int:
+    try:
+        config, registry = load_config_and_registry(args.config)
+        store = InfluxClient(config.influxdb)
+        store.ensure_database()
+        observers: list[BatchObserver] = []
+        if not (args.check or args.no_analytics):
+            # QC flags and alerts as in `gwmon run`; no mail service (docs/import.md).
+            observers.append(build_observer(config, registry, store))
+        if not args.check:  # imported history of a corrected series gets corrected too
+            observers.append(_corrected_series(config, registry))
+    except StateLockedError as exc:
+        return _fail(f"{exc}; stop `gwmon run` during the import, or import with --no-analytics")
+    except (ConfigError, RegistryError, StoreError) as exc:
+        return _fail(str(exc))
+    try:
+        return ingest_cli.run_import(args, config, registry, store, observers)
+    finally:
+        for observer in observers:
+            observer.close()
+
+
 # -- parser -----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -223,6 +258,12 @@ def build_parser() -> argparse.ArgumentParser:
         "run", parents=[config_parent], help="run the ingest service (MQTT -> InfluxDB)"
     )
     run.set_defaults(handler=_cmd_run)
+
+    imports = commands.add_parser(
+        "import", parents=[config_parent], help="import a CSV file of readings (docs/import.md)"
+    )
+    ingest_cli.add_import_arguments(imports)
+    imports.set_defaults(handler=_cmd_import)
 
     config_cmd = commands.add_parser("config", help="print an example config or check one")
     config_sub = config_cmd.add_subparsers(dest="config_command", required=True)
@@ -308,7 +349,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _configure_logging(args.log_level, args.log_format)
     handler = args.handler
-    code: int = handler(args)
+    try:
+        code: int = handler(args)
+    except GwmonError as exc:
+        # Every deliberate error says what is wrong and how to fix it: no traceback.
+        return _fail(str(exc))
     return code
 
 

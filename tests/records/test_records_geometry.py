@@ -4,12 +4,11 @@ the ingest's depth-to-level derivation across a re-survey (real Mosquitto/Influx
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from gwmon.ingest import Reading, RegistryError, load_registry
+from gwmon.ingest import RegistryError, load_registry
 from gwmon.ingest._derive import level_from_depth
 from ingest_helpers import (
     DEMO_REGISTRY,
@@ -66,10 +65,8 @@ def test_closed_periods_fall_back_to_the_registry_row(tmp_path: Path) -> None:
 
 def test_derived_level_uses_the_ground_level_at_the_measurement_time(tmp_path: Path) -> None:
     probe = load_registry(*files(tmp_path, GEOMETRY)).probes["P-1"]
-    depth = Reading("P-1", "depth", RESURVEY_NS - NS, 2.0, "depth", RESURVEY_NS)
-    assert level_from_depth(probe, depth).value == 110.9  # 112.9 - 2.0
-    later = replace(depth, time_ns=RESURVEY_NS)
-    assert level_from_depth(probe, later).value == 110.8  # 112.8 - 2.0
+    assert level_from_depth(probe, 2.0, RESURVEY_NS - 1) == 110.9  # 112.9 - 2.0
+    assert level_from_depth(probe, 2.0, RESURVEY_NS) == 110.8  # 112.8 - 2.0
 
 
 def test_geometry_file_problems_name_their_lines(tmp_path: Path) -> None:

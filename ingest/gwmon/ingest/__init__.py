@@ -9,12 +9,12 @@ from gwmon.ingest._config import (
     RegistrySettings,
     load_config,
     load_configured_registry,
-    section,
 )
 from gwmon.ingest._dips import DipRow, DipsFile, DipsFileError, parse_dips
 from gwmon.ingest._geometry import WellGeometry
 from gwmon.ingest._legal import GRWV_NITRATE_THRESHOLD_MG_L, TREND_REVERSAL_START_MG_L
 from gwmon.ingest._observer import BatchObserver
+from gwmon.ingest._pack import decode_pack
 from gwmon.ingest._registry import (
     DEFAULT_DRIFT_TOLERANCE_M,
     DEFAULT_NITRATE_BREACH_MG_L,
@@ -33,7 +33,6 @@ from gwmon.ingest._senml import (
     Reading,
     RecordRejection,
     SequenceMark,
-    decode_pack,
 )
 from gwmon.ingest._service import IngestService
 from gwmon.ingest._source import IngestError
@@ -84,7 +83,6 @@ __all__ = [
     "parse_dips",
     "parse_time_ns",
     "parse_topic",
-    "section",
     "subscription_filters",
     "topic_root",
 ]

@@ -283,8 +283,3 @@ def load_config(path: Path | None = None) -> GwmonConfig:
 def load_configured_registry(config: GwmonConfig) -> Registry:
     """The registry of `config` with its well geometry file, if one is configured."""
     return load_registry(config.registry_path, config.geometry_path)
-
-
-def section(config: GwmonConfig, name: str, model: type[SectionModel]) -> SectionModel:
-    """A stage-owned section (e.g. [mail]) validated with that stage's model."""
-    return config.section(ConfigSection(name, model, ""))

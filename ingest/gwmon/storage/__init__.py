@@ -26,7 +26,7 @@ from gwmon.storage._measurements import (
     SEQUENCE,
     TREND,
 )
-from gwmon.storage._schema import ContractError, Field, Measurement, Tag
+from gwmon.storage._schema import ContractError, Field, LineFormat, Measurement, Tag, float_lines
 from gwmon.storage._settings import INFLUXDB_SECTION, InfluxSettings
 from gwmon.storage._writer import (
     INVALID_PROBE_TAG,
@@ -59,6 +59,7 @@ __all__ = [
     "FieldValue",
     "InfluxClient",
     "InfluxSettings",
+    "LineFormat",
     "LineSink",
     "Measurement",
     "Point",
@@ -70,5 +71,6 @@ __all__ = [
     "StoreWriter",
     "Tag",
     "WriteResult",
+    "float_lines",
     "influxql",
 ]

@@ -220,3 +220,17 @@ def test_hand_computed_drift_and_offset_on_one_reading() -> None:
         ("P.level.c1", "P.level.c2"),
         ("P.level.c2",),
     ]
+
+
+def test_a_stray_quote_spoils_only_its_own_row() -> None:
+    """Found by the property above: a quote left open must not swallow the next lines."""
+    data = (
+        b"probe_id,time,depth_below_mp_m,by,note\n"
+        b'P-1,2026-01-01T00:00:00Z,3.2,"A,\n'
+        b'P-1,2026-01-01T01:00:00Z,3.3,B,"x"y\n'
+        b"P-1,2026-01-01T02:00:00Z,3.4,C,\n"
+    )
+    parsed = parse_dips(data)
+    assert [row.line for row in parsed.rows] == [4]
+    assert [problem.split(":")[0] for problem in parsed.problems] == ["line 2", "line 3"]
+    assert all("not a CSV row" in problem for problem in parsed.problems)

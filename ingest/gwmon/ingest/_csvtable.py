@@ -1,7 +1,8 @@
 """The CSV dialect of gwmon's master-data files (registry, well geometry, manual dips),
 as spreadsheets export them: UTF-8 with or without BOM, `,` or `;` (detected from the
 header line), a decimal comma allowed in a `;`-separated file, `#` comment lines and
-blank lines ignored, the file's own line numbers kept for every message."""
+blank lines ignored, the file's own line numbers kept for every message. One row per
+line: each line is parsed on its own, so a stray quote spoils only its own row."""
 
 from __future__ import annotations
 
@@ -13,12 +14,22 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class CsvRow:
-    """One data row: its line number in the file, its cells by column, and whether it
-    had more cells than the header has columns."""
+    """One data row: its line number in the file, its cells by column, whether it had
+    more cells than the header has columns, and why it is no CSV row at all (None: it is)."""
 
     line: int
     cells: Mapping[str, str]
     overlong: bool
+    malformed: str | None = None
+
+    @property
+    def problem(self) -> str | None:
+        """What makes the row unusable before its cells are looked at, if anything."""
+        if self.malformed is not None:
+            return f"not a CSV row ({self.malformed})"
+        if self.overlong:
+            return "more fields than header columns"
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,14 +53,22 @@ def read_table(text: str) -> CsvTable | None:
         return None
     first = numbered[0][1]
     delimiter = ";" if first.count(";") > first.count(",") else ","
-    reader = csv.reader([line for _, line in numbered], delimiter=delimiter)
-    parsed = list(reader)
-    header = [name.strip() for name in parsed[0]]
+    header = [name.strip() for name in _cells(first, delimiter)]
     rows = []
-    for (number, _), cells in zip(numbered[1:], parsed[1:], strict=True):
+    for number, line in numbered[1:]:
+        try:
+            cells = _cells(line, delimiter)
+        except csv.Error as exc:
+            rows.append(CsvRow(number, {}, overlong=False, malformed=str(exc)))
+            continue
         values = {name: cell for name, cell in zip(header, cells, strict=False)}
         rows.append(CsvRow(number, values, overlong=len(cells) > len(header)))
     return CsvTable(header, numbered[0][0], rows, delimiter)
+
+
+def _cells(line: str, delimiter: str) -> list[str]:
+    """The cells of one line; csv.Error when it is no CSV row (a stray quote)."""
+    return next(csv.reader([line], delimiter=delimiter, strict=True), [])
 
 
 def parse_number(raw: str, column: str, *, low: float, high: float) -> float:

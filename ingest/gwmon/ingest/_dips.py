@@ -70,6 +70,8 @@ def _text(cells: CsvRow, column: str, limit: int, *, required: bool) -> str:
 
 
 def _row(row: CsvRow, known_probes: Container[str] | None) -> DipRow:
+    if row.malformed is not None:
+        raise ValueError(row.problem)
     if row.overlong:
         msg = "more fields than header columns (a decimal comma in a ','-separated file?)"
         raise ValueError(msg)

@@ -15,6 +15,7 @@ levels are what a person computes by hand from the surveyed heights.
 from __future__ import annotations
 
 import bisect
+import csv
 import itertools
 from collections.abc import Container, Sequence
 from dataclasses import dataclass
@@ -162,7 +163,10 @@ def read_geometry(
         return {}, ["file not found; set [registry] geometry_path or remove it"]
     except UnicodeDecodeError as exc:
         return {}, [f"not UTF-8 (byte {exc.start}); export the spreadsheet as 'CSV UTF-8'"]
-    table = read_table(text)
+    try:
+        table = read_table(text)
+    except csv.Error as exc:
+        return {}, [f"header line is not a CSV row ({exc})"]
     if table is None:
         return {}, ["file is empty; it needs a header line (docs/registry.md, well geometry)"]
     missing = [name for name in _REQUIRED if name not in table.header]
@@ -181,8 +185,8 @@ def read_geometry(
         return {}, problems
     periods: dict[str, list[WellGeometry]] = {}
     for row in table.rows:
-        if row.overlong:
-            problems.append(f"line {row.line}: more fields than header columns")
+        if row.problem is not None:
+            problems.append(f"line {row.line}: {row.problem}")
             continue
         try:
             probe_id, period = _period(row)

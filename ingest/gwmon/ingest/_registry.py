@@ -6,6 +6,7 @@ once, so an operator can correct a spreadsheet export in one go.
 
 from __future__ import annotations
 
+import csv
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -232,7 +233,10 @@ def load_registry(path: Path, geometry_path: Path | None = None) -> Registry:
     except UnicodeDecodeError as exc:
         msg = f"not UTF-8 (byte {exc.start}); export the spreadsheet as 'CSV UTF-8'"
         raise RegistryError(path, [msg]) from None
-    table = read_table(text)
+    try:
+        table = read_table(text)
+    except csv.Error as exc:
+        raise RegistryError(path, [f"header line is not a CSV row ({exc})"]) from None
     if table is None:
         raise RegistryError(path, ["file is empty; it needs a header line and one row per probe"])
     problems: list[str] = []
@@ -249,8 +253,8 @@ def load_registry(path: Path, geometry_path: Path | None = None) -> Registry:
         raise RegistryError(path, problems)
     probes: dict[str, Probe] = {}
     for row in table.rows:
-        if row.overlong:
-            problems.append(f"line {row.line}: more fields than header columns")
+        if row.problem is not None:
+            problems.append(f"line {row.line}: {row.problem}")
             continue
         try:
             probe = _parse_row(row.cells)

@@ -209,7 +209,7 @@ DIP = Measurement(
             "depth_below_ground_m", "float", "the dip as depth below ground level", required=True
         ),
         Field("by", "string", "who measured", required=True),
-        Field("note", "string", "remark of the field visit"),
+        Field("note", "string", "remark of the field visit (empty when none)"),
         Field("source", "string", "file and line it was imported from", required=True),
         Field(
             "logger_level_m_nhn", "float", "the logger's level nearest in time (within tolerance)"

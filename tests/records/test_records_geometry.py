@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from gwmon.analytics._settings import level_range_default
 from gwmon.ingest import RegistryError, load_registry
 from gwmon.ingest._derive import level_from_depth
 from ingest_helpers import (
@@ -144,3 +145,15 @@ def test_a_resurvey_changes_later_levels_and_no_stored_reading(
     ]
     first = influx_db.query(f"SELECT * FROM reading WHERE time <= {T0 * NS}")
     assert json.dumps(first, sort_keys=True) == stored_before
+
+
+def test_level_range_of_qc_covers_every_surveyed_period(tmp_path: Path) -> None:
+    geometry = (
+        "probe_id,valid_from,measuring_point_m_nhn,ground_level_m_nhn\n"
+        "P-1,2026-01-10T00:00:00Z,114.0,112.5\n"
+    )
+    probe = load_registry(*files(tmp_path, geometry)).probes["P-1"]
+    # Lowest ground 112.5 - 500; highest top 114.0 (period) - (-10).
+    assert level_range_default(probe, {"min": -10, "max": 500}) == {"min": -387.5, "max": 124.0}
+    plain = load_registry(tmp_path / "registry.csv").probes["P-1"]
+    assert level_range_default(plain, {"min": -10, "max": 500}) == {"min": -387.1, "max": 123.5}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gwmon.analytics._settings import level_range_default
-from gwmon.ingest import RegistryError, load_registry
+from gwmon.ingest import RegistryError, load_registry, parse_dips
 from gwmon.ingest._derive import level_from_depth
 from ingest_helpers import (
     DEMO_REGISTRY,
@@ -157,3 +157,19 @@ def test_level_range_of_qc_covers_every_surveyed_period(tmp_path: Path) -> None:
     assert level_range_default(probe, {"min": -10, "max": 500}) == {"min": -387.5, "max": 124.0}
     plain = load_registry(tmp_path / "registry.csv").probes["P-1"]
     assert level_range_default(plain, {"min": -10, "max": 500}) == {"min": -387.1, "max": 123.5}
+
+
+def test_shipped_examples_read_without_problems() -> None:
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    registry = load_registry(examples / "registry-wertvoll.csv", examples / "geometry-wertvoll.csv")
+    well = registry.probes["LE-01"]
+    assert [g.measuring_point_m_nhn for g in well.geometry_periods] == [132.38]
+    dips = parse_dips((examples / "dips-wertvoll.csv").read_bytes(), known_probes=registry)
+    assert dips.problems == ()
+    assert [(d.probe_id, d.depth_below_mp_m) for d in dips.rows] == [
+        ("LE-01", 7.84),
+        ("LE-01", 7.91),
+        ("LE-02", 8.37),
+    ]
+    first, second = (well.geometry_at(d.time_ns) for d in dips.rows[:2])
+    assert (first.source, second.source) == ("registry", "geometry line 5")

@@ -48,3 +48,13 @@ def test_config_check_names_a_bad_records_key(
     err = capsys.readouterr().err
     assert "records.dip_match_tolerance_s" in err
     assert str(config) in err
+
+
+def test_commands_say_so_when_influxdb_is_away(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write(tmp_path)
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text + '[influxdb]\nurl = "http://127.0.0.1:9"\n', encoding="utf-8")
+    assert main(["corrections", "list", "--config", str(config)]) == 1
+    assert "gwmon: InfluxDB:" in capsys.readouterr().err

@@ -8,6 +8,7 @@ import random
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -234,3 +235,15 @@ def test_a_stray_quote_spoils_only_its_own_row() -> None:
     assert [row.line for row in parsed.rows] == [4]
     assert [problem.split(":")[0] for problem in parsed.problems] == ["line 2", "line 3"]
     assert all("not a CSV row" in problem for problem in parsed.problems)
+
+
+def test_oversized_files_are_refused_before_parsing() -> None:
+    header = b"probe_id,time,depth_below_mp_m,by,note\n"
+    with pytest.raises(DipsFileError, match="more than 8388608: split it"):
+        parse_dips(header + b"x" * (8 * 1024 * 1024))
+    with pytest.raises(DipsFileError, match="more than 100000 rows"):
+        parse_dips(header + b"P-1,2026-01-01T00:00:00Z,1,A,\n" * 101_001)
+    with pytest.raises(DipsFileError, match="not UTF-8"):
+        parse_dips(header + b"P-1,\xff\n")
+    with pytest.raises(DipsFileError, match="has unknown column"):
+        parse_dips(b"probe_id,time,depth_below_mp_m,by,note,extra\n")

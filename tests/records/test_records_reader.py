@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gwmon.analytics.records import ApprovalLevel, corrected_series
-from gwmon.storage import QC
+from gwmon.storage import QC, FieldValue
 from records.records_helpers import RecordsRig, at, iso, make_rig
 from servers import InfluxDatabase
 
@@ -26,7 +26,7 @@ def test_reader_gives_corrected_values_flags_and_levels(rig: RecordsRig) -> None
     tags = {"probe": "P-1", "site": "S", "municipality": "Thallwitz", "quantity": "level"}
     client = rig.client()
     try:
-        flag = {"value": 110.03, "detector": "spike", "detail": "jump"}
+        flag: dict[str, FieldValue] = {"value": 110.03, "detector": "spike", "detail": "jump"}
         client.write_lines(
             [
                 QC.point({**tags, "flag": "spike"}, flag, at(3)).to_line(),

@@ -3,7 +3,9 @@ was added get their corrected point, and a new operation is picked up on the pol
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import overload
 
 import pytest
 
@@ -83,3 +85,31 @@ def test_new_readings_of_a_corrected_series_are_mirrored(rig: RecordsRig, tmp_pa
     finally:
         observer.close()
         client.close()
+
+
+class Untouchable(Sequence[Reading]):
+    """A batch that fails when looked at (the ingest makes its Readings lazily)."""
+
+    def __len__(self) -> int:
+        return 1
+
+    @overload
+    def __getitem__(self, index: int) -> Reading: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Reading]: ...
+
+    def __getitem__(self, index: int | slice) -> Reading | Sequence[Reading]:
+        raise AssertionError("the readings were looked at")
+
+    def __iter__(self) -> Iterator[Reading]:
+        raise AssertionError("the readings were looked at")
+
+
+def test_without_corrections_the_batch_is_not_looked_at(rig: RecordsRig, tmp_path: Path) -> None:
+    (tmp_path / "reg.csv").write_text(REGISTRY, encoding="utf-8")
+    observer = CorrectedSeriesObserver(
+        rig.client(), load_registry(tmp_path / "reg.csv"), poll_interval_s=10
+    )
+    observer.batch_stored(Untouchable())
+    assert observer.points_written == 0

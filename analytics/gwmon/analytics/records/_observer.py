@@ -74,6 +74,10 @@ class CorrectedSeriesObserver:
 
     # -- BatchObserver -----------------------------------------------------------------------------
     def batch_stored(self, readings: Sequence[Reading]) -> None:
+        if not self._active:
+            # No corrected series at all (the usual case): do not even look, so the
+            # ingest's lazily made Readings are not made for this observer.
+            return
         points: list[Point] = []
         spans: dict[SeriesKey, tuple[int, int]] = {}
         for reading in readings:

@@ -35,8 +35,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
-
 from gwmon.analytics._book import AlertBook
 from gwmon.analytics._handoff import (
     HandoffLink,
@@ -50,7 +48,7 @@ from gwmon.analytics._observer import AnalyticsObserver
 from gwmon.analytics._settings import AnalyticsSettings, ScaleOutSettings, load_settings
 from gwmon.analytics._stats import AnalyticsStats
 from gwmon.config import ConfigProblem, config_error, read_secret_file
-from gwmon.ingest import GwmonConfig, Reading, Registry, subscription_filters
+from gwmon.ingest import GwmonConfig, Reading, Registry, topic_root
 from gwmon.storage import InfluxClient
 
 logger = logging.getLogger("gwmon.analytics.scale_out")
@@ -127,12 +125,14 @@ def _topic_problems(scale: ScaleOutSettings, config: GwmonConfig, key: str) -> l
                 "(e.g. 'gwmon/v1/analytics')",
             )
         ]
-    sample = partition_topic(topic, 0)
-    filters = subscription_filters(config.mqtt.topic_prefix, None)
-    if any(mqtt.topic_matches_sub(f, sample) for f in filters):
+    # The probes' tree belongs to the probes (their ACL and the wire contract).
+    root = topic_root(config.mqtt.topic_prefix)
+    if topic == root or topic.startswith(root + "/"):
         return [
             ConfigProblem(
-                config.source, key, f"lies under the probes' topics ({', '.join(filters)})"
+                config.source,
+                key,
+                f"lies under the probes' topics ({root}/...); use e.g. 'gwmon/v1/analytics'",
             )
         ]
     return []

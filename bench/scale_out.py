@@ -178,17 +178,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int)
     parser.add_argument("--packs", type=int, help="per publisher (default 250, quick 30)")
     parser.add_argument("--publishers", type=int, default=8)
+    parser.add_argument("--keep", type=Path, help="work in this folder and keep its logs")
+    parser.add_argument("--processes", type=int, nargs="+", default=[1, 2], choices=[1, 2])
     args = parser.parse_args(argv)
     rounds = args.rounds or (1 if args.quick else 3)
     packs = args.packs or (30 if args.quick else 250)
     runs: list[ScaleRun] = []
     with tempfile.TemporaryDirectory(prefix="gwmon-scale-") as tmp:
-        workdir = Path(tmp)
+        workdir = args.keep or Path(tmp)
         influx = InfluxServer(workdir / "influxdb")
         influx.start()
         try:
             for round_no in range(rounds):
-                order = (1, 2) if round_no % 2 == 0 else (2, 1)
+                order = args.processes if round_no % 2 == 0 else args.processes[::-1]
                 for processes in order:
                     run = run_once(
                         workdir,

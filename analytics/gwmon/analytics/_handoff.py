@@ -7,7 +7,12 @@ input: size, count, string lengths and types are bounded before anything is buil
 
 `HandoffLink` is the MQTT side: its own paho client (MQTT 5, persistent session, its own
 network thread), subscribed without a shared group to the owned partitions' topics at
-QoS 1 with manual acknowledgements, and publishing hand-offs at QoS 1. A hand-off counts
+QoS 1 with manual acknowledgements, and publishing hand-offs at QoS 1. Received
+hand-offs are evaluated on a worker thread of their own and acknowledged after that:
+the network thread only queues them, so the PUBACKs of our own hand-offs are read at
+once and never wait behind the evaluation of other processes' (which, with two busy
+processes waiting for each other's PUBACKs, stalled both). Receive Maximum bounds the
+queue. A hand-off counts
 as delivered only on a PUBACK with a success code: MQTT 5 brokers answer "no matching
 subscribers" (0x10) when no session holds the partition's topic (its owner never
 started, or its session expired), and then the link publishes again with backoff
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
+import queue
 import ssl
 import threading
 from collections.abc import Callable, Sequence
@@ -159,6 +165,10 @@ class HandoffLink:
         self._done = threading.Condition()
         self._results: dict[int, int] = {}  # mid -> PUBACK reason code
         self.subscribed = threading.Event()
+        self._inbox: queue.Queue[mqtt.MQTTMessage | None] = queue.Queue()
+        self._worker = threading.Thread(
+            target=self._work, name="gwmon-analytics-handoff", daemon=True
+        )
         self._client = self._make_client()
 
     def start(self) -> None:
@@ -171,6 +181,7 @@ class HandoffLink:
             clean_start=False,
             properties=self._connect_properties(),
         )
+        self._worker.start()
         self._client.loop_start()
 
     def stop(self) -> None:
@@ -180,7 +191,12 @@ class HandoffLink:
             self._done.notify_all()
 
     def close(self) -> None:
+        """Finish the hand-off being evaluated and disconnect; queued ones stay
+        unacknowledged in the session and come again."""
         self.stop()
+        self._inbox.put(None)
+        if self._worker.is_alive():
+            self._worker.join(60)
         self._client.disconnect()
         self._client.loop_stop()
 
@@ -309,11 +325,16 @@ class HandoffLink:
             self._done.notify_all()
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
-        # An exception here would end paho's network thread: log it, acknowledge anyway
-        # (the readings are in InfluxDB; a message that fails once fails again).
-        try:
-            self._on_message_cb(message.topic, bytes(message.payload))
-        except Exception:
-            logger.exception("hand-off on %s failed", message.topic)
-        finally:
-            client.ack(message.mid, message.qos)
+        self._inbox.put(message)
+
+    def _work(self) -> None:
+        while (message := self._inbox.get()) is not None:
+            if self._stop.is_set():
+                return  # not acknowledged: the broker sends it again
+            # An exception is logged and the message acknowledged anyway (the readings
+            # are in InfluxDB; a message that fails once fails again).
+            try:
+                self._on_message_cb(message.topic, bytes(message.payload))
+            except Exception:
+                logger.exception("hand-off on %s failed", message.topic)
+            self._client.ack(message.mid, message.qos)

@@ -136,6 +136,7 @@ class AnalyticsSettings(BaseModel):
     reorder_horizon_s: Annotated[float, Field(ge=3600, le=366 * 86400)] = 14 * 86400.0
     stale_startup_grace_s: Annotated[float, Field(ge=0, le=86400)] = 300.0
     ack_poll_interval_s: Annotated[float, Field(gt=0, le=3600)] = 10.0
+    qc_withdrawal: Literal["delete", "mark"] = "delete"
     alarms: dict[str, RawParams] = Field(default_factory=dict)
     qc: dict[str, dict[str, RawParams]] = Field(default_factory=dict)
     trend: TrendSettings = TrendSettings()
@@ -365,6 +366,10 @@ reorder_horizon_s = 1209600.0
 stale_startup_grace_s = 300.0
 # How often `gwmon run` picks up acknowledgements and trend alerts written by the CLI.
 ack_poll_interval_s = 10.0
+# How a qc flag that no longer holds is taken back: "delete" (InfluxDB 1.x/2.x: a DELETE
+# of its point) or "mark" (InfluxDB 3.x, no point-level DELETE: its point is written
+# again with withdrawn = true; readers skip it). docs/deployment.md, "InfluxDB 3".
+qc_withdrawal = "delete"
 
 # Alarm parameters (per probe overridable in the registry's qc column, e.g.
 # "breach.min_consecutive=3"). Thresholds themselves are registry columns

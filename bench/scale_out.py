@@ -16,6 +16,7 @@ Rounds alternate 1 and 2 processes; medians of the rounds and the ratio 2 : 1.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sqlite3
 import statistics
@@ -75,14 +76,21 @@ def pick_probes(count: int) -> list[ProbeInfo]:
 
 
 def config_text(
-    mosquitto: MosquittoServer, database: InfluxDatabase, registry: Path, member: int, of: int
+    mosquitto: MosquittoServer,
+    database: InfluxDatabase,
+    registry: Path,
+    *,
+    member: int,
+    of: int,
+    horizon_days: float,
 ) -> str:
     text = (
         f'[mqtt]\nurl = "{mosquitto.url}"\nclient_id = "bench-gwmon-{member}"\n'
         + ('shared_group = "bench"\n' if of > 1 else "")
         + f'\n[influxdb]\nurl = "{database.url}"\ndatabase = "{database.name}"\n\n'
         f'[registry]\npath = "{registry}"\n\n'
-        '[analytics]\nenabled = true\nstate_dir = "state"\nreorder_horizon_s = 31536000.0\n'
+        '[analytics]\nenabled = true\nstate_dir = "state"\n'
+        f"reorder_horizon_s = {horizon_days * 86400.0}\n"
     )
     if of > 1:
         text += (
@@ -120,6 +128,7 @@ def run_once(
     packs: int,
     publishers: int,
     round_no: int,
+    horizon_days: float,
 ) -> ScaleRun:
     folder = workdir / f"r{round_no}-{processes}"
     folder.mkdir(parents=True)
@@ -137,7 +146,15 @@ def run_once(
             member.mkdir()
             config = member / "gwmon.toml"
             config.write_text(
-                config_text(mosquitto, database, registry, number, processes), encoding="utf-8"
+                config_text(
+                    mosquitto,
+                    database,
+                    registry,
+                    member=number,
+                    of=processes,
+                    horizon_days=horizon_days,
+                ),
+                encoding="utf-8",
             )
             running.append(start_gwmon(config, member))
         for process, log in running:  # every member subscribed before the clock starts
@@ -159,11 +176,12 @@ def run_once(
             raise BenchError(f"stored {stored.count - 1} of {load.readings}:\n{log_tail(log)}")
         deadline = time.monotonic() + 300
         # The warm-up reading is far older than the load: pruned from the state, not counted.
-        while evaluated(members) < load.readings:
+        # With a horizon shorter than the load the state is pruned: not measured then.
+        while horizon_days > packs + 2 and evaluated(members) < load.readings:
             if time.monotonic() > deadline:
                 raise BenchError(f"analytics did not finish:\n{log_tail(log)}")
             time.sleep(0.05)
-        evaluated_at = time.monotonic()
+        evaluated_at = time.monotonic() if horizon_days > packs + 2 else math.nan
         sender.wait()
         return ScaleRun(processes, load.readings, stored.at - started, evaluated_at - started)
     finally:
@@ -178,6 +196,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int)
     parser.add_argument("--packs", type=int, help="per publisher (default 250, quick 30)")
     parser.add_argument("--publishers", type=int, default=8)
+    parser.add_argument(
+        "--horizon-days",
+        type=float,
+        default=365.0,
+        help="[analytics] reorder_horizon_s in days (default 365: nothing pruned, so "
+        "'evaluated' is counted exactly; shorter than the load: not measured)",
+    )
     parser.add_argument("--keep", type=Path, help="work in this folder and keep its logs")
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2], choices=[1, 2])
     args = parser.parse_args(argv)
@@ -199,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
                         packs=packs,
                         publishers=args.publishers,
                         round_no=round_no,
+                        horizon_days=args.horizon_days,
                     )
                     runs.append(run)
                     print(
@@ -209,7 +235,11 @@ def main(argv: list[str] | None = None) -> int:
                     )
         finally:
             influx.stop()
-    print(f"\ncores: {os.cpu_count()}; python {sys.version.split()[0]}; rounds: {rounds}")
+    print(
+        f"\ncores: {os.cpu_count()}; python {sys.version.split()[0]}; rounds: {rounds}; "
+        f"{packs} packs per publisher, {args.publishers} publishers; "
+        f"reorder horizon {args.horizon_days:g} days"
+    )
     print("| processes | stored, readings/s (median; min-max) | evaluated, readings/s |")
     print("|---|---|---|")
     medians = {}

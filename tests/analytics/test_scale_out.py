@@ -206,3 +206,25 @@ def test_handoffs_wait_in_the_owners_session_while_it_is_down(
     finally:
         owner.close()
         sender.close()
+
+
+def test_after_a_shutdown_signal_handoffs_still_reach_a_subscribed_owner_but_not_wait_for_none(
+    mosquitto: MosquittoServer,
+) -> None:
+    owner_got: list[bytes] = []
+    owner = _link(mosquitto, "gwmon-b-analytics", ("t/1",), owner_got)
+    sender = _link(mosquitto, "gwmon-a-analytics", (), [])
+    try:
+        assert owner.subscribed.wait(10)
+        sender.stop()  # SIGTERM: the final flush's hand-offs must still go out
+        assert sender.wait_delivered([sender.publish("t/1", b"final flush")])
+        started = time.monotonic()
+        assert not sender.wait_delivered([sender.publish("t/2", b"nobody owns t/2")])
+        assert time.monotonic() - started < 5
+        deadline = time.monotonic() + 10
+        while not owner_got and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert owner_got == [b"final flush"]
+    finally:
+        owner.close()
+        sender.close()

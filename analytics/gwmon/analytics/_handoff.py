@@ -26,6 +26,7 @@ import math
 import queue
 import ssl
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -50,6 +51,7 @@ MAX_HANDOFF_READINGS = 50_000
 MAX_NAME_CHARS = 128
 _NO_MATCHING_SUBSCRIBERS = 0x10
 _WARN_EVERY_S = 10.0
+STOP_GRACE_S = 10.0
 
 
 class HandoffRejected(GwmonError, ValueError):
@@ -162,6 +164,8 @@ class HandoffLink:
         self.settings = settings
         self._on_message_cb = on_message
         self._stop = threading.Event()
+        self._closing = threading.Event()
+        self._give_up_at = float("inf")
         self._done = threading.Condition()
         self._results: dict[int, int] = {}  # mid -> PUBACK reason code
         self.subscribed = threading.Event()
@@ -185,15 +189,18 @@ class HandoffLink:
         self._client.loop_start()
 
     def stop(self) -> None:
-        """Give up waiting for deliveries (shutdown)."""
-        self._stop.set()
+        """Shutdown begins: hand-offs still wait up to `STOP_GRACE_S` for the broker's
+        PUBACK (the final flush), but no longer for a partition without an owner."""
         with self._done:
+            self._give_up_at = time.monotonic() + STOP_GRACE_S
+            self._stop.set()
             self._done.notify_all()
 
     def close(self) -> None:
         """Finish the hand-off being evaluated and disconnect; queued ones stay
         unacknowledged in the session and come again."""
         self.stop()
+        self._closing.set()
         self._inbox.put(None)
         if self._worker.is_alive():
             self._worker.join(60)
@@ -204,29 +211,34 @@ class HandoffLink:
         info = self._client.publish(topic, payload, qos=1)
         return topic, payload, info.mid
 
+    def _await_pubacks(self, pending: list[tuple[str, bytes, int]]) -> dict[int, int] | None:
+        """The PUBACK reason code of each pending message, or None when shutdown's
+        grace ran out first."""
+        warn_at = time.monotonic() + _WARN_EVERY_S
+        with self._done:
+            while any(mid not in self._results for *_, mid in pending):
+                now = time.monotonic()
+                if self._stop.is_set() and now >= self._give_up_at:
+                    return None
+                if now >= warn_at:
+                    warn_at = now + _WARN_EVERY_S
+                    logger.warning("waiting for the broker to take %d hand-off(s)", len(pending))
+                self._done.wait(0.5)
+            return {mid: self._results.pop(mid) for *_, mid in pending}
+
     def wait_delivered(self, sent: list[tuple[str, bytes, int]]) -> bool:
         """Wait until the broker took every message for a subscriber; republish those it
-        had no subscriber for, with backoff. False if stopped before that."""
+        had no subscriber for, with backoff. False if shutdown came first."""
         backoff = Backoff(0.5, 30.0)
         pending = list(sent)
-        waited = 0.0
         while pending:
-            with self._done:
-                while not self._stop.is_set() and any(m not in self._results for *_, m in pending):
-                    self._done.wait(1.0)
-                    waited += 1.0
-                    if waited >= _WARN_EVERY_S:
-                        waited = 0.0
-                        logger.warning(
-                            "waiting for the broker to take %d hand-off(s)", len(pending)
-                        )
-                if self._stop.is_set():
-                    return False
-                codes = {mid: self._results.pop(mid) for *_, mid in pending}
-            unmatched = [item for item in pending if codes[item[2]] == _NO_MATCHING_SUBSCRIBERS]
+            codes = self._await_pubacks(pending)
+            if codes is None:
+                return False
             for topic, _, mid in pending:
                 if codes[mid] >= 0x80:
                     logger.error("broker refused hand-off to %s: reason %#x", topic, codes[mid])
+            unmatched = [item for item in pending if codes[item[2]] == _NO_MATCHING_SUBSCRIBERS]
             if not unmatched:
                 return True
             delay = backoff.next_delay()
@@ -329,7 +341,7 @@ class HandoffLink:
 
     def _work(self) -> None:
         while (message := self._inbox.get()) is not None:
-            if self._stop.is_set():
+            if self._closing.is_set():
                 return  # not acknowledged: the broker sends it again
             # An exception is logged and the message acknowledged anyway (the readings
             # are in InfluxDB; a message that fails once fails again).

@@ -243,7 +243,8 @@ class PartitionedObserver:
         self.inner.tick(now_s)
 
     def stop(self) -> None:
-        """Give up waiting for hand-off deliveries (shutdown signal)."""
+        """Shutdown signal: hand-offs of the final flush still wait a little for the
+        broker, but no longer for a partition without an owner."""
         self.link.stop()
 
     def close(self) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -228,3 +229,83 @@ def test_after_a_shutdown_signal_handoffs_still_reach_a_subscribed_owner_but_not
     finally:
         owner.close()
         sender.close()
+
+
+class FakeLink:
+    """Stands in for the MQTT link: records hand-offs, delivers on wait."""
+
+    def __init__(self, topics: tuple[str, ...], on_message: Any) -> None:
+        self.topics = topics
+        self.on_message = on_message
+        self.sent: list[tuple[str, bytes, int]] = []
+        self.waited: list[list[tuple[str, bytes, int]]] = []
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def publish(self, topic: str, payload: bytes) -> tuple[str, bytes, int]:
+        self.sent.append((topic, payload, len(self.sent)))
+        return self.sent[-1]
+
+    def wait_delivered(self, sent: list[tuple[str, bytes, int]]) -> bool:
+        self.waited.append(sent)
+        return True
+
+
+def test_owned_readings_are_evaluated_here_and_the_rest_handed_off_per_partition(
+    tmp_path: Path,
+) -> None:
+    from analytics.analytics_helpers import probe, reading, registry  # noqa: PLC0415
+    from gwmon.analytics import build_partitioned_observer  # noqa: PLC0415
+
+    ids = ["LE-01", "LE-07", "TH-02", "WU-03"]  # partitions (of 16) 0, 5, 4, 0
+    reg = registry(*(probe(p) for p in ids))
+    (tmp_path / "gwmon.toml").write_text(
+        '[mqtt]\nclient_id = "gwmon-a"\nshared_group = "g"\n[influxdb]\nurl = "http://127.0.0.1:9"\n'
+        "[analytics]\nstate_dir = 'state'\n[analytics.scale_out]\nenabled = true\nowned = [0, 1]\n",
+        encoding="utf-8",
+    )
+    config = load_config(tmp_path / "gwmon.toml")
+    links: list[FakeLink] = []
+
+    def make_link(topics: tuple[str, ...], on_message: Any) -> FakeLink:
+        links.append(FakeLink(topics, on_message))
+        return links[-1]
+
+    obs = build_partitioned_observer(config, reg, make_link=make_link)
+    try:
+        assert links[0].topics == ("gwmon/v1/analytics/0", "gwmon/v1/analytics/1")
+        batch = [reading(h, 20.0 + h, probe_id=p) for p in ids for h in range(3)]
+        obs.batch_stored(batch)
+        assert sorted(obs.inner._tracks) == ["LE-01", "WU-03"]
+        assert obs.inner.stats.readings == 6
+        handed = {topic: decode_handoff(payload) for topic, payload, _ in links[0].sent}
+        assert sorted(handed) == ["gwmon/v1/analytics/4", "gwmon/v1/analytics/5"]
+        assert handed["gwmon/v1/analytics/4"].readings == [r for r in batch if r.probe == "TH-02"]
+        assert handed["gwmon/v1/analytics/5"].readings == [r for r in batch if r.probe == "LE-07"]
+        assert links[0].waited == [links[0].sent]  # returned only after the broker took them
+        # A hand-off from another process for an owned probe is evaluated here ...
+        payload = encode_handoff(
+            [reading(5, 25.0, probe_id="LE-01")], partitions=16, partition=0, sender="gwmon-b"
+        )
+        links[0].on_message("gwmon/v1/analytics/0", payload)
+        assert obs.inner.stats.readings == 7
+        # ... one for a probe of another partition, or another layout, is rejected.
+        for wrong in (
+            encode_handoff(
+                [reading(6, 1.0, probe_id="LE-07")], partitions=16, partition=0, sender="b"
+            ),
+            encode_handoff(
+                [reading(6, 1.0, probe_id="LE-01")], partitions=8, partition=0, sender="b"
+            ),
+        ):
+            links[0].on_message("gwmon/v1/analytics/0", wrong)
+        assert (obs.stats.rejected, obs.inner.stats.readings) == (2, 7)
+    finally:
+        obs.close()

@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 from gwmon.analytics._book import AlertBook
 from gwmon.analytics._handoff import (
@@ -297,7 +298,23 @@ class PartitionedObserver:
 
 
 OnHandoff = Callable[[str, bytes], None]
-MakeLink = Callable[[tuple[str, ...], OnHandoff], HandoffLink]
+
+
+class Link(Protocol):
+    """What the observer needs of the MQTT side (`HandoffLink`)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def publish(self, topic: str, payload: bytes) -> tuple[str, bytes, int]: ...
+
+    def wait_delivered(self, sent: list[tuple[str, bytes, int]]) -> bool: ...
+
+
+MakeLink = Callable[[tuple[str, ...], OnHandoff], Link]
 
 
 class LinkFactory:
@@ -337,11 +354,16 @@ def _resolved(config: GwmonConfig, path: Path) -> Path:
 
 
 def build_partitioned_observer(
-    config: GwmonConfig, registry: Registry, *, settings: AnalyticsSettings | None = None
+    config: GwmonConfig,
+    registry: Registry,
+    *,
+    settings: AnalyticsSettings | None = None,
+    make_link: MakeLink | None = None,
 ) -> PartitionedObserver:
     """The observer of one process of a scaled-out group. Its analytics observer has an
-    InfluxDB client of its own: hand-offs are evaluated on the link's thread. Raises
-    ConfigError when [analytics.scale_out] is wrong."""
+    InfluxDB client of its own: hand-offs are evaluated on the link's thread.
+    `make_link` replaces the MQTT link (tests). Raises ConfigError when
+    [analytics.scale_out] is wrong."""
     settings = settings or load_settings(config)
     problems = scale_out_problems(settings, config)
     if problems:
@@ -357,4 +379,4 @@ def build_partitioned_observer(
     inner = AnalyticsObserver(
         config, owned_registry(registry, scale), InfluxClient(config.influxdb), settings=settings
     )
-    return PartitionedObserver(inner, scale, factory)
+    return PartitionedObserver(inner, scale, make_link or factory)

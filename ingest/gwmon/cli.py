@@ -24,10 +24,12 @@ from gwmon.analytics import (
     build_partitioned_observer,
     load_settings,
     mail,
+    records,
 )
 from gwmon.analytics import cli as analytics_cli
 from gwmon.analytics.mail import MailService, build_mail_service
 from gwmon.analytics.mail import cli as mail_cli
+from gwmon.analytics.records import cli as records_cli
 from gwmon.config import CONFIG_ENV_VAR, ConfigError, ConfigSection, GwmonError
 from gwmon.dashboards import cli as dashboards_cli
 from gwmon.ingest import (
@@ -38,7 +40,7 @@ from gwmon.ingest import (
     Registry,
     RegistryError,
     load_config,
-    load_registry,
+    load_configured_registry,
 )
 from gwmon.ingest import cli as ingest_cli
 from gwmon.ingest._config import SPINE_SECTIONS
@@ -81,7 +83,7 @@ def _configure_logging(level: str, fmt: str) -> None:
 def load_config_and_registry(config_path: Path | None) -> tuple[GwmonConfig, Registry]:
     """Load both or raise ConfigError/RegistryError with a message for the operator."""
     config = load_config(config_path)
-    registry = load_registry(config.registry_path)
+    registry = load_configured_registry(config)
     return config, registry
 
 
@@ -110,6 +112,7 @@ def example_toml() -> str:
 STAGE_SECTIONS: tuple[ConfigSection[Any], ...] = (
     analytics.CONFIG_SECTION,
     mail.CONFIG_SECTION,
+    records.CONFIG_SECTION,
     dashboards.CONFIG_SECTION,
     SIM_CONFIG_SECTION,
 )
@@ -127,6 +130,7 @@ def _stage_checks(config: GwmonConfig, registry: Registry) -> list[str]:
     return [
         *analytics.check_config(config, registry),
         *mail.check_config(config, registry),
+        *records.check_config(config, registry),
         *dashboards.check_config(config, registry),
     ]
 
@@ -168,7 +172,8 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
 def _build_observers(
     config: GwmonConfig, registry: Registry, store: InfluxClient
 ) -> tuple[list[BatchObserver], list[MailService]]:
-    """The analytics observer of the ingest, and the mail service around it."""
+    """The analytics observer of the ingest, the mail service around it, and the mirror
+    that keeps the corrected series complete."""
     observer: AnalyticsObserver | PartitionedObserver
     if load_settings(config).scale_out.enabled:
         observer = build_partitioned_observer(config, registry)
@@ -176,7 +181,17 @@ def _build_observers(
         observer = build_observer(config, registry, store)
     mailer = build_mail_service(config, registry, store, observer.book)
     observer.add_listener(mailer)
-    return [observer], [mailer]
+    return [observer, _corrected_series(config, registry)], [mailer]
+
+
+def _corrected_series(config: GwmonConfig, registry: Registry) -> BatchObserver:
+    """Writes the corrected point of every stored reading of a corrected series
+    (docs/data-management.md); its own client: one session per user."""
+    return records.CorrectedSeriesObserver(
+        InfluxClient(config.influxdb),
+        registry,
+        poll_interval_s=records.load_settings(config).poll_interval_s,
+    )
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -229,6 +244,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
                 )
             # QC flags and alerts as in `gwmon run`; no mail service (docs/import.md).
             observers.append(build_observer(config, registry, store))
+        if not args.check:  # imported history of a corrected series gets corrected too
+            observers.append(_corrected_series(config, registry))
     except StateLockedError as exc:
         return _fail(f"{exc}; stop `gwmon run` during the import, or import with --no-analytics")
     except (ConfigError, RegistryError, StoreError) as exc:
@@ -326,6 +343,7 @@ def _register_stage_commands(
     config_parent: argparse.ArgumentParser,
 ) -> None:
     analytics_cli.register_cli(commands, config_parent)
+    records_cli.register_cli(commands, config_parent)
     mail_cli.register_cli(commands, config_parent)
     dashboards_cli.register_cli(commands, config_parent)
 

@@ -12,6 +12,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import requests
@@ -58,7 +59,7 @@ class FirmwarePublisher:
         )
         if password is not None:
             self.client.username_pw_set(probe, password)
-        self.client.reconnect_delay_set(0.2, 1.0)
+        self.client.reconnect_delay_set(1, 2)
         self.client.max_inflight_messages_set(20)
         self.client.on_publish = self._on_publish
         self.client.connect(LOOPBACK, port)
@@ -202,9 +203,9 @@ class GwmonRun:
                 samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
         return samples
 
-    def healthz(self) -> tuple[int, dict[str, object]]:
+    def healthz(self) -> tuple[int, dict[str, Any]]:
         response = self.get("/healthz")
-        body: dict[str, object] = json.loads(response.text)
+        body: dict[str, Any] = json.loads(response.text)
         return response.status_code, body
 
     def stop(self, timeout: float = 60) -> tuple[int, float]:

@@ -72,9 +72,15 @@ class GaugeSource:
 
 
 class _IngestCollector(Collector):
-    def __init__(self, view: IngestView, sources: list[GaugeSource]) -> None:
+    def __init__(
+        self,
+        view: IngestView,
+        sources: list[GaugeSource],
+        store_problem: Callable[[], str | None],
+    ) -> None:
         self._view = view
         self._sources = sources
+        self._store_problem = store_problem
 
     def collect(self) -> Iterable[Metric]:
         view = self._view
@@ -110,7 +116,7 @@ class _IngestCollector(Collector):
             )
         yield _gauge("gwmon_broker_connected", "1 while connected to the broker", view.connected)
         yield _gauge(
-            "gwmon_store_writable", "1 while InfluxDB accepts writes", health.store_problem is None
+            "gwmon_store_writable", "1 while InfluxDB accepts writes", self._store_problem() is None
         )
         if health.broker_stored is not None:
             yield _gauge(
@@ -195,7 +201,7 @@ class OpsServer:
         self._ping = store_ping
         self._sources = list(sources)
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(_IngestCollector(view, self._sources))
+        self.registry.register(_IngestCollector(view, self._sources, self._store_problem))
         self._server = ThreadingHTTPServer((settings.host, settings.port), self._handler())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -225,18 +231,19 @@ class OpsServer:
         self._server.server_close()
         self._ping.close()
 
+    def _store_problem(self) -> str | None:
+        """Why InfluxDB does not count as writable: the last write failed, or /ping."""
+        return self._view.health.snapshot().store_problem or self._ping.problem()
+
     def health(self) -> tuple[HTTPStatus, dict[str, object]]:
         """(status, body) of /healthz."""
         problems: list[str] = []
         if not self._view.connected:
             problems.append("not connected to the MQTT broker")
+        store_problem = self._store_problem()
+        if store_problem is not None:
+            problems.append(store_problem)
         snapshot = self._view.health.snapshot()
-        if snapshot.store_problem is not None:
-            problems.append(snapshot.store_problem)
-        else:
-            ping_problem = self._ping.problem()
-            if ping_problem is not None:
-                problems.append(ping_problem)
         if snapshot.queue_problem is not None:
             problems.append(snapshot.queue_problem)
         if problems:

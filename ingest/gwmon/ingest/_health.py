@@ -26,6 +26,7 @@ BROKER_STORED_TOPIC = "$SYS/broker/store/messages/count"
 BROKER_DROPPED_TOPIC = "$SYS/broker/publish/messages/dropped"
 BROKER_STAT_TOPICS = (BROKER_STORED_TOPIC, BROKER_DROPPED_TOPIC)
 _MAX_STAT_BYTES = 32
+DROP_NEWS_S = 900.0  # /healthz reports a drop for this long (the log keeps it for good)
 
 
 @dataclass
@@ -81,6 +82,8 @@ class IngestHealth:
         self._dropped_seen: int | None = None
         self._queue_warned = False
         self._drop_problem: str | None = None
+        self._drop_problem_until = 0.0
+        self._dropped_since_start = 0
 
     # -- written by the ingest thread ---------------------------------------------------------
     def store_reachable(self) -> None:
@@ -121,14 +124,14 @@ class IngestHealth:
         if topic == BROKER_DROPPED_TOPIC:
             dropped = 0 if self._dropped_seen is None else value - self._dropped_seen
             self._dropped_seen = value
-            with self._lock:
-                # Until the next report: a drop is news for one sys_interval; the log keeps it.
-                self._drop_problem = None
-                if dropped > 0:
-                    self._drop_problem = (
-                        f"the broker dropped {dropped} message(s): a queue was full"
-                    )
             if dropped > 0:
+                with self._lock:
+                    self._dropped_since_start += dropped
+                    self._drop_problem = (
+                        f"the broker dropped {self._dropped_since_start} message(s) since gwmon "
+                        "started: a queue was full"
+                    )
+                    self._drop_problem_until = time.monotonic() + DROP_NEWS_S
                 logger.error(
                     "the broker DROPPED %d message(s) since its last report: a queue is full "
                     "(max_queued_messages / max_queued_bytes in mosquitto.conf); they are lost",
@@ -165,7 +168,7 @@ class IngestHealth:
             )
 
     def _queue_problem(self) -> str | None:
-        if self._drop_problem is not None:
+        if self._drop_problem is not None and time.monotonic() < self._drop_problem_until:
             return self._drop_problem
         stored = self._broker_stored
         if not self._queue_limit or stored is None or stored < self._warn_at:

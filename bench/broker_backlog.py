@@ -68,7 +68,9 @@ def create_session(port: int) -> None:
 
 
 def publish_backlog(port: int, count: int) -> float:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-probes", protocol=mqtt.MQTTv5)
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id="bench-probes", protocol=mqtt.MQTTv5
+    )
     client.max_inflight_messages_set(200)
     client.connect(LOOPBACK, port)
     client.loop_start()

@@ -220,6 +220,12 @@ def _read_file(path: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         msg = f"{path}: not valid TOML: {exc}"
         raise ConfigError(msg, source=str(path)) from None
+    except UnicodeDecodeError as exc:
+        msg = f"{path}: not UTF-8 (byte {exc.start}); save the file as UTF-8"
+        raise ConfigError(msg, source=str(path)) from None
+    except OSError as exc:
+        msg = f"{path}: cannot read the config file: {exc.strerror}"
+        raise ConfigError(msg, source=str(path)) from None
 
 
 def load_config(path: Path | None = None) -> GwmonConfig:

@@ -212,7 +212,19 @@ def load_registry(path: Path) -> Registry:
     if problems:
         raise RegistryError(path, problems)
     probes: dict[str, Probe] = {}
-    for (line_number, _), row in zip(numbered[1:], reader, strict=True):
+    first_line = 1
+    for row in reader:
+        # reader.line_num counts the lines read: more than one per row means a quoted
+        # field spans lines (a line break in a spreadsheet cell).
+        line_number = numbered[first_line][0]
+        spans = reader.line_num - first_line
+        first_line = reader.line_num
+        if spans > 1:
+            problems.append(
+                f"line {line_number}: a quoted field spans {spans} lines; remove the line "
+                "break from the cell"
+            )
+            continue
         if None in row:
             problems.append(f"line {line_number}: more fields than header columns")
             continue

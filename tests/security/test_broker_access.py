@@ -14,7 +14,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from ingest_helpers import T0, data_topic, pack, running_service, wait_for_count, write_config
 from servers import LOOPBACK, InfluxDatabase
@@ -44,7 +44,7 @@ def connect(
     username: str | None,
     password: str | None,
     *,
-    protocol: int = mqtt.MQTTv311,
+    protocol: MQTTProtocolVersion = mqtt.MQTTv311,
     tls: bool = False,
 ) -> tuple[mqtt.Client, int]:
     """(client, CONNACK reason code value); the client runs its loop."""

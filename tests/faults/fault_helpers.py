@@ -3,13 +3,16 @@ process with its /metrics, and the figures every fault test prints."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,21 @@ from ingest_helpers import T0, data_topic, pack, wait_until
 from servers import LOOPBACK, InfluxDatabase
 
 NS = 1_000_000_000
+
+
+@contextlib.contextmanager
+def held_ports(*ports: int) -> Iterator[None]:
+    """Keep a stopped server's ports bound, not listening, until it starts again: clients
+    are refused as by the stopped server, and no other process on this shared machine
+    takes a port meanwhile (a 3-minute outage lost its port to one). SO_REUSEADDR gets
+    past the server's TIME_WAIT connections; free_port() and outgoing connections skip
+    bound ports."""
+    with contextlib.ExitStack() as stack:
+        for port in ports:
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((LOOPBACK, port))
+        yield
 
 
 def reading_value(probe_index: int, i: int) -> float:

@@ -16,7 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from faults.fault_helpers import FirmwarePublisher, GwmonRun, figure_of, stored_readings
+from faults.fault_helpers import (
+    FirmwarePublisher,
+    GwmonRun,
+    figure_of,
+    held_ports,
+    stored_readings,
+)
 from ingest_helpers import wait_for_count, wait_until, write_config
 from servers import InfluxDatabase, InfluxServer, free_port
 from shipped_broker import ShippedMosquitto
@@ -84,19 +90,20 @@ def test_influxdb_down_under_steady_load_loses_nothing_and_the_backlog_waits_at_
         ]
         time.sleep(2)
         influx.stop()
-        outage_started = time.monotonic()
-        wait_until(lambda: gwmon.healthz()[0] == 503, timeout=15, what="/healthz 503")
-        _, body = gwmon.healthz()
-        assert any("InfluxDB" in problem for problem in body["problems"]), body
-        peak_broker = peak_unacked = 0.0
-        while time.monotonic() - outage_started < OUTAGE_S:
-            metrics = gwmon.metrics()
-            assert metrics["gwmon_store_writable"] == 0
-            assert metrics["gwmon_broker_connected"] == 1
-            assert metrics["gwmon_unacknowledged_messages"] <= RECEIVE_MAXIMUM
-            peak_unacked = max(peak_unacked, metrics["gwmon_unacknowledged_messages"])
-            peak_broker = max(peak_broker, metrics.get("gwmon_broker_stored_messages", 0))
-            time.sleep(1)
+        with held_ports(influx.port, influx.rpc_port):
+            outage_started = time.monotonic()
+            wait_until(lambda: gwmon.healthz()[0] == 503, timeout=15, what="/healthz 503")
+            _, body = gwmon.healthz()
+            assert any("InfluxDB" in problem for problem in body["problems"]), body
+            peak_broker = peak_unacked = 0.0
+            while time.monotonic() - outage_started < OUTAGE_S:
+                metrics = gwmon.metrics()
+                assert metrics["gwmon_store_writable"] == 0
+                assert metrics["gwmon_broker_connected"] == 1
+                assert metrics["gwmon_unacknowledged_messages"] <= RECEIVE_MAXIMUM
+                peak_unacked = max(peak_unacked, metrics["gwmon_unacknowledged_messages"])
+                peak_broker = max(peak_broker, metrics.get("gwmon_broker_stored_messages", 0))
+                time.sleep(1)
         influx.start()
         for publisher in publishers:
             publisher.finish()
@@ -139,19 +146,25 @@ def test_a_broker_queue_about_to_overflow_is_said_loudly_and_what_it_drops_is_co
     try:
         wait_until(lambda: gwmon.healthz()[0] == 200, what="healthy")
         influx.stop()
-        publishers = [
-            FirmwarePublisher(
-                broker.port, probe, index, password=PASSWORDS[probe], count=300, interval_s=0.005
-            ).start()
-            for index, probe in enumerate(PROBES)
-        ]
-        for publisher in publishers:
-            publisher.finish()
-        gwmon.wait_log("the broker DROPPED", timeout=15)
-        time.sleep(2.5)  # two reports of the broker (sys_interval 1): the final count
-        status, body = gwmon.healthz()
-        metrics = gwmon.metrics()
-        dropped = metrics["gwmon_broker_dropped_messages_total"]
+        with held_ports(influx.port, influx.rpc_port):
+            publishers = [
+                FirmwarePublisher(
+                    broker.port,
+                    probe,
+                    index,
+                    password=PASSWORDS[probe],
+                    count=300,
+                    interval_s=0.005,
+                ).start()
+                for index, probe in enumerate(PROBES)
+            ]
+            for publisher in publishers:
+                publisher.finish()
+            gwmon.wait_log("the broker DROPPED", timeout=15)
+            time.sleep(2.5)  # two reports of the broker (sys_interval 1): the final count
+            status, body = gwmon.healthz()
+            metrics = gwmon.metrics()
+            dropped = metrics["gwmon_broker_dropped_messages_total"]
         influx.start()
         expected: dict[tuple[str, int], float] = {}
         for publisher in publishers:

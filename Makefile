@@ -8,6 +8,10 @@ PY := $(VENV)/bin/python
 DEB_PACKAGES := mosquitto mosquitto-clients influxdb influxdb-client
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RUN_DIR ?= run
+# The dashboards are type-checked against Grafana's published schema (@grafana/schema)
+# with the TypeScript compiler: the pinned npm packages go into a git-ignored cache.
+SCHEMA_DIR := tests/dashboards/schema
+SCHEMA_CACHE := .cache/grafana-schema
 
 .PHONY: help install system-packages demo test lint format bench clean
 
@@ -21,6 +25,8 @@ help:
 system-packages:
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	$(PYTHON) -c "import ensurepip, venv" 2>/dev/null || missing="$$missing python3-venv"; \
+	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
@@ -33,7 +39,15 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
-install: system-packages $(VENV)/.installed
+# npm ci: exactly the versions of the lock file; no install scripts; no network afterwards.
+$(SCHEMA_CACHE)/.installed: $(SCHEMA_DIR)/package.json $(SCHEMA_DIR)/package-lock.json
+	mkdir -p $(SCHEMA_CACHE)
+	cp $(SCHEMA_DIR)/package.json $(SCHEMA_DIR)/package-lock.json $(SCHEMA_CACHE)/
+	cd $(SCHEMA_CACHE) && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error \
+	  --cache "$(CURDIR)/.cache/npm"
+	touch $@
+
+install: system-packages $(VENV)/.installed $(SCHEMA_CACHE)/.installed
 
 demo: install
 	$(PY) -m gwmon.cli demo --run-dir $(RUN_DIR)

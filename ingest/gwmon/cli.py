@@ -14,13 +14,14 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from gwmon import analytics, dashboards
 from gwmon.analytics import AlertKind, AnalyticsObserver, StateLockedError, build_observer, mail
 from gwmon.analytics import cli as analytics_cli
 from gwmon.analytics.mail import MailService, build_mail_service
 from gwmon.analytics.mail import cli as mail_cli
-from gwmon.config import CONFIG_ENV_VAR, ConfigError, ConfigSection
+from gwmon.config import CONFIG_ENV_VAR, ConfigError, ConfigSection, GwmonError
 from gwmon.dashboards import cli as dashboards_cli
 from gwmon.ingest import (
     BatchObserver,
@@ -37,7 +38,7 @@ from gwmon.ingest._config import SPINE_SECTIONS
 from gwmon.ingest._example import HEADER as EXAMPLE_HEADER
 from gwmon.ingest._ops import GaugeSource, OpsServer, StorePing
 from gwmon.ingest._service import StopOutcome
-from gwmon.storage import InfluxClient, InfluxSettings, StoreConfigError
+from gwmon.storage import InfluxClient, InfluxSettings, StoreConfigError, StoreError
 from gwmon_sim import EXAMPLE_TOML as SIM_EXAMPLE_TOML
 from gwmon_sim import SimSettings, check_settings
 from gwmon_sim import cli as sim_cli
@@ -110,13 +111,18 @@ def example_toml() -> str:
     return "\n".join([EXAMPLE_HEADER, *spine, *_stage_examples()])
 
 
+STAGE_SECTIONS: tuple[ConfigSection[Any], ...] = (
+    analytics.CONFIG_SECTION,
+    mail.CONFIG_SECTION,
+    dashboards.CONFIG_SECTION,
+    SIM_CONFIG_SECTION,
+)
+"""The stages' sections in the order `gwmon config example` prints them (each is also
+registered as an entry point, which is how the loader knows their names)."""
+
+
 def _stage_examples() -> list[str]:
-    return [
-        analytics.EXAMPLE_TOML,
-        mail.EXAMPLE_TOML,
-        dashboards.EXAMPLE_TOML,
-        SIM_CONFIG_SECTION.example,
-    ]
+    return [spec.example for spec in STAGE_SECTIONS]
 
 
 def _stage_checks(config: GwmonConfig, registry: Registry) -> list[str]:
@@ -168,7 +174,7 @@ class _Stages:
 
     def __init__(self, config: GwmonConfig, registry: Registry, store: InfluxClient) -> None:
         self.observer: AnalyticsObserver = build_observer(config, registry, store)
-        self.mailer: MailService = build_mail_service(config, registry, store, self.observer)
+        self.mailer: MailService = build_mail_service(config, registry, store, self.observer.book)
         self.observer.add_listener(self.mailer)
 
     @property
@@ -242,6 +248,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return _EXIT_BY_OUTCOME[outcome]
 
 
+# -- gwmon import -----------------------------------------------------------------------------
+def _cmd_import(args: argparse.Namespace) -> int:
+    try:
+        config, registry = load_config_and_registry(args.config)
+        store = InfluxClient(config.influxdb)
+        store.ensure_database()
+        observers: list[BatchObserver] = []
+        if not (args.check or args.no_analytics):
+            # QC flags and alerts as in `gwmon run`; no mail service (docs/import.md).
+            observers.append(build_observer(config, registry, store))
+    except StateLockedError as exc:
+        return _fail(f"{exc}; stop `gwmon run` during the import, or import with --no-analytics")
+    except (ConfigError, RegistryError, StoreError) as exc:
+        return _fail(str(exc))
+    try:
+        return ingest_cli.run_import(args, config, registry, store, observers)
+    finally:
+        for observer in observers:
+            observer.close()
+
+
 # -- parser -----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -264,6 +291,12 @@ def build_parser() -> argparse.ArgumentParser:
         "run", parents=[config_parent], help="run the ingest service (MQTT -> InfluxDB)"
     )
     run.set_defaults(handler=_cmd_run)
+
+    imports = commands.add_parser(
+        "import", parents=[config_parent], help="import a CSV file of readings (docs/import.md)"
+    )
+    ingest_cli.add_import_arguments(imports)
+    imports.set_defaults(handler=_cmd_import)
 
     config_cmd = commands.add_parser("config", help="print an example config or check one")
     config_sub = config_cmd.add_subparsers(dest="config_command", required=True)
@@ -349,7 +382,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _configure_logging(args.log_level, args.log_format)
     handler = args.handler
-    code: int = handler(args)
+    try:
+        code: int = handler(args)
+    except GwmonError as exc:
+        # Every deliberate error says what is wrong and how to fix it: no traceback.
+        return _fail(str(exc))
     return code
 
 

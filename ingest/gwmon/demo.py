@@ -11,6 +11,7 @@ import contextlib
 import json
 import math
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -23,7 +24,7 @@ from email.parser import BytesParser
 from pathlib import Path
 
 from gwmon.analytics import mail
-from gwmon.ingest import load_config
+from gwmon.ingest import TREND_REVERSAL_START_MG_L, load_config
 from gwmon.ingest.devservers import InfluxServer, MosquittoServer
 from gwmon.storage import READING, REJECTED, InfluxClient
 from gwmon.storage import influxql as q
@@ -33,8 +34,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEMO_REGISTRY = REPO_ROOT / "examples" / "registry-wertvoll.csv"
 DEMO_SCENARIO = "wertvoll-demo"
 EXAMPLE_QUERY = (
-    "SELECT * FROM reading WHERE probe = 'LE-07' AND quantity = 'nitrate' "
-    "ORDER BY time DESC LIMIT 5"
+    q.select(READING, q.STAR)
+    .where(q.eq("probe", "LE-07"), q.eq("quantity", "nitrate"))
+    .newest_first()
+    .limit(5)
+    .text
 )
 
 
@@ -174,7 +178,8 @@ def _print_trend(config: Path) -> None:
         if reason:
             print(f"    reason: {reason}")
     reached = [row["probe"] for row in rows if row["reversal_start_reached"]]
-    print(f"  trend-reversal start (37.5 mg/L) reached: {', '.join(reached) or 'none'}")
+    start = f"{TREND_REVERSAL_START_MG_L:g} mg/L"
+    print(f"  trend-reversal start ({start}) reached: {', '.join(reached) or 'none'}")
 
 
 def _print_alerts_and_mail(config: Path, run_dir: Path) -> None:
@@ -295,7 +300,7 @@ def run_demo(run_dir: Path, *, keep_running: bool = False) -> int:
             f"  ingest log:    {ingest_log}\n"
             f"  ground truth:  {truth_path}\n"
             f"  query InfluxDB (while running): influx -host 127.0.0.1 -port {influx.port} "
-            f'-database gwmon -execute "{EXAMPLE_QUERY}"\n'
+            f"-database gwmon -execute {shlex.quote(EXAMPLE_QUERY)}\n"
             f"  restart the demo servers later: mosquitto -c {mosquitto.workdir}/mosquitto.conf & "
             f"influxd -config {influx.workdir}/influxdb.conf &"
         )

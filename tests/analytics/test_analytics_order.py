@@ -19,8 +19,7 @@ from analytics.analytics_helpers import (
     valid,
     write_config,
 )
-from gwmon.analytics import AnalyticsStats
-from gwmon.analytics.cli import current_alerts
+from gwmon.analytics import AnalyticsStats, StoredAlertBook
 from gwmon.ingest import GwmonConfig, Reading, Registry
 from gwmon.ingest.devservers import InfluxDatabase, InfluxServer
 from gwmon.storage import InfluxClient
@@ -213,7 +212,7 @@ def stored(store: InfluxClient) -> list[tuple[object, ...]]:
     """Present state of every alert in InfluxDB (the observer forgets old resolved ones)."""
     return [
         (a.alert_id, a.state.value, a.value, a.resolved_at, a.withdrawn)
-        for a, _ in current_alerts(store)
+        for a in StoredAlertBook(store).alerts()
     ]
 
 

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from dashboards.dash_scenario import Scenario
+from dashboards.dash_scenario import DEMO_REGISTRY, Scenario
 from gwmon.ingest import Registry, load_registry
 from gwmon.storage import InfluxClient, InfluxSettings
 from servers import InfluxDatabase, InfluxServer
-
-DEMO_REGISTRY = Path(__file__).resolve().parents[2] / "examples" / "registry-wertvoll.csv"
 
 
 @pytest.fixture(scope="session")

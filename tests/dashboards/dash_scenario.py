@@ -17,10 +17,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from gwmon.ingest import Registry
 from gwmon.storage import Point
 
+DEMO_REGISTRY = Path(__file__).resolve().parents[2] / "examples" / "registry-wertvoll.csv"
 START_S = int(datetime(2026, 10, 1, tzinfo=UTC).timestamp())
 END_S = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp())
 HOURS = (END_S - START_S) // 3600  # 744
@@ -161,6 +163,10 @@ class Scenario:
         )
 
     def _alerts(self) -> None:
+        self._le07_alerts()
+        self._other_alerts()
+
+    def _le07_alerts(self) -> None:
         # LE-07: breach 1 opened h=216, peak 55.75, resolved h=240; breach 2 open from h=700.
         self.alert(
             "LE-07",
@@ -207,6 +213,8 @@ class Scenario:
             value=51.5,
             threshold=50.0,
         )
+
+    def _other_alerts(self) -> None:
         self.alert(
             "LE-07",
             "warning",

@@ -34,6 +34,66 @@ class GrafanaState:
     fail_dashboards_with: int | None = None
 
 
+Reply = tuple[int, object]
+NOT_FOUND: Reply = (404, {"message": "not found"})
+
+
+def _folders(state: GrafanaState, method: str, parts: list[str], body: Any) -> Reply:
+    match (method, parts):
+        case ("GET", ["api", "folders", uid]):
+            if uid in state.folders:
+                return 200, state.folders[uid]
+            return 404, {"message": "folder not found"}
+        case ("POST", ["api", "folders"]):
+            if body["uid"] in state.folders:
+                return 409, {"message": "a folder with the same uid exists"}
+            state.folders[body["uid"]] = {"uid": body["uid"], "title": body["title"], "version": 1}
+            return 200, state.folders[body["uid"]]
+        case ("PUT", ["api", "folders", uid]):
+            state.folders[uid]["title"] = body["title"]
+            return 200, state.folders[uid]
+    return NOT_FOUND
+
+
+def _datasources(state: GrafanaState, method: str, parts: list[str], body: Any) -> Reply:
+    match (method, parts):
+        case ("GET", ["api", "datasources", "uid", uid]):
+            if uid in state.datasources:
+                return 200, state.datasources[uid]
+            return 404, {"message": "data source not found"}
+        case ("POST", ["api", "datasources"]):
+            names = {d["name"] for d in state.datasources.values()}
+            if body["uid"] in state.datasources or body["name"] in names:
+                return 409, {"message": "data source with the same name already exists"}
+            state.datasources[body["uid"]] = body
+            return 200, {"message": "Datasource added", "datasource": body}
+        case ("PUT", ["api", "datasources", "uid", uid]):
+            state.datasources[uid] = body
+            return 200, {"message": "Datasource updated"}
+    return NOT_FOUND
+
+
+def _save_dashboard(state: GrafanaState, body: Any) -> Reply:
+    if state.fail_dashboards_with:
+        return state.fail_dashboards_with, {"message": "Dashboard title cannot be empty"}
+    uid = body["dashboard"]["uid"]
+    if uid in state.dashboards and not body.get("overwrite"):
+        return 412, {"message": "version-mismatch", "status": "version-mismatch"}
+    version = state.dashboards.get(uid, {}).get("version", 0) + 1
+    state.dashboards[uid] = {**body, "version": version}
+    return 200, {"status": "success", "uid": uid, "version": version}
+
+
+def _route(state: GrafanaState, method: str, parts: list[str], body: Any) -> Reply:
+    if parts[:2] == ["api", "folders"]:
+        return _folders(state, method, parts, body)
+    if parts[:2] == ["api", "datasources"]:
+        return _datasources(state, method, parts, body)
+    if (method, parts) == ("POST", ["api", "dashboards", "db"]):
+        return _save_dashboard(state, body)
+    return NOT_FOUND
+
+
 def _handler(state: GrafanaState) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:
@@ -57,63 +117,7 @@ def _handler(state: GrafanaState) -> type[BaseHTTPRequestHandler]:
                 self._reply(401, {"message": "invalid API key"})
                 return
             parts = self.path.split("?")[0].strip("/").split("/")
-            self._route(method, parts, body)
-
-        def _route(self, method: str, parts: list[str], body: Any) -> None:
-            match (method, parts):
-                case ("GET", ["api", "folders", uid]):
-                    if uid in state.folders:
-                        self._reply(200, state.folders[uid])
-                    else:
-                        self._reply(404, {"message": "folder not found"})
-                case ("POST", ["api", "folders"]):
-                    if body["uid"] in state.folders:
-                        self._reply(409, {"message": "a folder with the same uid exists"})
-                    else:
-                        state.folders[body["uid"]] = {
-                            "uid": body["uid"],
-                            "title": body["title"],
-                            "version": 1,
-                        }
-                        self._reply(200, state.folders[body["uid"]])
-                case ("PUT", ["api", "folders", uid]):
-                    state.folders[uid]["title"] = body["title"]
-                    self._reply(200, state.folders[uid])
-                case ("GET", ["api", "datasources", "uid", uid]):
-                    if uid in state.datasources:
-                        self._reply(200, state.datasources[uid])
-                    else:
-                        self._reply(404, {"message": "data source not found"})
-                case ("POST", ["api", "datasources"]):
-                    names = {d["name"] for d in state.datasources.values()}
-                    if body["uid"] in state.datasources or body["name"] in names:
-                        self._reply(
-                            409, {"message": "data source with the same name already exists"}
-                        )
-                    else:
-                        state.datasources[body["uid"]] = body
-                        self._reply(200, {"message": "Datasource added", "datasource": body})
-                case ("PUT", ["api", "datasources", "uid", uid]):
-                    state.datasources[uid] = body
-                    self._reply(200, {"message": "Datasource updated"})
-                case ("POST", ["api", "dashboards", "db"]):
-                    if state.fail_dashboards_with:
-                        self._reply(
-                            state.fail_dashboards_with,
-                            {"message": "Dashboard title cannot be empty"},
-                        )
-                        return
-                    uid = body["dashboard"]["uid"]
-                    if uid in state.dashboards and not body.get("overwrite"):
-                        self._reply(
-                            412, {"message": "version-mismatch", "status": "version-mismatch"}
-                        )
-                        return
-                    version = state.dashboards.get(uid, {}).get("version", 0) + 1
-                    state.dashboards[uid] = {**body, "version": version}
-                    self._reply(200, {"status": "success", "uid": uid, "version": version})
-                case _:
-                    self._reply(404, {"message": "not found"})
+            self._reply(*_route(state, method, parts, body))
 
         def do_GET(self) -> None:
             self._handle("GET")

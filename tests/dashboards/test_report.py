@@ -9,18 +9,18 @@ from pathlib import Path
 import pytest
 
 from dashboards.dash_scenario import BELOW_LOQ_FROM_H, SPIKE_H, nitrate, t_s
-from gwmon.dashboards import DashboardsSettings
-from gwmon.dashboards._report import (
+from gwmon.dashboards import DashboardsSettings, write_reports
+from gwmon.dashboards._report_html import render_html
+from gwmon.dashboards._report_month import (
     Period,
     ProbeMonth,
     ReportError,
     collect,
     exceedance_hours,
-    render_html,
-    write_reports,
 )
-from gwmon.ingest import Registry
-from gwmon.storage import InfluxClient
+from gwmon.ingest import Registry, load_registry
+from gwmon.storage import ALERT, READING, FieldValue, InfluxClient, InfluxSettings
+from servers import InfluxDatabase
 
 # October 2026 in Europe/Berlin: 2026-09-30T22:00Z .. 2026-10-31T23:00Z, i.e. hours 0..742
 # of the scenario (hour 743 is already November in Germany).
@@ -190,3 +190,66 @@ def test_values_below_the_loq_are_shown_as_below_it(
     only_below.add(float(t_s(3)), 0.2)  # a number below the registry LOQ 0.5
     assert (only_below.below_loq_count, only_below.mean_below_loq) == (4, True)
     assert (only_below.maximum, only_below.maximum_below_loq) == (0.5, True)
+
+
+HOSTILE_MUNICIPALITY = "Wurzen' OR '1'='1"
+HOSTILE_SITE = 'Canitz" GROUP BY "probe'
+
+
+def test_hostile_municipality_selects_only_its_own_values(
+    influx_db: InfluxDatabase, tmp_path: Path
+) -> None:
+    """Municipality names are quoted by the query builder (no bound parameters): one that
+    looks like InfluxQL selects its own probes' values and nothing of its neighbour's."""
+    header = (
+        "probe_id,site,municipality,lat,lon,ground_level_m_nhn,measuring_point_m_nhn,"
+        "waterworks,expected_interval_s,nitrate_warning_mg_l,nitrate_breach_mg_l,"
+        "level_min_m_nhn,level_max_m_nhn,nitrate_loq_mg_l,qc"
+    )
+    rows = [
+        f'WU-01,"{HOSTILE_SITE.replace(chr(34), chr(34) * 2)}",{HOSTILE_MUNICIPALITY},'
+        "51.3,12.7,131.8,132.42,W,3600,,,,,0.5,",
+        "WU-02,Canitz,Wurzen,51.3,12.7,131.8,132.42,W,3600,,,,,0.5,",
+    ]
+    (tmp_path / "registry.csv").write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    registry = load_registry(tmp_path / "registry.csv")
+    period = Period.parse("2026-10", "UTC")
+    lines = []
+    for probe, value in (("WU-01", 41.0), ("WU-02", 12.0)):
+        where = registry.probes[probe]
+        tags = {"probe": probe, "site": where.site, "municipality": where.municipality}
+        for hour in range(3):
+            lines.append(
+                READING.point(
+                    {**tags, "quantity": "nitrate"},
+                    {"value": value + hour, "lag_s": 1.0},
+                    int(period.start_s + hour * 3600) * 10**9,
+                ).to_line()
+            )
+    neighbour = registry.probes["WU-02"]
+    alert_tags = {
+        "probe": "WU-02",
+        "site": neighbour.site,
+        "municipality": neighbour.municipality,
+        "kind": "warning",
+        "severity": "warning",
+    }
+    alert_fields: dict[str, FieldValue] = {
+        "alert_id": "WU-02:warning:1",
+        "state": "open",
+        "opened_at_s": period.start_s,
+        "unit": "mg/L",
+        "message": "neighbour's alert",
+        "withdrawn": False,
+    }
+    lines.append(ALERT.point(alert_tags, alert_fields, int(period.start_s) * 10**9).to_line())
+    client = InfluxClient(InfluxSettings(url=influx_db.url, database=influx_db.name))
+    try:
+        client.write_lines(lines)
+        hostile = collect(client, registry, HOSTILE_MUNICIPALITY, period)
+        plain = collect(client, registry, "Wurzen", period)
+    finally:
+        client.close()
+    assert [(e.probe.probe_id, e.values) for e in hostile.probes] == [("WU-01", [41.0, 42.0, 43.0])]
+    assert [(e.probe.probe_id, e.values) for e in plain.probes] == [("WU-02", [12.0, 13.0, 14.0])]
+    assert (hostile.alerts, [a.alert_id for a in plain.alerts]) == ([], ["WU-02:warning:1"])

@@ -12,8 +12,8 @@ import pytest
 
 import gwmon_sim
 from gwmon.analytics import build_observer
-from gwmon.dashboards import DashboardsSettings
-from gwmon.dashboards._report import Period, collect, write_reports
+from gwmon.dashboards import DashboardsSettings, write_reports
+from gwmon.dashboards._report_month import Period, collect
 from gwmon.ingest import Registry, load_config, load_registry
 from gwmon.storage import InfluxClient
 from gwmon_sim import TruthRow

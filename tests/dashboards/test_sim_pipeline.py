@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,9 @@ from gwmon.dashboards import (
     interpolate,
     iter_queries,
 )
-from gwmon.ingest import load_config, load_registry
+from gwmon.ingest import GwmonConfig, Registry, load_config, load_registry
 from gwmon.storage import InfluxClient
+from gwmon_sim import TruthRow
 from ingest_helpers import running_service, wait_until, write_config
 from servers import InfluxDatabase, MosquittoServer
 
@@ -43,9 +45,18 @@ def _variables(probes: list[str], probe: str) -> dict[str, TemplateVariable]:
     }
 
 
-def test_faults_scenario_through_ingest_and_analytics_feeds_every_panel(
+@dataclass
+class Fed:
+    """What the faults scenario sent, after gwmon stored it."""
+
+    truth: list[TruthRow]
+    start_s: int
+    probes: list[str]
+
+
+def _feed(
     tmp_path: Path, mosquitto: MosquittoServer, influx_db: InfluxDatabase
-) -> None:
+) -> tuple[Fed, GwmonConfig, Registry]:
     config_path = write_config(
         tmp_path,
         mosquitto,
@@ -74,67 +85,48 @@ def test_faults_scenario_through_ingest_and_analytics_feeds_every_panel(
         )
     store.close()
     assert influx_db.count("sequence", field="seq") == len(acked_seq)
+    return Fed(truth, start_s, sorted(fleet.probe_ids)), config, registry
 
-    settings = DashboardsSettings()
-    dashboards = {d["uid"]: d for d in build_dashboards(settings, registry).values()}
-    time_range = TimeRange.from_seconds(start_s - 3600, time.time() + 60)
-    interval_ms = calculate_interval(time_range, max_data_points=1000, min_interval_ms=60_000)
-    probes = sorted(fleet.probe_ids)
-    client = InfluxClient(config.influxdb)
 
-    def run(query: str, probe: str = "TH-04") -> list[list[dict[str, Any]]]:
+class Panels:
+    """The dashboards' queries run as Grafana would over the fed time range."""
+
+    def __init__(self, fed: Fed, registry: Registry, client: InfluxClient) -> None:
+        settings = DashboardsSettings()
+        self.dashboards = {d["uid"]: d for d in build_dashboards(settings, registry).values()}
+        self.time_range = TimeRange.from_seconds(fed.start_s - 3600, time.time() + 60)
+        self.interval_ms = calculate_interval(
+            self.time_range, max_data_points=1000, min_interval_ms=60_000
+        )
+        self.probes = fed.probes
+        self.client = client
+
+    def run(self, query: str, probe: str = "TH-04") -> list[list[dict[str, Any]]]:
         text = interpolate(
             query,
-            time_range=time_range,
-            interval_ms=interval_ms,
-            variables=_variables(probes, probe),
+            time_range=self.time_range,
+            interval_ms=self.interval_ms,
+            variables=_variables(self.probes, probe),
         )
-        return [client.query(s, epoch="s") for s in text.split(";") if s.strip()]
+        return [self.client.query(s, epoch="s") for s in text.split(";") if s.strip()]
 
-    def panel(uid: str, title: str, ref: str = "A") -> str:
+    def panel(self, uid: str, title: str, ref: str = "A") -> str:
         return str(
             next(
                 t["query"]
-                for p in dashboards[uid]["panels"]
+                for p in self.dashboards[uid]["panels"]
                 if p["title"].startswith(title)
                 for t in p["targets"]
                 if t["refId"] == ref
             )
         )
 
-    # Every statement of every query is valid InfluxQL on this data.
-    statements = 0
-    for dashboard in dashboards.values():
-        for query in iter_queries(dashboard):
-            statements += len(run(query.query))
-    assert statements > 60
 
-    sent: dict[str, list[tuple[int, float]]] = defaultdict(list)
-    for row in truth:
-        if (
-            row.quantity == "nitrate"
-            and row.record == "nitrate"
-            and row.delivery == "acked"
-            and row.sent_value is not None
-        ):
-            sent[row.probe_id].append((row.t_stamp, row.sent_value))
-
-    # Drilldown: the nitrate-episode probe's peak is what the simulator sent.
-    series = run(panel("gwmon-probe", "Nitrat"))[0][0]["values"]
-    assert max(v for _, v in series) == pytest.approx(max(v for _, v in sent["TH-04"]), abs=1e-9)
-    assert max(v for _, v in series) > 50.0
-
-    # Overview: current nitrate per probe = the last value sent.
-    last = {
-        s["tags"]["probe"]: s["values"][0][1]
-        for s in run(panel("gwmon-overview", "Nitrat aktuell"))[0]
-    }
-    for probe, values in sent.items():
-        assert last[probe] == pytest.approx(max(values)[1], abs=1e-9), probe
-
-    # Data quality: loss accounting equals the acknowledged sequence numbers.
+def _assert_loss_and_rejections(panels: Panels, truth: list[TruthRow]) -> None:
+    """Data quality: loss accounting equals the acknowledged sequence numbers."""
     loss = {
-        (s["tags"]["probe"]): s["values"][0][1:] for s in run(panel("gwmon-quality", "Verlust"))[0]
+        (s["tags"]["probe"]): s["values"][0][1:]
+        for s in panels.run(panels.panel("gwmon-quality", "Verlust"))[0]
     }
     seqs: dict[str, set[int]] = defaultdict(set)
     for row in truth:
@@ -146,13 +138,17 @@ def test_faults_scenario_through_ingest_and_analytics_feeds_every_panel(
             max(numbers) - min(numbers) + 1,
             max(numbers) - min(numbers) + 1 - len(numbers),
         ]
-    reasons = {s["tags"]["reason"] for s in run(panel("gwmon-quality", "Abgewiesen nach"))[0]}
+    reasons = {
+        s["tags"]["reason"] for s in panels.run(panels.panel("gwmon-quality", "Abgewiesen nach"))[0]
+    }
     assert "unknown_unit" in reasons
 
-    # Open alerts table = an independent reading of the alert measurement.
+
+def _assert_open_alerts(panels: Panels, client: InfluxClient) -> None:
+    """Open alerts table = an independent reading of the alert measurement."""
     table = {
         (r[0], s["tags"]["probe"], s["tags"]["kind"])
-        for s in run(panel("gwmon-overview", "Offene Alarme"))[0]
+        for s in panels.run(panels.panel("gwmon-overview", "Offene Alarme"))[0]
         for r in [[v[1]] for v in s["values"]]
     }
     latest: dict[str, tuple[int, str, str, str]] = {}
@@ -169,8 +165,10 @@ def test_faults_scenario_through_ingest_and_analytics_feeds_every_panel(
     assert table, "the faults scenario leaves open nitrate warnings"
     assert any(kind == "breach" for _, (_, _, probe, kind) in latest.items() if probe == "TH-04")
 
-    # QC: the injected spike on LE-01 is flagged and shown as a QC point.
-    qc = run(panel("gwmon-probe", "Nitrat", "B"), probe="LE-01")[0]
+
+def _assert_qc_spike(panels: Panels, truth: list[TruthRow]) -> None:
+    """QC: the injected spike on LE-01 is flagged and shown as a QC point."""
+    qc = panels.run(panels.panel("gwmon-probe", "Nitrat", "B"), probe="LE-01")[0]
     spike_times = {
         row.t_stamp
         for row in truth
@@ -178,4 +176,47 @@ def test_faults_scenario_through_ingest_and_analytics_feeds_every_panel(
     }
     assert len(spike_times) == 1
     assert {v[0] for v in qc[0]["values"]} >= spike_times
+
+
+def test_faults_scenario_through_ingest_and_analytics_feeds_every_panel(
+    tmp_path: Path, mosquitto: MosquittoServer, influx_db: InfluxDatabase
+) -> None:
+    fed, config, registry = _feed(tmp_path, mosquitto, influx_db)
+    truth = fed.truth
+    client = InfluxClient(config.influxdb)
+    panels = Panels(fed, registry, client)
+
+    # Every statement of every query is valid InfluxQL on this data.
+    statements = 0
+    for dashboard in panels.dashboards.values():
+        for query in iter_queries(dashboard):
+            statements += len(panels.run(query.query))
+    assert statements > 60
+
+    sent: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    for row in truth:
+        if (
+            row.quantity == "nitrate"
+            and row.record == "nitrate"
+            and row.delivery == "acked"
+            and row.sent_value is not None
+        ):
+            sent[row.probe_id].append((row.t_stamp, row.sent_value))
+
+    # Drilldown: the nitrate-episode probe's peak is what the simulator sent.
+    series = panels.run(panels.panel("gwmon-probe", "Nitrat"))[0][0]["values"]
+    assert max(v for _, v in series) == pytest.approx(max(v for _, v in sent["TH-04"]), abs=1e-9)
+    assert max(v for _, v in series) > 50.0
+
+    # Overview: current nitrate per probe = the last value sent.
+    last = {
+        s["tags"]["probe"]: s["values"][0][1]
+        for s in panels.run(panels.panel("gwmon-overview", "Nitrat aktuell"))[0]
+    }
+    for probe, values in sent.items():
+        assert last[probe] == pytest.approx(max(values)[1], abs=1e-9), probe
+
+    _assert_loss_and_rejections(panels, truth)
+    _assert_open_alerts(panels, client)
+    _assert_qc_spike(panels, truth)
     client.close()

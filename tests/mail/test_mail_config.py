@@ -21,6 +21,7 @@ from gwmon.analytics.mail import (
 )
 from gwmon.analytics.mail._token import AckClaims, TokenError, make_token, verify_token
 from gwmon.config import ConfigError
+from gwmon.dashboards import CONFIG_SECTION as DASHBOARDS_SECTION
 from gwmon.ingest import load_config, load_registry
 from gwmon.storage import InfluxClient
 from mail.mail_helpers import MailRig, RigFactory, make_alert, opened
@@ -117,7 +118,7 @@ def test_disabled_mail_needs_no_routes(tmp_path: Path, demo_registry: Path) -> N
             'smtp_username = "u"\nsmtp_password = "p"\nsmtp_security = "none"',
             "refusing to send the SMTP password unencrypted",
         ),
-        ('grafana_url = "grafana:3000"', "key 'mail.grafana_url': must be an http(s):// URL"),
+        ('grafana_url = "grafana:3000"', "grafana_url moved to [dashboards] grafana_url"),
         ("smtp_port = 0", "key 'mail.smtp_port'"),
         (
             'routes.Leipzig = { stabsstelle = "S", recipients = [] }',
@@ -219,3 +220,18 @@ def test_password_from_environment_merges_with_the_file(
     assert settings.smtp_username == "gwmon"
     password = settings.resolved_password()
     assert password is not None and password.get_secret_value() == "from-env-secret"
+
+
+def test_mail_links_use_the_one_grafana_address_of_the_dashboards_section(
+    tmp_path: Path, demo_registry: Path
+) -> None:
+    text = '[dashboards]\ngrafana_url = "grafana:3000"\n'
+    config = load_config(write_config(tmp_path, demo_registry, text))
+    with pytest.raises(ConfigError, match=r"key 'dashboards\.grafana_url': must be an http"):
+        config.section(DASHBOARDS_SECTION)
+    text = '[dashboards]\ngrafana_url = "https://grafana.example.org/"\n'
+    config = load_config(write_config(tmp_path, demo_registry, text))
+    settings = config.section(DASHBOARDS_SECTION)
+    assert settings.probe_dashboard_url("LE-07") == (
+        "https://grafana.example.org/d/gwmon-probe?var-probe=LE-07"
+    )

@@ -21,10 +21,12 @@ MAIL = (
 state_dir = "state"
 stale_startup_grace_s = 3600.0
 
+[dashboards]
+grafana_url = "https://grafana.example.org"
+
 [mail]
 enabled = true
 from_address = "gwmon <gwmon@wasserwerke.example.org>"
-grafana_url = "https://grafana.example.org"
 smtp_host = "127.0.0.1"
 smtp_port = {port}
 smtp_security = "none"
@@ -54,7 +56,7 @@ def test_demo_breach_produces_exactly_the_expected_mails(
     registry = load_registry(config.registry_path)
     store = InfluxClient(config.influxdb)
     observer = build_observer(config, registry, store)
-    mail = build_mail_service(config, registry, store, observer)
+    mail = build_mail_service(config, registry, store, observer.book)
     observer.add_listener(mail)
     mail.start(sender_thread=False)  # composed below, after the whole story arrived
     try:
@@ -106,7 +108,7 @@ def test_demo_breach_produces_exactly_the_expected_mails(
         # Nothing more: a second cycle and a restart of the mail stage send nothing.
         mail.run_once()
         mail.stop()
-        again = build_mail_service(config, registry, store, observer)
+        again = build_mail_service(config, registry, store, observer.book)
         again.start(sender_thread=False)
         again.run_once()
         again.stop()

@@ -16,6 +16,7 @@ from gwmon.analytics.mail._texts import (
     Notice,
     RenderContext,
     Section,
+    digest_subject,
     render_html,
     render_plain,
     subject,
@@ -27,6 +28,7 @@ from mail.mail_helpers import (
     SmtpServer,
     make_alert,
     opened,
+    resolved,
     sent_to,
     text_of,
 )
@@ -159,3 +161,17 @@ def test_trend_mail_prints_the_configured_alpha(
 def test_alert_states_do_not_change_the_wording() -> None:
     acked = _alert(AlertKind.BREACH, 61.3, 60.0).with_changes(state=AlertState.ACKNOWLEDGED)
     assert "Alarmschwelle der Messstelle: 60,0 mg/L" in _mail(acked)[1]
+
+
+def test_a_digest_subject_names_the_alert_as_it_stands_not_as_it_opened() -> None:
+    # The peak a later reading set is in the resolved notice; where the ingest's batch
+    # boundary fell (open and peak in one batch or two) must not change the subject.
+    first = make_alert(REGISTRY, value=59.4)
+    later = first.with_changes(value=59.9, updated_at=first.updated_at + dt.timedelta(hours=3))
+    closed = resolved(later, later.updated_at).alert
+    notices = [
+        Notice("opened", f"{first.alert_id}:opened", first, 1.0),
+        Notice("resolved", f"{first.alert_id}:resolved", closed, 2.0),
+    ]
+    text = digest_subject(notices, "Stabsstelle Umwelt Leipzig", "de")
+    assert text.endswith("SCHWELLENWERT ÜBERSCHRITTEN Nitrat 59,9 mg/L LE-07"), text

@@ -1,27 +1,32 @@
 """gwmon.analytics: quality control, threshold alarms with hysteresis on measurement time,
-the alert lifecycle, and the GrwV Anlage 6 trend test (Mann-Kendall, Sen's slope)."""
+the alert lifecycle (the alert book), and the GrwV Anlage 6 trend test (Mann-Kendall,
+Sen's slope).
 
-from gwmon.analytics._alerts import (
-    ALERT,
-    QC,
-    TREND,
-    alert_from_row,
-    alert_id,
-    alert_point,
-)
+In `gwmon run`: `build_observer(...)` (a `gwmon.ingest.BatchObserver`); its `book` is
+the `AlertBookView` other stages read and acknowledge through, and it announces every
+alert change to its `AlertListener`s. Elsewhere: `StoredAlertBook` (alerts as InfluxDB
+holds them), `run_trend`, `mann_kendall`. A new QC check: a `QcDetector` in a
+`DetectorRegistry` (docs/quality-control.md).
+"""
+
+from gwmon.analytics._book import AlertBookView, StoredAlertBook
+from gwmon.analytics._codec import alert_from_json, alert_point, alert_to_json
 from gwmon.analytics._detectors import (
-    BUILTIN_DETECTORS,
-    DEFAULT_QC,
     DetectorConfigError,
     DetectorRegistry,
     Param,
     QcDetector,
     default_detectors,
 )
-from gwmon.analytics._engine import Episode, Flag, ProbeEvaluator
+from gwmon.analytics._engine import Episode, ProbeEvaluator
+from gwmon.analytics._mann_kendall import (
+    SECONDS_PER_YEAR,
+    MannKendallResult,
+    mann_kendall,
+    sens_slope,
+)
 from gwmon.analytics._model import (
     MAINTENANCE_KINDS,
-    WATER_QUALITY_KINDS,
     Alert,
     AlertEvent,
     AlertEventType,
@@ -29,12 +34,10 @@ from gwmon.analytics._model import (
     AlertListener,
     AlertState,
     Severity,
-    alert_from_json,
-    alert_to_json,
 )
-from gwmon.analytics._observer import AnalyticsObserver, AnalyticsStats, build_observer
+from gwmon.analytics._observer import AnalyticsObserver, build_observer
 from gwmon.analytics._settings import (
-    ALARM_PARAMS,
+    CONFIG_SECTION,
     EXAMPLE_TOML,
     AnalyticsSettings,
     ProbePlan,
@@ -44,33 +47,16 @@ from gwmon.analytics._settings import (
     load_settings,
 )
 from gwmon.analytics._state import StateLockedError
-from gwmon.analytics._trend import (
-    MAX_VALUES,
-    MIN_VALUES,
-    SECONDS_PER_YEAR,
-    MannKendallResult,
-    TrendReport,
-    mann_kendall,
-    run_trend,
-    select_samples,
-    sens_slope,
-    trend_point,
-)
+from gwmon.analytics._stats import AnalyticsStats
+from gwmon.analytics._trend import run_trend
 
 __all__ = [
-    "ALARM_PARAMS",
-    "ALERT",
-    "BUILTIN_DETECTORS",
-    "DEFAULT_QC",
+    "CONFIG_SECTION",
     "EXAMPLE_TOML",
     "MAINTENANCE_KINDS",
-    "MAX_VALUES",
-    "MIN_VALUES",
-    "QC",
     "SECONDS_PER_YEAR",
-    "TREND",
-    "WATER_QUALITY_KINDS",
     "Alert",
+    "AlertBookView",
     "AlertEvent",
     "AlertEventType",
     "AlertKind",
@@ -82,7 +68,6 @@ __all__ = [
     "DetectorConfigError",
     "DetectorRegistry",
     "Episode",
-    "Flag",
     "MannKendallResult",
     "Param",
     "ProbeEvaluator",
@@ -90,11 +75,9 @@ __all__ = [
     "QcDetector",
     "Severity",
     "StateLockedError",
-    "TrendReport",
+    "StoredAlertBook",
     "TrendSettings",
     "alert_from_json",
-    "alert_from_row",
-    "alert_id",
     "alert_point",
     "alert_to_json",
     "build_observer",
@@ -104,7 +87,5 @@ __all__ = [
     "load_settings",
     "mann_kendall",
     "run_trend",
-    "select_samples",
     "sens_slope",
-    "trend_point",
 ]

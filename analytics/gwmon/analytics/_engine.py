@@ -446,12 +446,6 @@ class ProbeEvaluator:
         self.pos = (time_ns, quantity)
         return flags
 
-    def open_episodes(self) -> list[Episode]:
-        episodes = [m.episode for m in self.by_kind.values() if m.episode is not None]
-        if self.sensor.episode is not None:
-            episodes.append(self.sensor.episode)
-        return episodes
-
     def snapshot(self) -> dict[str, Any]:
         return {
             "pos": None if self.pos is None else list(self.pos),

@@ -6,6 +6,10 @@ still to deliver. It commits before `batch_stored` returns, so a crash at any po
 either redoes the whole batch (the broker redelivers it; ids are data-derived, so the
 replay produces the same points and event ids) or finds its results in the outbox.
 A lock file keeps a second `gwmon run` from using the same state.
+
+Alerts and events are kept in the state form of `_codec.py`; outbox rows are `line`
+(line protocol), `event` (an alert event) and `qc_delete` (a withdrawn flag; files
+written before hold such withdrawals as rows `query` with the DELETE statement's text).
 """
 
 from __future__ import annotations
@@ -19,6 +23,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+
+from gwmon.analytics._codec import alert_to_state, event_to_state
+from gwmon.analytics._model import Alert, AlertEvent
+from gwmon.config import GwmonError
 
 logger = logging.getLogger("gwmon.analytics.state")
 
@@ -37,8 +45,11 @@ CREATE TABLE IF NOT EXISTS series (
     PRIMARY KEY (probe, kind)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, body TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+LINE = "line"
+EVENT = "event"
+QC_DELETE = "qc_delete"
 
 # probe, quantity, time_ns, value, arrival_ns, flags (JSON), censored (0/1: "< value",
 # below the limit of quantification), derived_from (e.g. "depth" for a derived level)
@@ -50,7 +61,7 @@ _ADDED_HISTORY_COLUMNS = {
 }
 
 
-class StateLockedError(RuntimeError):
+class StateLockedError(GwmonError, RuntimeError):
     """Another process holds the analytics state directory."""
 
 
@@ -65,7 +76,25 @@ class Changes:
     alerts_deleted: list[str] = field(default_factory=list)
     series: dict[tuple[str, str], int] = field(default_factory=dict)
     outbox: list[tuple[str, str]] = field(default_factory=list)
-    meta: dict[str, str] = field(default_factory=dict)
+
+    def put_alert(self, alert: Alert) -> None:
+        body = json.dumps(alert_to_state(alert))
+        self.alerts[alert.alert_id] = (alert.probe, alert.kind.value, body)
+        if alert.alert_id in self.alerts_deleted:
+            self.alerts_deleted.remove(alert.alert_id)
+
+    def drop_alert(self, alert_id: str) -> None:
+        self.alerts_deleted.append(alert_id)
+        self.alerts.pop(alert_id, None)
+
+    def add_line(self, line: str) -> None:
+        self.outbox.append((LINE, line))
+
+    def add_event(self, event: AlertEvent) -> None:
+        self.outbox.append((EVENT, json.dumps(event_to_state(event))))
+
+    def add_qc_delete(self, body: str) -> None:
+        self.outbox.append((QC_DELETE, body))
 
     def __bool__(self) -> bool:
         return any(
@@ -77,7 +106,6 @@ class Changes:
                 self.alerts_deleted,
                 self.series,
                 self.outbox,
-                self.meta,
             )
         )
 
@@ -137,10 +165,6 @@ class StateStore:
             for probe, kind, last in self._db.execute("SELECT probe, kind, last_ns FROM series")
         }
 
-    def meta(self, key: str) -> str | None:
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
-
     def outbox(self) -> list[tuple[int, str, str]]:
         return list(self._db.execute("SELECT id, kind, body FROM outbox ORDER BY id"))
 
@@ -183,10 +207,6 @@ class StateStore:
                 )
             if changes.outbox:
                 db.executemany("INSERT INTO outbox (kind, body) VALUES (?, ?)", changes.outbox)
-            if changes.meta:
-                db.executemany(
-                    "INSERT OR REPLACE INTO meta VALUES (?, ?)", list(changes.meta.items())
-                )
         except BaseException:
             db.execute("ROLLBACK")
             raise

@@ -11,15 +11,10 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from gwmon.analytics._alerts import (
-    ALERT_ID_PATTERN,
-    alert_from_row,
-    alert_point,
-    fetch_alert,
-    to_datetime,
-    to_ns,
-)
-from gwmon.analytics._model import Alert, AlertState, alert_to_json
+from gwmon.analytics._book import StoredAlertBook
+from gwmon.analytics._codec import alert_to_json, to_datetime
+from gwmon.analytics._lifecycle import ALERT_ID_PATTERN
+from gwmon.analytics._model import AlertState
 from gwmon.analytics._settings import load_settings
 from gwmon.analytics._trend import TrendReport, run_trend
 from gwmon.config import ConfigError
@@ -27,6 +22,7 @@ from gwmon.ingest import GwmonConfig, Registry, RegistryError, load_config, load
 from gwmon.storage import InfluxClient, StoreError
 
 Handler = Callable[[argparse.Namespace], int]
+ACK_WRITER = "gwmon-alerts-ack"  # names `gwmon alerts ack` in `rejected` if InfluxDB refuses
 
 
 def register_cli(
@@ -213,23 +209,10 @@ def _trend(args: argparse.Namespace, config: GwmonConfig) -> int:
     return 0
 
 
-def current_alerts(store: InfluxClient) -> list[tuple[Alert, int]]:
-    """The present state of every stored alert (its latest point) and that point's time."""
-    latest: dict[str, tuple[Alert, int]] = {}
-    for row in store.query_rows('SELECT * FROM "alert"'):
-        if not isinstance(row.get("alert_id"), str):
-            continue
-        time_ns = int(row["time"])
-        known = latest.get(row["alert_id"])
-        if known is None or time_ns >= known[1]:
-            latest[row["alert_id"]] = (alert_from_row(row), time_ns)
-    return sorted(latest.values(), key=lambda item: (item[0].opened_at, item[0].alert_id))
-
-
 def _list(args: argparse.Namespace, config: GwmonConfig) -> int:
     store = InfluxClient(config.influxdb)
     try:
-        alerts = [alert for alert, _ in current_alerts(store)]
+        alerts = StoredAlertBook(store).alerts()
     finally:
         store.close()
     if args.open:
@@ -266,29 +249,18 @@ def _ack(args: argparse.Namespace, config: GwmonConfig) -> int:
         return 2
     store = InfluxClient(config.influxdb)
     try:
-        found = fetch_alert(store, args.alert_id)
-        if found is None:
+        book = StoredAlertBook(store, writer=ACK_WRITER)
+        alert = book.get(args.alert_id)
+        if alert is None:
             print(f"gwmon: no alert {args.alert_id} (see `gwmon alerts list`)", file=sys.stderr)
             return 1
-        alert, point_ns = found
         if alert.acked_at is not None:
             print(
                 f"{alert.alert_id} was already acknowledged by {alert.acked_by} at "
                 f"{alert.acked_at:%Y-%m-%d %H:%M} UTC"
             )
             return 0
-        now = datetime.now(tz=UTC)
-        now_ns = max(to_ns(now), point_ns + 1_000)
-        acked = alert.with_changes(
-            state=AlertState.RESOLVED
-            if alert.state == AlertState.RESOLVED
-            else AlertState.ACKNOWLEDGED,
-            acked_at=to_datetime(now_ns),
-            acked_by=args.by,
-            ack_comment=args.comment,
-            updated_at=to_datetime(now_ns),
-        )
-        store.write_points([alert_point(acked, now_ns)])
+        acked = book.acknowledge(args.alert_id, by=args.by, comment=args.comment)
     finally:
         store.close()
     print(

@@ -1,55 +1,43 @@
 """gwmon.dashboards: Grafana dashboards as code (InfluxQL), provisioning, push, and the
-monthly report for the Stabsstellen."""
+monthly report for the Stabsstellen.
+
+`build_files` writes what Grafana loads; `interpolate` with `TemplateVariable`,
+`TimeRange` and `calculate_interval` turns a panel's query into the InfluxQL Grafana
+would send, so every panel can be proven against a real InfluxDB without a Grafana;
+`write_reports` makes the monthly HTML reports. The CLI is `gwmon.dashboards.cli`.
+"""
 
 from gwmon.dashboards._build import (
     DEFAULT_PROVIDER_PATH,
-    PanelQuery,
     build_dashboards,
     build_files,
-    datasource_yaml,
     iter_queries,
-    provider_yaml,
-    render,
     validate_dashboard,
-    write_files,
 )
-from gwmon.dashboards._influxql import InfluxQL, InfluxQLQuery
-from gwmon.dashboards._macros import (
-    MacroError,
-    TemplateVariable,
-    TimeRange,
-    calculate_interval,
-    format_interval,
-    interpolate,
-    regex_escape,
-    round_interval,
-    used_variables,
+from gwmon.dashboards._macros import TemplateVariable, TimeRange, calculate_interval, interpolate
+from gwmon.dashboards._report import write_reports
+from gwmon.dashboards._settings import (
+    CONFIG_SECTION,
+    EXAMPLE_TOML,
+    PROBE_DASHBOARD_UID,
+    DashboardsSettings,
+    check_config,
 )
-from gwmon.dashboards._settings import EXAMPLE_TOML, DashboardsSettings, check_config
 
 __all__ = [
+    "CONFIG_SECTION",
     "DEFAULT_PROVIDER_PATH",
     "EXAMPLE_TOML",
+    "PROBE_DASHBOARD_UID",
     "DashboardsSettings",
-    "InfluxQL",
-    "InfluxQLQuery",
-    "MacroError",
-    "PanelQuery",
     "TemplateVariable",
     "TimeRange",
     "build_dashboards",
     "build_files",
     "calculate_interval",
     "check_config",
-    "datasource_yaml",
-    "format_interval",
     "interpolate",
     "iter_queries",
-    "provider_yaml",
-    "regex_escape",
-    "render",
-    "round_interval",
-    "used_variables",
     "validate_dashboard",
-    "write_files",
+    "write_reports",
 ]

@@ -14,7 +14,12 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from gwmon.dashboards._common import INFLUXDB_TYPE
 from gwmon.dashboards._macros import used_variables
 from gwmon.dashboards._overview import build_overview
-from gwmon.dashboards._probe import ANNOTATION_QUERY, build_probe
+from gwmon.dashboards._probe import (
+    ANNOTATION_QUERY,
+    ANNOTATION_TAGS,
+    ANNOTATION_TEXT,
+    build_probe,
+)
 from gwmon.dashboards._quality import build_quality
 from gwmon.dashboards._settings import DashboardsSettings
 from gwmon.ingest import Registry
@@ -36,24 +41,42 @@ def _plain(obj: object) -> Dashboard:
     return result
 
 
-def _finish(dashboard: Dashboard, settings: DashboardsSettings) -> Dashboard:
+def _influxql_annotation(annotation: Dashboard) -> None:
+    """Grafana's InfluxQL annotation fields, in the target form of its InfluxDB data source
+    (`InfluxQuery` with `textColumn`/`tagsColumn`) and in the legacy form at the
+    annotation's top level, which that data source still reads and migrates
+    (github.com/grafana/grafana, public/app/plugins/datasource/influxdb/migrations.ts)."""
+    columns = {"textColumn": ANNOTATION_TEXT, "tagsColumn": ",".join(ANNOTATION_TAGS)}
+    annotation["query"] = ANNOTATION_QUERY.text
+    annotation.update(columns)
+    annotation["target"] = {
+        "query": ANNOTATION_QUERY.text,
+        "rawQuery": True,
+        "refId": "Anno",
+        "resultFormat": "table",
+        **columns,
+    }
+
+
+# The SDK's variable model is one type for every kind of variable and always emits the
+# interval variable's auto-step settings; Grafana's VariableModel (@grafana/schema) has no
+# such fields, and Grafana's own serialiser writes them only for interval variables
+# (grafana/grafana, public/app/features/dashboard-scene/serialization/
+# sceneVariablesSetToVariables.ts). See docs/grafana.md.
+_INTERVAL_ONLY = ("auto", "auto_count", "auto_min")
+
+
+def _finish(dashboard: Dashboard) -> Dashboard:
     """What the SDK cannot express: panel ids and the InfluxQL annotation fields."""
     for number, panel in enumerate(dashboard.get("panels", []), start=1):
         panel["id"] = number
     for annotation in dashboard.get("annotations", {}).get("list", []):
         if annotation.get("datasource", {}).get("type") == INFLUXDB_TYPE:
-            # Grafana's InfluxQL annotation editor stores these fields (legacy and target form).
-            annotation["query"] = ANNOTATION_QUERY
-            annotation["textColumn"] = "message"
-            annotation["tagsColumn"] = "kind,state"
-            annotation["target"] = {
-                "query": ANNOTATION_QUERY,
-                "rawQuery": True,
-                "refId": "Anno",
-                "resultFormat": "table",
-                "textColumn": "message",
-                "tagsColumn": "kind,state",
-            }
+            _influxql_annotation(annotation)
+    for variable in dashboard.get("templating", {}).get("list", []):
+        if variable.get("type") != "interval":
+            for key in _INTERVAL_ONLY:
+                variable.pop(key, None)
     dashboard["graphTooltip"] = 1  # shared crosshair: compare nitrate and level at a glance
     dashboard["weekStart"] = "monday"
     dashboard.setdefault("annotations", {}).setdefault("list", [])
@@ -70,7 +93,7 @@ def build_dashboards(settings: DashboardsSettings, registry: Registry) -> dict[s
         "gwmon-probe.json": build_probe(settings, registry).build(),
         "gwmon-quality.json": build_quality(settings).build(),
     }
-    return {name: _finish(_plain(dashboard), settings) for name, dashboard in built.items()}
+    return {name: _finish(_plain(dashboard)) for name, dashboard in built.items()}
 
 
 def render(dashboard: Dashboard) -> str:
@@ -176,9 +199,6 @@ class PanelQuery:
     where: str  # "panel 3 'Offene Alarme' target A", "variable probe", "annotation Alarme"
     query: str
     result_format: str
-
-    def statements(self) -> list[str]:
-        return [part.strip() for part in self.query.split(";") if part.strip()]
 
 
 def iter_queries(dashboard: Dashboard) -> Iterator[PanelQuery]:

@@ -1,4 +1,5 @@
-"""Small shared pieces of the dashboards: language, data source, thresholds, colours."""
+"""Small shared pieces of the dashboards and the report: language, data source,
+thresholds, colours, the words for alert kinds, states and trend verdicts."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from typing import cast
 from grafana_foundation_sdk.builders import dashboard as db
 from grafana_foundation_sdk.models import dashboard as dm
 
-from gwmon.dashboards._settings import DashboardsSettings
+from gwmon.dashboards._settings import PROBE_DASHBOARD_UID, DashboardsSettings
+from gwmon.ingest import DEFAULT_NITRATE_BREACH_MG_L, DEFAULT_NITRATE_WARNING_MG_L
+from gwmon.storage import influxql as q
 
 # Colours chosen for a control-room screen: the traffic-light meaning is fixed across
 # all panels (green ok, orange warning, red breach), maintenance states get colours of
@@ -36,12 +39,35 @@ KIND_STATE: dict[str, int] = {
     "breach": STATE_BREACH,
 }
 
+# German words for the stored codes; English shows the codes themselves in the report.
+KIND_DE = {
+    "breach": "Schwellenwert überschritten",
+    "warning": "Warnung Nitrat",
+    "level_low": "Wasserstand zu niedrig",
+    "level_high": "Wasserstand zu hoch",
+    "sensor_fault": "Sensorstörung",
+    "stale": "keine Daten",
+    "trend": "steigender Trend",
+}
+STATE_DE = {"open": "offen", "acknowledged": "quittiert", "resolved": "behoben"}
+VERDICT_DE = {
+    "rising": "steigend",
+    "falling": "fallend",
+    "no_trend": "kein Trend",
+    "insufficient": "zu wenige Werte",
+}
+
 NITRATE_UNIT = "conmgL"  # Grafana's "mg/L"
 LEVEL_UNIT = "suffix: m NHN"
 # A value reported below the limit of quantification is shown as "< 0.5": Grafana's custom
-# unit "prefix:<text>" puts the text before the number (valueFormats.ts, getValueFormat).
+# unit "prefix:<text>" puts the text before the number (grafana/grafana, valueFormats.ts,
+# getValueFormat).
 BELOW_LOQ_UNIT = "prefix:< "
 INFLUXDB_TYPE = "influxdb"
+
+# Every panel of the overview filters by the municipality variable.
+MUNICIPALITY = q.matches_variable("municipality", "municipality")
+PROBE = q.matches_variable("probe", "probe")
 
 
 @dataclass(frozen=True)
@@ -52,6 +78,34 @@ class Texts:
 
     def __call__(self, german: str, english: str) -> str:
         return german if self.language == "de" else english
+
+    def number(self, value: float) -> str:
+        """A value as short as it is exact, with the language's decimal mark: 37,5 / 37.5."""
+        text = f"{value:g}"
+        return text.replace(".", ",") if self.language == "de" else text
+
+    def fixed(self, value: float, decimals: int) -> str:
+        """`value` with `decimals` decimals and thousands separators: 1.234,5 / 1,234.5."""
+        text = f"{value:,.{decimals}f}"
+        if self.language == "de":
+            text = text.replace(",", "_").replace(".", ",").replace("_", ".")
+        return text
+
+
+@dataclass(frozen=True)
+class LegalNitrate:
+    """The legal nitrate values as texts, from gwmon.ingest's one definition."""
+
+    warning: str  # start of trend reversal, 37,5
+    breach: str  # Schwellenwert, GrwV Anlage 2: 50
+    share: str  # the warning as a percentage of the Schwellenwert: 75
+
+
+def legal_nitrate(t: Texts) -> LegalNitrate:
+    share = 100 * DEFAULT_NITRATE_WARNING_MG_L / DEFAULT_NITRATE_BREACH_MG_L
+    return LegalNitrate(
+        t.number(DEFAULT_NITRATE_WARNING_MG_L), t.number(DEFAULT_NITRATE_BREACH_MG_L), f"{share:g}"
+    )
 
 
 def datasource_ref(settings: DashboardsSettings) -> dm.DataSourceRef:
@@ -71,6 +125,10 @@ def nitrate_thresholds(warning: float, breach: float) -> db.ThresholdsConfig:
     return thresholds((None, OK_COLOR), (warning, WARNING_COLOR), (breach, BREACH_COLOR))
 
 
+def legal_nitrate_thresholds() -> db.ThresholdsConfig:
+    return nitrate_thresholds(DEFAULT_NITRATE_WARNING_MG_L, DEFAULT_NITRATE_BREACH_MG_L)
+
+
 def sdk_number(value: float) -> int:
     """The SDK types some float options (map centre, opacity) as int, a schema bug;
     Grafana stores floats there, so pass the float through unchanged."""
@@ -87,16 +145,48 @@ def value_text(mapping: dict[str, tuple[str, str]]) -> dm.ValueMap:
     )
 
 
+def special_value(
+    match: dm.SpecialValueMatch, text: str, index: int, color: str | None = None
+) -> dm.SpecialValueMap:
+    """Mapping of a special value (true, false, null) to a text."""
+    return dm.SpecialValueMap(
+        options=dm.DashboardSpecialValueMapOptions(
+            match=match, result=dm.ValueMappingResult(text=text, color=color, index=index)
+        )
+    )
+
+
 def transformation(transform_id: str, options: dict[str, object]) -> dm.DataTransformerConfig:
     return dm.DataTransformerConfig(id_val=transform_id, options=options)
 
 
-def regex_tag(tag: str, variable: str) -> str:
-    """InfluxQL condition matching a tag against a (multi-value) variable."""
-    return f'"{tag}" =~ /^${variable}$/'
+def prop(property_id: str, value: object) -> dm.DynamicConfigValue:
+    """One property of a field override, e.g. `prop("unit", "s")`."""
+    return dm.DynamicConfigValue(id_val=property_id, value=value)
 
 
-PROBE_UID = "gwmon-probe"
+def display_name(text: str) -> list[dm.DynamicConfigValue]:
+    return [prop("displayName", text)]
+
+
+def fixed_color(color: str) -> dm.DynamicConfigValue:
+    return prop("color", {"mode": "fixed", "fixedColor": color})
+
+
+def dashboard_link(title: str, *, include_vars: bool = True) -> db.DashboardLink:
+    """The dropdown of the other gwmon dashboards, keeping the time range."""
+    link = (
+        db.DashboardLink(title)
+        .type(dm.DashboardLinkType.DASHBOARDS)
+        .tags(["gwmon"])
+        .as_dropdown(True)
+    )
+    if include_vars:
+        link = link.include_vars(True)
+    return link.keep_time(True)
+
+
+PROBE_UID = PROBE_DASHBOARD_UID
 
 
 def drilldown_link(t: Texts, probe_expr: str) -> db.DashboardLink:

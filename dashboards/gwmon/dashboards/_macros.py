@@ -29,6 +29,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from gwmon.config import GwmonError
+
 # Grafana's variableRegex (public/app/features/variables/utils.ts).
 _VARIABLE = re.compile(
     r"\$(\w+)|\[\[(\w+?)(?::(\w+))?\]\]|\$\{(\w+)(?:\.([^:^\}]+))?(?::([^\}]+))?\}"
@@ -71,7 +73,7 @@ _ROUND_TABLE: tuple[tuple[int, int], ...] = (
 _YEAR_MS = 31_536_000_000
 
 
-class MacroError(ValueError):
+class MacroError(GwmonError, ValueError):
     """A query or variable cannot be interpolated (e.g. an empty time range)."""
 
 

@@ -16,6 +16,7 @@ from grafana_client import GrafanaApi
 from grafana_client.client import GrafanaClientError, GrafanaException
 from pydantic import SecretStr
 
+from gwmon.config import GwmonError
 from gwmon.dashboards._settings import DashboardsSettings
 from gwmon.storage import InfluxSettings
 
@@ -24,7 +25,7 @@ logger = logging.getLogger("gwmon.dashboards.push")
 _NOT_FOUND = 404
 
 
-class PushError(Exception):
+class PushError(GwmonError):
     """Grafana refused or could not be reached; the message says which step and why."""
 
 

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 from typing import Annotated, Literal
+from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from gwmon.config import ConfigError
+from gwmon.config import ConfigError, ConfigProblem, ConfigSection, Section
 from gwmon.ingest import GwmonConfig, Registry
 
 _UID = r"^[A-Za-z0-9_-]{1,40}$"
 
 
-class DashboardsSettings(BaseModel):
-    """How gwmon's dashboards, provisioning files and reports are built and pushed."""
+PROBE_DASHBOARD_UID = "gwmon-probe"  # the probe drilldown; mail links point at it too
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    grafana_url: str | None = None
+class DashboardsSettings(Section):
+    """How gwmon's dashboards, provisioning files and reports are built and pushed, and
+    where operators open them: `grafana_url` is the one Grafana address, for
+    `gwmon dashboards push` and for the links in alert mails."""
+
+    grafana_url: str = "http://127.0.0.1:3000"
     token_env: str = "GRAFANA_TOKEN"  # noqa: S105 - the name of an env variable, not a secret
     folder_title: str = "Grundwasser (gwmon)"
     folder_uid: Annotated[str, Field(pattern=_UID)] = "gwmon"
@@ -34,9 +38,13 @@ class DashboardsSettings(BaseModel):
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
-            msg = "must start with http:// or https:// (e.g. http://127.0.0.1:3000)"
+            msg = "must be an http(s):// URL (e.g. https://grafana.example.org)"
             raise ValueError(msg)
         return value.rstrip("/") if value else value
+
+    def probe_dashboard_url(self, probe: str) -> str:
+        """Where an operator opens one probe's dashboard (used in alert mails)."""
+        return f"{self.grafana_url}/d/{PROBE_DASHBOARD_UID}?var-probe={quote(probe, safe='')}"
 
     @field_validator("token_env")
     @classmethod
@@ -49,9 +57,11 @@ class DashboardsSettings(BaseModel):
 
 EXAMPLE_TOML = """\
 [dashboards]
-# Grafana for `gwmon dashboards push` (also --grafana-url). The API token is read from
-# the environment variable named by token_env, never from this file.
-# grafana_url = "http://127.0.0.1:3000"
+# The Grafana operators use: `gwmon dashboards push` goes there (or --grafana-url), and
+# alert mails link to its dashboards ({grafana_url}/d/gwmon-probe?var-probe=LE-07).
+# The API token is read from the environment variable named by token_env, never from
+# this file.
+grafana_url = "http://127.0.0.1:3000"
 token_env = "GRAFANA_TOKEN"
 folder_title = "Grundwasser (gwmon)"
 folder_uid = "gwmon"
@@ -71,12 +81,13 @@ timeout_s = 10.0
 """
 
 
+CONFIG_SECTION = ConfigSection("dashboards", DashboardsSettings, EXAMPLE_TOML)
+
+
 def check_config(config: GwmonConfig, registry: Registry) -> list[str]:
     """Problems of [dashboards] relative to the registry (each names file, key and fix)."""
-    from gwmon.ingest import section  # noqa: PLC0415 - avoid import cycle at load
-
     try:
-        settings = section(config, "dashboards", DashboardsSettings)
+        settings = config.section(CONFIG_SECTION)
     except ConfigError as exc:
         return [str(exc)]
     problems: list[str] = []
@@ -88,7 +99,12 @@ def check_config(config: GwmonConfig, registry: Registry) -> list[str]:
         )
     if settings.folder_uid == settings.datasource_uid:
         problems.append(
-            f"{config.source}: key 'dashboards.datasource_uid' equals folder_uid; "
-            "give the data source its own uid (e.g. gwmon-influxdb)"
+            str(
+                ConfigProblem(
+                    config.source,
+                    "dashboards.datasource_uid",
+                    "equals folder_uid; give the data source its own uid (e.g. gwmon-influxdb)",
+                )
+            )
         )
     return problems

@@ -18,9 +18,10 @@ from gwmon.dashboards._build import (
     write_files,
 )
 from gwmon.dashboards._push import PushError, connect, push
-from gwmon.dashboards._report import ReportError, write_reports
-from gwmon.dashboards._settings import DashboardsSettings
-from gwmon.ingest import GwmonConfig, Registry, RegistryError, load_config, load_registry, section
+from gwmon.dashboards._report import write_reports
+from gwmon.dashboards._report_month import ReportError
+from gwmon.dashboards._settings import CONFIG_SECTION, DashboardsSettings
+from gwmon.ingest import GwmonConfig, Registry, RegistryError, load_config, load_registry
 from gwmon.storage import InfluxClient, StoreError
 
 EXIT_CONFIG = 2
@@ -36,7 +37,7 @@ def _load(args: argparse.Namespace) -> tuple[GwmonConfig, Registry, DashboardsSe
     config = load_config(args.config)
     registry_path = getattr(args, "registry", None) or config.registry_path
     registry = load_registry(registry_path)
-    settings = section(config, "dashboards", DashboardsSettings)
+    settings = config.section(CONFIG_SECTION)
     language = getattr(args, "language", None)
     if language:
         settings = settings.model_copy(update={"language": language})
@@ -73,8 +74,6 @@ def _cmd_push(args: argparse.Namespace) -> int:
     except (ConfigError, RegistryError) as exc:
         return _fail(str(exc))
     url = args.grafana_url or settings.grafana_url
-    if not url:
-        return _fail("no Grafana URL: pass --grafana-url or set [dashboards] grafana_url")
     token = os.environ.get(settings.token_env, "")
     if not token:
         return _fail(

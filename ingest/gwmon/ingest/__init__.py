@@ -8,9 +8,10 @@ from gwmon.ingest._config import (
     MqttSettings,
     RegistrySettings,
     load_config,
-    section,
 )
+from gwmon.ingest._legal import GRWV_NITRATE_THRESHOLD_MG_L, TREND_REVERSAL_START_MG_L
 from gwmon.ingest._observer import BatchObserver
+from gwmon.ingest._pack import decode_pack
 from gwmon.ingest._registry import (
     DEFAULT_NITRATE_BREACH_MG_L,
     DEFAULT_NITRATE_WARNING_MG_L,
@@ -28,7 +29,6 @@ from gwmon.ingest._senml import (
     Reading,
     RecordRejection,
     SequenceMark,
-    decode_pack,
 )
 from gwmon.ingest._service import IngestService
 from gwmon.ingest._source import IngestError
@@ -40,9 +40,11 @@ __all__ = [
     "CANONICAL_QUANTITIES",
     "DEFAULT_NITRATE_BREACH_MG_L",
     "DEFAULT_NITRATE_WARNING_MG_L",
+    "GRWV_NITRATE_THRESHOLD_MG_L",
     "NITRATE_PER_NITRATE_N",
     "PROBE_ID_PATTERN",
     "RECORDS",
+    "TREND_REVERSAL_START_MG_L",
     "BatchObserver",
     "DecodedPack",
     "GwmonConfig",
@@ -66,7 +68,6 @@ __all__ = [
     "load_config",
     "load_registry",
     "parse_topic",
-    "section",
     "subscription_filters",
     "topic_root",
 ]

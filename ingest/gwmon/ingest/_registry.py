@@ -14,11 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gwmon.config import GwmonError
+from gwmon.ingest._legal import GRWV_NITRATE_THRESHOLD_MG_L, TREND_REVERSAL_START_MG_L
 
 PROBE_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
-DEFAULT_NITRATE_WARNING_MG_L = 37.5  # 75 % of the GrwV threshold: trend-reversal start
-DEFAULT_NITRATE_BREACH_MG_L = 50.0  # GrwV Anlage 2 threshold
+# A probe without its own thresholds warns at the start of trend reversal and alarms
+# above the GrwV Schwellenwert.
+DEFAULT_NITRATE_WARNING_MG_L = TREND_REVERSAL_START_MG_L
+DEFAULT_NITRATE_BREACH_MG_L = GRWV_NITRATE_THRESHOLD_MG_L
 DEFAULT_EXPECTED_INTERVAL_S = 3600
 
 REQUIRED_COLUMNS = ("probe_id", "site", "municipality", "lat", "lon", "ground_level_m_nhn")

@@ -7,10 +7,12 @@ identified by measurement + tags + time. A bad message never stalls the stream: 
 recorded in `rejected`, acknowledged and counted.
 
 The parts: `MqttSource` (connection, messages with `ack()`), `Intake` (message -> lines),
-`Batch`/`FlushPolicy`, and `gwmon.storage.StoreWriter` (the write policy). Single-threaded
-on purpose: paho's network loop, decoding, batching and writing run on one thread (thread
-hand-offs under the GIL cost more than they save here). The broker's flow control (MQTT 5
-Receive Maximum) bounds how many unacknowledged messages pile up while a write waits.
+`Batch`/`FlushPolicy`, and `gwmon.storage.StoreWriter` (the write policy) behind
+`WriteBehind`. paho's network loop, decoding, batching, the observers and the
+acknowledgements run on one thread (hand-offs under the GIL cost more than they save);
+only the write, which mostly waits for InfluxDB, runs on a worker thread, one batch at a
+time, while the next batch fills. The broker's flow control (MQTT 5 Receive Maximum)
+bounds how many unacknowledged messages pile up while a write waits.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from collections.abc import Callable, Sequence
 from enum import StrEnum
 
 from gwmon.backoff import Backoff
-from gwmon.ingest._batch import Batch, FlushPolicy
+from gwmon.ingest._batch import Batch, FlushPolicy, StoredReadings
 from gwmon.ingest._config import GwmonConfig
 from gwmon.ingest._health import BROKER_STAT_TOPICS, IngestHealth
 from gwmon.ingest._intake import Intake
@@ -31,6 +33,7 @@ from gwmon.ingest._observer import BatchObserver
 from gwmon.ingest._registry import Registry
 from gwmon.ingest._source import InboundMessage, IngestError, MqttSource
 from gwmon.ingest._storage import IngestCounters, stats_point
+from gwmon.ingest._writes import WriteBehind
 from gwmon.storage import (
     STORE_REFUSED,
     InfluxClient,
@@ -39,6 +42,7 @@ from gwmon.storage import (
     StoreUnavailable,
     StoreWriteError,
     StoreWriter,
+    WriteResult,
 )
 
 logger = logging.getLogger("gwmon.ingest.service")
@@ -46,6 +50,7 @@ logger = logging.getLogger("gwmon.ingest.service")
 _NS = 1_000_000_000
 _OBSERVER_TICK_S = 1.0
 _POLL_S = 0.05
+_POLL_WRITING_S = 0.005  # while a write is in flight: notice its end soon
 
 
 class StopOutcome(StrEnum):
@@ -80,6 +85,7 @@ class IngestService:
         )
         self._stop = threading.Event()
         self._writing_messages = 0
+        self._write_started = 0.0
         self._store_unavailable = False
         self._connected_at_stop = False
         self._batch = Batch()
@@ -97,14 +103,18 @@ class IngestService:
             broker_statistic=self.health.broker_statistic,
             statistic_topics=BROKER_STAT_TOPICS,
         )
-        self._writer = StoreWriter(
-            self.store,
-            writer=config.mqtt.client_id,
-            max_retry_interval_s=config.influxdb.max_retry_interval_s,
-            wait=self._wait_between_write_tries,
-            should_stop=self._stop.is_set,
-            rejected_payload_max_chars=config.ingest.rejected_payload_max_chars,
-            clock=clock,
+        # The writer runs on the write-behind thread: it waits between retries without
+        # MQTT, which the ingest thread keeps serving meanwhile.
+        self._writes = WriteBehind(
+            StoreWriter(
+                self.store,
+                writer=config.mqtt.client_id,
+                max_retry_interval_s=config.influxdb.max_retry_interval_s,
+                wait=self._pause_between_write_tries,
+                should_stop=self._stop.is_set,
+                rejected_payload_max_chars=config.ingest.rejected_payload_max_chars,
+                clock=clock,
+            )
         )
         self._last_stats = 0.0
 
@@ -112,6 +122,11 @@ class IngestService:
     def stop(self) -> None:
         """Ask the service to flush, acknowledge, disconnect and return from run()."""
         self._stop.set()
+
+    def _pause_between_write_tries(self, seconds: float) -> None:
+        # On the write-behind thread; stop() cuts the wait short (a bounded stop).
+        self.health.write_failing(self.clock())
+        self._stop.wait(seconds)
 
     @property
     def connected(self) -> bool:
@@ -166,10 +181,11 @@ class IngestService:
     def _loop(self) -> None:
         last_tick = 0.0
         while not self._stop.is_set():
-            self._source.poll(_POLL_S)
+            self._source.poll(_POLL_WRITING_S if self._writes.busy else _POLL_S)
             now = self.clock()
-            if self._policy.due(self._batch, now):
-                self._flush()
+            self._finish_write()
+            if not self._writes.busy and self._policy.due(self._batch, now):
+                self._start_write()
             if now - self._last_stats >= self.config.ingest.stats_interval_s:
                 self._append_stats(now)
             if now - last_tick >= _OBSERVER_TICK_S:
@@ -198,21 +214,21 @@ class IngestService:
                 return
 
     def _shutdown(self) -> None:
-        # Flush what we have; acks go out only if the connection is still the same. Once
-        # InfluxDB is known to be down, do not wait for it again (a bounded stop).
+        # Finish the write in flight, flush what we have; acks go out only if the
+        # connection is still the same. Once InfluxDB is known to be down, do not wait
+        # for it again (a bounded stop).
         self._connected_at_stop = self._source.connected
         try:
             if not self._store_unavailable:
-                if self._batch.lines:
-                    self._flush()
+                self._flush()
                 self._append_stats(self.clock())
-                if self._batch.lines:
-                    self._flush()
+                self._flush()
         except StoreError as exc:
             self._store_unavailable = isinstance(exc, StoreUnavailable)
             logger.error(
                 "final flush failed (%s); unacknowledged messages will be redelivered", exc
             )
+        self._writes.close()
         for observer in self.observers:
             try:
                 observer.close()
@@ -249,23 +265,36 @@ class IngestService:
         if self._batch.first_at is None:
             self._batch.first_at = now
 
-    def _wait_between_write_tries(self, seconds: float) -> None:
-        self.health.write_failing(self.clock())
-        self._source.keep_alive(seconds)
-
     def _flush(self) -> None:
+        """Wait for the write in flight (serving MQTT meanwhile), then write the batch if
+        it holds anything and wait for that too."""
+        for start in (False, True):
+            if start and self._batch.lines:
+                self._start_write()
+            while self._writes.busy:
+                self._source.keep_alive(_POLL_WRITING_S)
+                self._finish_write()
+
+    def _start_write(self) -> None:
         batch, self._batch = self._batch, Batch()
         self._writing_messages = len(batch.messages)
-        started = time.monotonic()
-        result = self._writer.write(batch.lines)
-        self.health.write_succeeded(time.monotonic() - started, self.clock())
+        self._write_started = time.monotonic()
+        self._writes.start(batch)
+
+    def _finish_write(self) -> None:
+        done = self._writes.finished()
+        if done is not None:
+            self._after_write(*done)
+
+    def _after_write(self, batch: Batch, result: WriteResult) -> None:
+        self.health.write_succeeded(time.monotonic() - self._write_started, self.clock())
         self.counters.write_errors += result.failed_requests
         self.counters.batches += 1
         if result.refused:
             self.counters.store_refused += len(result.refused)
             self._intake.rejected_by_reason[STORE_REFUSED] += len(result.refused)
         # Counters and observers see only what InfluxDB stored.
-        readings = batch.stored_readings(result.refused)
+        readings = StoredReadings(batch, result.refused)
         self.counters.readings += len(readings)
         if readings:
             for observer in self.observers:

@@ -13,16 +13,20 @@ from gwmon.storage._influxql import Statement
 from gwmon.storage._line import FieldValue, Point
 from gwmon.storage._measurements import (
     ALERT,
+    APPROVAL,
+    CORRECTION,
+    DIP,
     INGEST_STATS,
     MEASUREMENTS,
     PROBE_STATUS,
     QC,
     READING,
+    READING_CORRECTED,
     REJECTED,
     SEQUENCE,
     TREND,
 )
-from gwmon.storage._schema import ContractError, Field, Measurement, Tag
+from gwmon.storage._schema import ContractError, Field, LineFormat, Measurement, Tag, float_lines
 from gwmon.storage._settings import INFLUXDB_SECTION, InfluxSettings
 from gwmon.storage._writer import (
     INVALID_PROBE_TAG,
@@ -35,6 +39,9 @@ from gwmon.storage._writer import (
 
 __all__ = [
     "ALERT",
+    "APPROVAL",
+    "CORRECTION",
+    "DIP",
     "INFLUXDB_SECTION",
     "INGEST_STATS",
     "INVALID_PROBE_TAG",
@@ -42,6 +49,7 @@ __all__ = [
     "PROBE_STATUS",
     "QC",
     "READING",
+    "READING_CORRECTED",
     "REJECTED",
     "SEQUENCE",
     "STORE_REFUSED",
@@ -51,6 +59,7 @@ __all__ = [
     "FieldValue",
     "InfluxClient",
     "InfluxSettings",
+    "LineFormat",
     "LineSink",
     "Measurement",
     "Point",
@@ -62,5 +71,6 @@ __all__ = [
     "StoreWriter",
     "Tag",
     "WriteResult",
+    "float_lines",
     "influxql",
 ]

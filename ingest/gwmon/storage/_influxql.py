@@ -66,13 +66,13 @@ class Expr:
     def as_(self, alias: str) -> Aliased:
         return Aliased(self, alias)
 
-    def __mul__(self, other: float | int) -> Expr:
+    def __mul__(self, other: Expr | float | int) -> Expr:
         return _Arithmetic(self, "*", other)
 
-    def __add__(self, other: float | int) -> Expr:
+    def __add__(self, other: Expr | float | int) -> Expr:
         return _Arithmetic(self, "+", other)
 
-    def __sub__(self, other: float | int) -> Expr:
+    def __sub__(self, other: Expr | float | int) -> Expr:
         return _Arithmetic(self, "-", other)
 
 
@@ -89,20 +89,36 @@ class Col(Expr):
 @dataclass(frozen=True, eq=False)
 class _Call(Expr):
     function: str
-    argument: Col
+    argument: Expr
+    parameters: tuple[str, ...] = ()  # validated literals: numbers, durations
 
     def render(self, scope: Scope) -> str:
-        return f"{self.function}({self.argument.render(scope)})"
+        arguments = ", ".join((self.argument.render(scope), *self.parameters))
+        return f"{self.function}({arguments})"
 
 
 @dataclass(frozen=True, eq=False)
 class _Arithmetic(Expr):
     left: Expr
     operator: Literal["*", "+", "-"]
-    right: float | int
+    right: Expr | float | int
 
     def render(self, scope: Scope) -> str:
-        return f"{self.left.render(scope)} {self.operator} {_number(self.right)}"
+        left = self.left.render(scope)
+        if self.operator == "*" and _is_sum(self.left):
+            left = f"({left})"
+        if isinstance(self.right, Expr):
+            right = self.right.render(scope)
+            # Left-associative as written: a - (b + c) keeps its parentheses.
+            if isinstance(self.right, _Arithmetic):
+                right = f"({right})"
+        else:
+            right = _number(self.right)
+        return f"{left} {self.operator} {right}"
+
+
+def _is_sum(expr: Expr) -> bool:
+    return isinstance(expr, _Arithmetic) and expr.operator in ("+", "-")
 
 
 @dataclass(frozen=True, eq=False)
@@ -152,6 +168,26 @@ def maximum(column: str) -> Expr:
 
 def minimum(column: str) -> Expr:
     return call("min", column)
+
+
+def median(column: str) -> Expr:
+    return call("median", column)
+
+
+def percentile(column: str, rank: float | int) -> Expr:
+    """`percentile("column", rank)`, rank between 0 and 100."""
+    if isinstance(rank, bool) or not 0 <= rank <= 100:
+        msg = f"percentile rank {rank!r} must be a number from 0 to 100"
+        raise ContractError(msg)
+    return _Call("percentile", Col(column), (_number(rank),))
+
+
+def non_negative_derivative(expr: Expr, unit: str = "1s") -> Expr:
+    """`non_negative_derivative(expr, unit)`: the rate of a counter per `unit` (e.g. 1m)."""
+    if not _DURATION.fullmatch(unit):
+        msg = f"non_negative_derivative unit {unit!r} needs a duration such as 1m"
+        raise ContractError(msg)
+    return _Call("non_negative_derivative", expr, (unit,))
 
 
 # -- conditions in WHERE ---------------------------------------------------------------------

@@ -183,6 +183,108 @@ TREND = Measurement(
     ),
 )
 
+# -- data management (docs/data-management.md): the system of record beside the raw data ----
+
+DIP = Measurement(
+    name="dip",
+    doc="manual measurements (Abstich) from the surveyed measuring point",
+    time="time of the dip",
+    written_by="gwmon dips import",
+    tags=_PROBE_TAGS,
+    fields=(
+        Field(
+            "depth_below_mp_m",
+            "float",
+            "depth to water below the measuring point, as measured",
+            required=True,
+        ),
+        Field(
+            "measuring_point_m_nhn",
+            "float",
+            "height of the measuring point valid at the dip",
+            required=True,
+        ),
+        Field("level_m_nhn", "float", "the dip as a level, m NHN", required=True),
+        Field(
+            "depth_below_ground_m", "float", "the dip as depth below ground level", required=True
+        ),
+        Field("by", "string", "who measured", required=True),
+        Field("note", "string", "remark of the field visit"),
+        Field("source", "string", "file and line it was imported from", required=True),
+        Field(
+            "logger_level_m_nhn", "float", "the logger's level nearest in time (within tolerance)"
+        ),
+        Field("logger_offset_m", "float", "logger minus dip, m (positive: the logger reads high)"),
+        Field("logger_time_ns", "integer", "measurement time of that logger value"),
+    ),
+)
+
+CORRECTION = Measurement(
+    name="correction",
+    doc="correction operations on a raw series: one point per operation and state change",
+    time="when the operation was made or reverted (wall clock, unique per series)",
+    written_by="gwmon corrections",
+    tags=(PROBE, QUANTITY, Tag("kind", "offset, drift, delete")),
+    fields=(
+        Field("correction_id", "string", "stable id of the operation", required=True),
+        Field("state", "string", "active or reverted", required=True),
+        Field("sequence", "integer", "order in which operations apply (ascending)", required=True),
+        Field("from_ns", "integer", "start of the period, ns (inclusive)", required=True),
+        Field("to_ns", "integer", "end of the period, ns (inclusive)", required=True),
+        Field("value", "float", "offset: the constant added; drift: the offset reached at to"),
+        Field("by", "string", "who made the operation", required=True),
+        Field("why", "string", "why", required=True),
+        Field("created_at_s", "float", "when it was made, UNIX seconds", required=True),
+        Field("reverted_by", "string", "who reverted it"),
+        Field("reverted_why", "string", "why it was reverted"),
+        Field("reverted_at_s", "float", "when it was reverted, UNIX seconds"),
+    ),
+)
+
+READING_CORRECTED = Measurement(
+    name="reading_corrected",
+    doc="the corrected series: raw readings with the active corrections applied, in order",
+    time="measurement time of the raw reading",
+    written_by="gwmon corrections (recomputed from reading + correction)",
+    tags=(*_PROBE_TAGS, QUANTITY),
+    fields=(
+        Field(
+            "value",
+            "float",
+            "the corrected value (the raw value where nothing applies)",
+            required=True,
+        ),
+        Field("raw_value", "float", "the raw value it was computed from", required=True),
+        Field(
+            "deleted",
+            "boolean",
+            "true: removed from the corrected series by a delete",
+            required=True,
+        ),
+        Field("censored", "boolean", "as in reading: value is an upper bound (below the LOQ)"),
+        Field("corrections", "string", "ids of the operations applied, in order"),
+    ),
+)
+
+APPROVAL = Measurement(
+    name="approval",
+    doc="approval levels of periods of a series, with their history",
+    time="when the level was set (wall clock, unique per series)",
+    written_by="gwmon approve",
+    tags=(PROBE, QUANTITY, Tag("level", "raw, checked, approved")),
+    fields=(
+        Field("approval_id", "string", "stable id of this approval step", required=True),
+        Field(
+            "sequence", "integer", "order of the steps (ascending; the latest wins)", required=True
+        ),
+        Field("from_ns", "integer", "start of the period, ns (inclusive)", required=True),
+        Field("to_ns", "integer", "end of the period, ns (inclusive)", required=True),
+        Field("by", "string", "who set it", required=True),
+        Field("why", "string", "comment"),
+    ),
+)
+
+
 MEASUREMENTS: tuple[Measurement, ...] = (
     READING,
     SEQUENCE,
@@ -192,4 +294,8 @@ MEASUREMENTS: tuple[Measurement, ...] = (
     QC,
     ALERT,
     TREND,
+    DIP,
+    CORRECTION,
+    READING_CORRECTED,
+    APPROVAL,
 )

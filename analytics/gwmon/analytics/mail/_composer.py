@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from email.header import Header
 from email.message import EmailMessage
 from email.policy import EmailPolicy
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from gwmon.analytics import Alert, AlertKind, AlertState
 from gwmon.ingest import DEFAULT_NITRATE_BREACH_MG_L, DEFAULT_NITRATE_WARNING_MG_L, Registry
@@ -57,7 +57,6 @@ class _MailPolicy(EmailPolicy):
 MAIL_POLICY = _MailPolicy(linesep="\r\n")
 MAX_CHARTS = 4
 # The uid of the dashboards stage's probe dashboard; the mails link to it.
-PROBE_DASHBOARD_UID = "gwmon-probe"
 _NOTICE_ORDER = {"opened": 0, "reminder": 1, "resolved": 2}
 
 
@@ -84,9 +83,11 @@ class MailComposer:
         chart_source: InfluxSettings | None,
         token_secret: bytes,
         ack_base_url: Callable[[], str],
+        probe_link: Callable[[str], str],
         trend_alpha: float = DEFAULT_ALPHA,
     ) -> None:
         self._settings = settings
+        self._probe_link = probe_link
         self._registry = registry
         self._chart_source = chart_source
         self._chart_client: InfluxClient | None = None
@@ -176,10 +177,7 @@ class MailComposer:
         return sections
 
     def _dashboard_url(self, probe: str) -> str:
-        return (
-            f"{self._settings.grafana_url}/d/{PROBE_DASHBOARD_UID}"
-            f"?var-probe={quote(probe, safe='')}"
-        )
+        return self._probe_link(probe)
 
     # -- charts ---------------------------------------------------------------------------------
     def _charts(

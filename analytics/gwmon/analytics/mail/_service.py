@@ -28,12 +28,13 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from http import HTTPStatus
-from typing import Protocol
 
-from gwmon.analytics import Alert, AlertEvent, AlertEventType
+from gwmon.analytics import Alert, AlertBookView, AlertEvent, AlertEventType
 from gwmon.analytics import load_settings as load_analytics_settings
 from gwmon.backoff import Backoff
 from gwmon.config import ConfigError, read_secret_file
+from gwmon.dashboards import CONFIG_SECTION as DASHBOARDS_SECTION
+from gwmon.dashboards import DashboardsSettings
 from gwmon.ingest import GwmonConfig, Registry
 from gwmon.storage import InfluxClient, InfluxSettings
 
@@ -56,15 +57,7 @@ logger = logging.getLogger("gwmon.analytics.mail")
 PRUNE_EVERY_S = 3600.0
 
 
-class Acknowledger(Protocol):
-    """What the mail stage needs from analytics: record an acknowledgement.
-
-    Thread-safe; raises KeyError for an unknown alert id; returns the updated alert.
-    """
-
-    def acknowledge(
-        self, alert_id: str, *, by: str, comment: str | None, at: datetime
-    ) -> Alert: ...
+_DEFAULT_DASHBOARDS = DashboardsSettings()
 
 
 class MailService:
@@ -81,16 +74,17 @@ class MailService:
         settings: MailSettings,
         registry: Registry,
         *,
-        acknowledger: Acknowledger,
+        book: AlertBookView,
         transport: Transport,
         chart_source: InfluxSettings | None,
         token_secret: bytes,
         clock: Callable[[], float] = time.time,
         trend_alpha: float = DEFAULT_ALPHA,
+        probe_link: Callable[[str], str] = _DEFAULT_DASHBOARDS.probe_dashboard_url,
     ) -> None:
         self.settings = settings
         self.stats = MailStats()
-        self._acknowledger = acknowledger
+        self._book = book
         self._secret = token_secret
         self._clock = clock
         self._cycle_lock = threading.Lock()  # one composing/delivering cycle at a time
@@ -104,13 +98,14 @@ class MailService:
         if fixed:
             logger.warning("outbox recovery: %d event(s) were already in a mail", fixed)
         self._router = MailRouter(settings)
-        self._reminders = ReminderBook(self._outbox, settings)
+        self._reminders = ReminderBook(self._outbox, settings, book)
         self._composer = MailComposer(
             settings,
             registry,
             chart_source=chart_source,
             token_secret=token_secret,
             ack_base_url=lambda: self.ack_base_url,
+            probe_link=probe_link,
             trend_alpha=trend_alpha,
         )
         self._digests = DigestQueue(
@@ -237,7 +232,7 @@ class MailService:
     # -- acknowledgement ------------------------------------------------------------------------
     def _handle_ack(self, claims: AckClaims, by: str, comment: str | None) -> str:
         try:
-            alert = self._acknowledger.acknowledge(
+            alert = self._book.acknowledge(
                 claims.alert_id,
                 by=by,
                 comment=comment,
@@ -253,7 +248,7 @@ class MailService:
         return alert.acked_by or by
 
     def _describe(self, alert_id: str) -> str | None:
-        alert = self._reminders.alert(alert_id)
+        alert = self._book.get(alert_id)
         if alert is None:
             return None
         lang = self.settings.language
@@ -284,7 +279,7 @@ def build_mail_service(
     config: GwmonConfig,
     registry: Registry,
     store: InfluxClient,
-    acknowledger: Acknowledger,
+    book: AlertBookView,
     *,
     transport: Transport | None = None,
     clock: Callable[[], float] = time.time,
@@ -310,13 +305,15 @@ def build_mail_service(
             raise ConfigError(f"{config.source}: {exc}", source=config.source, key="mail") from None
     secret = _token_secret(settings) if settings.enabled else b"disabled"
     trend = load_analytics_settings(config).trend
+    dashboards = config.section(DASHBOARDS_SECTION)
     return MailService(
         settings,
         registry,
-        acknowledger=acknowledger,
+        book=book,
         transport=transport or make_transport(settings),
         chart_source=store.settings,
         token_secret=secret,
         clock=clock,
         trend_alpha=trend.alpha,
+        probe_link=dashboards.probe_dashboard_url,
     )

@@ -23,8 +23,8 @@ from pydantic import (
 )
 
 from gwmon.analytics import AlertKind
-from gwmon.config import ConfigError, read_secret_file
-from gwmon.ingest import GwmonConfig, Registry, section
+from gwmon.config import ConfigError, ConfigProblem, ConfigSection, read_secret_file
+from gwmon.ingest import GwmonConfig, Registry
 
 SECTION = "mail"
 TOKEN_KEY_FILE = "ack-token.key"  # noqa: S105 - a file name, not a secret
@@ -67,7 +67,6 @@ class MailSettings(BaseModel):
     maildir: Path = Path("mail/maildir")
     from_address: str = "gwmon <gwmon@localhost.invalid>"
     language: Literal["de", "en"] = "de"
-    grafana_url: str = "http://127.0.0.1:3000"
 
     smtp_host: str = "127.0.0.1"
     smtp_port: Annotated[int, Field(ge=1, le=65_535)] | None = None
@@ -112,7 +111,18 @@ class MailSettings(BaseModel):
         check_address(addr)
         return value
 
-    @field_validator("grafana_url", "ack_public_url")
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_keys(cls, data: object) -> object:
+        if isinstance(data, dict) and "grafana_url" in data:
+            msg = (
+                "grafana_url moved to [dashboards] grafana_url: one Grafana address for the "
+                "dashboards and the links in alert mails; move the line there"
+            )
+            raise ValueError(msg)
+        return data
+
+    @field_validator("ack_public_url")
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
         if value is None:
@@ -180,7 +190,7 @@ class MailSettings(BaseModel):
 
 def load_settings(config: GwmonConfig) -> MailSettings:
     """The validated [mail] section with paths resolved. Raises ConfigError."""
-    settings: MailSettings = section(config, SECTION, MailSettings)
+    settings = config.section(CONFIG_SECTION)
     return settings.with_base_dir(config.base_dir)
 
 
@@ -192,32 +202,22 @@ def check_config(config: GwmonConfig, registry: Registry) -> list[str]:
         return [str(exc)]
     if not settings.enabled:
         return []
-    src = config.source
-    problems: list[str] = []
-    municipalities = sorted({probe.municipality for probe in registry})
-    for name in municipalities:
-        if name not in settings.routes:
-            problems.append(
-                f"{src}: key 'mail.routes': no route for municipality '{name}' of the "
-                f"registry {registry.path}; add a [mail.routes.{_toml_key(name)}] table with "
-                "stabsstelle and recipients"
-            )
-    for name in sorted(settings.routes):
-        if name not in municipalities:
-            problems.append(
-                f"{src}: key 'mail.routes.{_toml_key(name)}': unknown municipality '{name}' "
-                f"(the registry {registry.path} has {', '.join(municipalities)}); fix the "
-                "spelling or remove the table"
-            )
+    problems = _route_problems(settings, registry)
     if not settings.operators:
         problems.append(
-            f"{src}: key 'mail.operators': empty; water-quality alerts must also reach the "
-            "waterworks operators: add their address(es)"
+            (
+                "mail.operators",
+                "empty; water-quality alerts must also reach the "
+                "waterworks operators: add their address(es)",
+            )
         )
     if not settings.maintenance:
         problems.append(
-            f"{src}: key 'mail.maintenance': empty; sensor faults and stale probes go only "
-            "there: add the maintenance address(es)"
+            (
+                "mail.maintenance",
+                "empty; sensor faults and stale probes go only "
+                "there: add the maintenance address(es)",
+            )
         )
     for key, path in (
         ("smtp_password_file", settings.smtp_password_file),
@@ -225,13 +225,43 @@ def check_config(config: GwmonConfig, registry: Registry) -> list[str]:
         ("smtp_ca_file", settings.smtp_ca_file),
     ):
         if path is not None and not path.is_file():
-            problems.append(f"{src}: key 'mail.{key}': {path} is not a readable file")
+            problems.append((f"mail.{key}", f"{path} is not a readable file"))
     local = settings.smtp_host in ("127.0.0.1", "::1", "localhost")
     if settings.transport == "smtp" and settings.smtp_security == "none" and not local:
         problems.append(
-            f"{src}: key 'mail.smtp_security': 'none' sends alert mails unencrypted; "
-            "use starttls or tls (none is accepted only for a relay on this host)"
+            (
+                "mail.smtp_security",
+                "'none' sends alert mails unencrypted; "
+                "use starttls or tls (none is accepted only for a relay on this host)",
+            )
         )
+    return [str(ConfigProblem(config.source, key, text)) for key, text in problems]
+
+
+def _route_problems(settings: MailSettings, registry: Registry) -> list[tuple[str, str]]:
+    """(key, problem) for municipalities without a route and routes without a municipality."""
+    problems: list[tuple[str, str]] = []
+    municipalities = sorted({probe.municipality for probe in registry})
+    for name in municipalities:
+        if name not in settings.routes:
+            problems.append(
+                (
+                    "mail.routes",
+                    f"no route for municipality '{name}' of the registry "
+                    f"{registry.path}; add a [mail.routes.{_toml_key(name)}] table with "
+                    "stabsstelle and recipients",
+                )
+            )
+    for name in sorted(settings.routes):
+        if name not in municipalities:
+            problems.append(
+                (
+                    f"mail.routes.{_toml_key(name)}",
+                    f"unknown municipality '{name}' "
+                    f"(the registry {registry.path} has {', '.join(municipalities)}); fix the "
+                    "spelling or remove the table",
+                )
+            )
     return problems
 
 
@@ -250,7 +280,7 @@ transport = "smtp"              # "smtp", or "maildir" (writes messages to a loc
 maildir = "mail/maildir"        # transport = "maildir": where messages go (relative to this file)
 from_address = "gwmon Grundwasser <gwmon@wasserwerke.example.org>"
 language = "de"                 # "de" or "en"
-grafana_url = "http://127.0.0.1:3000"   # links: {grafana_url}/d/gwmon-probe?var-probe=LE-07
+# Links to the probe dashboard go to [dashboards] grafana_url.
 
 # SMTP submission. Certificates and host names are always verified.
 smtp_host = "127.0.0.1"
@@ -308,3 +338,6 @@ recipients = ["gemeinde@thallwitz.example.invalid"]
 stabsstelle = "Stabsstelle Wurzener Land (Lossatal)"
 recipients = ["gemeinde@lossatal.example.invalid"]
 """
+
+
+CONFIG_SECTION = ConfigSection(SECTION, MailSettings, EXAMPLE_TOML)

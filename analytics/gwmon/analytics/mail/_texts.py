@@ -85,6 +85,13 @@ def digest_subject(notices: Sequence[Notice], audience: str, lang: Language) -> 
 
 def _digest_subject(notices: Sequence[Notice], audience: str, lang: Language) -> str:
     worst = sorted(notices, key=_rank)[0]
+    # Name the worst alert as it stands now (its latest notice in this digest, e.g. the
+    # peak a later reading set), not as it was when it opened: a digest tells the story
+    # so far, and where a batch boundary fell must not change the subject.
+    worst = max(
+        (notice for notice in notices if notice.alert.alert_id == worst.alert.alert_id),
+        key=lambda notice: notice.alert.updated_at,
+    )
     if lang == "de":
         return (
             f"[gwmon] SAMMELMELDUNG: {len(notices)} Meldungen für {audience} – u. a. "

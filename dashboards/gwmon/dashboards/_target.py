@@ -1,19 +1,23 @@
-"""A typed InfluxQL query for Grafana's InfluxDB data source (raw query mode).
+"""A typed InfluxQL target for Grafana's InfluxDB data source (raw query mode).
 
 grafana-foundation-sdk ships query types for Prometheus, Loki and others but none for
-InfluxDB, so this module adds the small part gwmon needs: a raw InfluxQL text, its
-result format and alias, serialised exactly as Grafana's InfluxDB data source stores a
-raw-mode query in dashboard JSON.
+InfluxDB, so this module adds the small part gwmon needs: the statements, built with
+`gwmon.storage.influxql`, their result format and alias, serialised as Grafana's
+InfluxDB data source stores a raw-mode query in dashboard JSON (its `InfluxQuery`:
+`query`, `rawQuery`, `resultFormat`, `alias`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Self
 
 from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.cog import variants as cogvariants
-from grafana_foundation_sdk.models import dashboard as dm
+
+from gwmon.storage import Statement
+from gwmon.storage import influxql as q
 
 ResultFormat = Literal["time_series", "table", "logs"]
 
@@ -26,8 +30,6 @@ class InfluxQLQuery(cogvariants.Dataquery):
     query: str
     result_format: ResultFormat = "time_series"
     alias: str | None = None
-    datasource: dm.DataSourceRef | None = None
-    hide: bool = False
 
     def to_json(self) -> dict[str, object]:
         payload: dict[str, object] = {
@@ -38,22 +40,19 @@ class InfluxQLQuery(cogvariants.Dataquery):
         }
         if self.alias:
             payload["alias"] = self.alias
-        if self.datasource is not None:
-            payload["datasource"] = self.datasource.to_json()
-        if self.hide:
-            payload["hide"] = True
         return payload
-
-    def statements(self) -> list[str]:
-        """The single InfluxQL statements of this target (Grafana sends them together)."""
-        return [part.strip() for part in self.query.split(";") if part.strip()]
 
 
 class InfluxQL(cogbuilder.Builder[InfluxQLQuery]):
-    """Builder in the SDK's style: `InfluxQL("A", "SELECT ...").table().alias("$tag_probe")`."""
+    """Builder in the SDK's style: `InfluxQL("A", statement).table().alias("$tag_probe")`.
 
-    def __init__(self, ref_id: str, query: str) -> None:
-        self._internal = InfluxQLQuery(ref_id=ref_id, query=" ".join(query.split()))
+    Several statements go into one target (Grafana sends them together, InfluxDB answers
+    each): `InfluxQL("A", [first, second])`.
+    """
+
+    def __init__(self, ref_id: str, statements: Statement | Sequence[Statement]) -> None:
+        parts = [statements] if isinstance(statements, Statement) else list(statements)
+        self._internal = InfluxQLQuery(ref_id=ref_id, query=q.statements(parts))
 
     def build(self) -> InfluxQLQuery:
         return self._internal
@@ -62,14 +61,6 @@ class InfluxQL(cogbuilder.Builder[InfluxQLQuery]):
         self._internal.result_format = "table"
         return self
 
-    def time_series(self) -> Self:
-        self._internal.result_format = "time_series"
-        return self
-
     def alias(self, alias: str) -> Self:
         self._internal.alias = alias
-        return self
-
-    def datasource(self, ref: dm.DataSourceRef) -> Self:
-        self._internal.datasource = ref
         return self

@@ -7,7 +7,12 @@ import pytest
 
 from fuzz import tally
 
-GENERATED_MODULES = ("test_fuzz_parsers.py", "test_fuzz_injection.py")
+GENERATED_MODULES = (
+    "test_fuzz_parsers.py",
+    "test_fuzz_mutations.py",
+    "test_fuzz_import.py",
+    "test_fuzz_injection.py",
+)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

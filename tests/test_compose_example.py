@@ -1,5 +1,6 @@
 """examples/docker-compose.yml, parsed (PyYAML) and checked against what it mounts and
-configures. It cannot be started here (no Docker engine); its header says so."""
+configures. It cannot be started here (no Docker engine); its header says so. Also:
+docs/deployment.md names the shipped broker settings fault 2 depends on."""
 
 from __future__ import annotations
 
@@ -189,3 +190,11 @@ def test_grafana_gets_the_files_of_dashboards_build_and_the_variables_they_need(
     assert "printf 'GWMON_INFLUXDB__PASSWORD=%s\\n' \"$pw\" > secrets/grafana.env" in COMPOSE_TEXT
     given = set(SERVICES["grafana"]["environment"]) | {"GWMON_INFLUXDB__PASSWORD"}
     assert set(re.findall(r"\$\{(GWMON_[A-Z_]+)\}", datasource)) == given
+
+
+def test_deployment_md_names_the_broker_settings_of_fault_2_as_shipped() -> None:
+    # docs/reliability.md, fault 2: these make a broker restart lose nothing.
+    deployment = (REPO / "docs" / "deployment.md").read_text(encoding="utf-8")
+    for key in ("persistence", "autosave_interval", "max_queued_messages", "max_inflight_messages"):
+        (value,) = re.findall(rf"^{key} (\S+)$", MOSQUITTO_CONF, re.MULTILINE)
+        assert f"`{key} {value}`" in deployment, f"docs/deployment.md must name {key} {value}"

@@ -50,11 +50,13 @@ class CorrectedSeriesObserver:
         # Periods to recompute at the next poll; None: the whole series.
         self._pending: dict[SeriesKey, tuple[int, int] | None] = {}
         self.points_written = 0
-        try:
-            self._adopt(self._store.corrections())
-        except StoreError as exc:
-            logger.warning("correction operations not readable yet (%s); polling", exc)
-            self._next_poll = clock()
+        # The operations are first read at the first tick or batch, not here: `gwmon run`
+        # builds this before its signal handlers are in place, and a hung InfluxDB must
+        # not hold the start-up. While they cannot be read, the spans of the readings
+        # seen are kept, so that what arrived meanwhile is mirrored by a recompute.
+        self._adopted = False
+        self._seen_before_adoption: dict[SeriesKey, tuple[int, int]] = {}
+        self._next_poll = clock()
 
     @property
     def corrected_series(self) -> frozenset[SeriesKey]:
@@ -74,6 +76,17 @@ class CorrectedSeriesObserver:
 
     # -- BatchObserver -----------------------------------------------------------------------------
     def batch_stored(self, readings: Sequence[Reading]) -> None:
+        if not self._adopted:
+            self._try_first_adoption()
+        if not self._adopted:  # InfluxDB unreadable: remember what to recompute later
+            for reading in readings:
+                key = (reading.probe, reading.quantity)
+                low, high = self._seen_before_adoption.get(key, (reading.time_ns, reading.time_ns))
+                self._seen_before_adoption[key] = (
+                    min(low, reading.time_ns),
+                    max(high, reading.time_ns),
+                )
+            return
         if not self._active:
             # No corrected series at all (the usual case): do not even look, so the
             # ingest's lazily made Readings are not made for this observer.
@@ -108,6 +121,9 @@ class CorrectedSeriesObserver:
         if self._clock() < self._next_poll:
             return
         self._next_poll = self._clock() + self._poll_interval_s
+        if not self._adopted:
+            self._try_first_adoption()
+            return
         try:
             self.poll()
         except StoreError as exc:
@@ -121,6 +137,24 @@ class CorrectedSeriesObserver:
         """Nothing to flush: every point is written with its batch."""
 
     # -- polling ----------------------------------------------------------------------------------
+    def _try_first_adoption(self) -> None:
+        """Read the operations once; recompute only what arrived before this read."""
+        try:
+            operations = self._store.corrections()
+        except StoreError as exc:
+            logger.warning("correction operations not readable yet (%s); trying again", exc)
+            return
+        self._adopt(operations)
+        self._adopted = True
+        for key, span in self._seen_before_adoption.items():
+            if key in self._active:
+                self._remember(key, span)
+        self._seen_before_adoption.clear()
+        try:
+            self._recompute_pending()
+        except StoreError as exc:  # the pending periods stay for the next poll
+            logger.warning("corrected series not recomputed yet (%s)", exc)
+
     def _remember(self, key: SeriesKey, span: tuple[int, int] | None) -> None:
         if key in self._pending:
             known = self._pending[key]
@@ -141,6 +175,9 @@ class CorrectedSeriesObserver:
             elif known is None or known[0] != operation.state.value:
                 self._remember(key, (operation.from_ns, operation.to_ns))
         self._adopt(operations)
+        self._recompute_pending()
+
+    def _recompute_pending(self) -> None:
         for key, span in list(self._pending.items()):
             from_ns, to_ns = (None, None) if span is None else span
             done = recompute(self._store, key[0], key[1], from_ns, to_ns)

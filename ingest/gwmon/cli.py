@@ -22,18 +22,22 @@ from gwmon.analytics.mail import cli as mail_cli
 from gwmon.config import CONFIG_ENV_VAR, ConfigError, ConfigSection
 from gwmon.dashboards import cli as dashboards_cli
 from gwmon.ingest import (
+    BAROMETRIC_SECTION,
     BatchObserver,
+    Compensator,
     GwmonConfig,
     IngestError,
     IngestService,
     Registry,
     RegistryError,
+    build_compensation,
     load_config,
     load_registry,
+    parse_cli_time,
 )
 from gwmon.ingest._config import SPINE_SECTIONS
 from gwmon.ingest._example import HEADER as EXAMPLE_HEADER
-from gwmon.storage import InfluxClient, StoreConfigError
+from gwmon.storage import InfluxClient, StoreConfigError, StoreError
 from gwmon_sim import EXAMPLE_TOML as SIM_EXAMPLE_TOML
 from gwmon_sim import SimSettings, check_settings
 from gwmon_sim import cli as sim_cli
@@ -93,7 +97,7 @@ SIM_CONFIG_SECTION: ConfigSection[SimSettings] = ConfigSection(
 
 
 def example_toml() -> str:
-    spine = [spec.example for spec in SPINE_SECTIONS]
+    spine = [spec.example for spec in (*SPINE_SECTIONS, BAROMETRIC_SECTION)]
     return "\n".join([EXAMPLE_HEADER, *spine, *_stage_examples()])
 
 
@@ -110,10 +114,19 @@ def _stage_checks(config: GwmonConfig, registry: Registry) -> list[str]:
     """Problems of the sections `gwmon run` uses. The simulator's [sim] section is not
     among them: a service must never refuse to start over a simulator setting."""
     return [
+        *_barometric_problems(config),
         *analytics.check_config(config, registry),
         *mail.check_config(config, registry),
         *dashboards.check_config(config, registry),
     ]
+
+
+def _barometric_problems(config: GwmonConfig) -> list[str]:
+    try:
+        config.section(BAROMETRIC_SECTION)
+    except ConfigError as exc:
+        return [str(exc)]
+    return []
 
 
 def _sim_problems(config: GwmonConfig, settings: SimSettings, registry_path: Path) -> list[str]:
@@ -153,11 +166,12 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
 def _build_observers(
     config: GwmonConfig, registry: Registry, store: InfluxClient
 ) -> tuple[list[BatchObserver], list[MailService]]:
-    """The analytics observer of the ingest, and the mail service around it."""
+    """The analytics observer of the ingest behind the barometric compensation, and the
+    mail service around it."""
     observer = build_observer(config, registry, store)
     mailer = build_mail_service(config, registry, store, observer)
     observer.add_listener(mailer)
-    return [observer], [mailer]
+    return [build_compensation(config, registry, store, observer)], [mailer]
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -192,6 +206,40 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- gwmon compensate -------------------------------------------------------------------------
+def _cmd_compensate(args: argparse.Namespace) -> int:
+    """Derive the compensated values of a period again (after an outage, or after the
+    registry named a barometer for data stored before)."""
+    try:
+        config, registry = load_config_and_registry(args.config)
+        settings = config.section(BAROMETRIC_SECTION)
+        first_ns = parse_cli_time(args.from_time, "--from")
+        last_ns = parse_cli_time(args.to_time, "--to")
+    except (ConfigError, RegistryError) as exc:
+        return _fail(str(exc))
+    loggers = [probe for probe in registry if probe.barometer is not None]
+    if args.probe is not None:
+        loggers = [probe for probe in loggers if probe.probe_id == args.probe]
+        if not loggers:
+            return _fail(
+                f"probe {args.probe!r} has no barometer in the registry (column barometer)"
+            )
+    if last_ns < first_ns:
+        return _fail("--to is before --from")
+    store = InfluxClient(config.influxdb)
+    try:
+        compensator = Compensator(registry, store, settings)
+        for probe in loggers:
+            stored = compensator.recompute(probe, first_ns, last_ns)
+            print(f"{probe.probe_id}: {len(stored)} compensated values stored (new or changed)")
+    except StoreError as exc:
+        print(f"gwmon: InfluxDB: {exc}", file=sys.stderr)
+        return EXIT_RUNTIME
+    finally:
+        store.close()
+    return 0
+
+
 # -- parser -----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -223,6 +271,25 @@ def build_parser() -> argparse.ArgumentParser:
         "check", parents=[config_parent], help="validate a config file and its registry"
     )
     check.set_defaults(handler=_cmd_config_check)
+
+    compensate = commands.add_parser(
+        "compensate",
+        parents=[config_parent],
+        help="derive barometrically compensated water column, depth and level again",
+        description=(
+            "Derive the water column, depth and level of absolute pressure loggers from "
+            "their stored pressures and their barometer (docs/data-management.md) for a "
+            "period; `gwmon run` does this as data arrive. Times: ISO 8601 with offset."
+        ),
+    )
+    compensate.add_argument(
+        "--from", dest="from_time", required=True, help="e.g. 2026-10-01T00:00:00+02:00"
+    )
+    compensate.add_argument("--to", dest="to_time", required=True, help="inclusive end")
+    compensate.add_argument(
+        "--probe", help="only this logger (default: every logger with a barometer)"
+    )
+    compensate.set_defaults(handler=_cmd_compensate)
 
     _register_stage_commands(commands, config_parent)
     return parser

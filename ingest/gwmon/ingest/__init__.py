@@ -1,7 +1,11 @@
 """gwmon.ingest: the spine. Wire contract decoder, configuration, probe registry and the
 MQTT -> InfluxDB ingest service (the storage contract is `gwmon.storage`)."""
 
+from gwmon.ingest._barometric import CONFIG_SECTION as BAROMETRIC_SECTION
+from gwmon.ingest._barometric import BarometricSettings
 from gwmon.ingest._bounded import PayloadRejected, Reason
+from gwmon.ingest._clitime import parse_cli_time
+from gwmon.ingest._compensation import CompensatingObserver, Compensator, build_compensation
 from gwmon.ingest._config import (
     GwmonConfig,
     IngestSettings,
@@ -38,6 +42,7 @@ from gwmon.ingest._storage import IngestCounters
 from gwmon.ingest._topics import parse_topic, subscription_filters, topic_root
 
 __all__ = [
+    "BAROMETRIC_SECTION",
     "CANONICAL_QUANTITIES",
     "DEFAULT_NITRATE_BREACH_MG_L",
     "DEFAULT_NITRATE_WARNING_MG_L",
@@ -46,7 +51,10 @@ __all__ = [
     "PROBE_ID_PATTERN",
     "RECORDS",
     "TREND_REVERSAL_START_MG_L",
+    "BarometricSettings",
     "BatchObserver",
+    "CompensatingObserver",
+    "Compensator",
     "DecodedPack",
     "GwmonConfig",
     "IngestCounters",
@@ -64,10 +72,12 @@ __all__ = [
     "RegistrySettings",
     "SequenceMark",
     "StatusUpdate",
+    "build_compensation",
     "decode_pack",
     "decode_status",
     "load_config",
     "load_registry",
+    "parse_cli_time",
     "parse_topic",
     "section",
     "subscription_filters",

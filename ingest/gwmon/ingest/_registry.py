@@ -35,7 +35,14 @@ OPTIONAL_COLUMNS = (
     "level_max_m_nhn",
     "nitrate_loq_mg_l",
     "qc",
+    "sensor_depth_below_mp_m",
+    "kind",
+    "barometer",
 )
+KIND_WELL = "well"
+KIND_BAROMETER = "barometer"  # air pressure at the site, for barometric compensation
+KINDS = (KIND_WELL, KIND_BAROMETER)
+SENSOR_DEPTH_RANGE_M = (0.0, 2000.0)
 
 
 class RegistryError(GwmonError):
@@ -66,6 +73,11 @@ class Probe:
     level_max_m_nhn: float | None = None
     nitrate_loq_mg_l: float | None = None
     qc: Mapping[str, str] = field(default_factory=dict)
+    # Installation depth of the sensor below the measuring point: links an absolute
+    # pressure logger's water column to depth and level (docs/data-management.md).
+    sensor_depth_below_mp_m: float | None = None
+    kind: str = KIND_WELL
+    barometer: str | None = None  # probe_id of the barometer covering this probe
 
     def level_from_depth(self, depth_m_below_ground: float) -> float:
         """Groundwater level in m NHN from a depth below ground level."""
@@ -93,6 +105,13 @@ class Registry:
 
     def municipalities(self) -> set[str]:
         return {probe.municipality for probe in self.probes.values()}
+
+    def covered_by(self, barometer_id: str) -> list[Probe]:
+        """The probes whose `barometer` column names `barometer_id`, sorted by id."""
+        return sorted(
+            (probe for probe in self.probes.values() if probe.barometer == barometer_id),
+            key=lambda probe: probe.probe_id,
+        )
 
 
 def _parse_qc(text: str) -> dict[str, str]:
@@ -161,6 +180,13 @@ def _parse_row(row: Mapping[str, str | None]) -> Probe:
     interval = _number(row, "expected_interval_s", required=False, low=1, high=31 * 86400)
     measuring_point = _number(row, "measuring_point_m_nhn", required=False, low=-500, high=9000)
     loq = _number(row, "nitrate_loq_mg_l", required=False, low=0, high=100)
+    low, high = SENSOR_DEPTH_RANGE_M
+    sensor_depth = _number(row, "sensor_depth_below_mp_m", required=False, low=low, high=high)
+    kind = (row.get("kind") or "").strip() or KIND_WELL
+    if kind not in KINDS:
+        msg = f"kind {kind!r} must be one of {', '.join(KINDS)} (empty: {KIND_WELL})"
+        raise ValueError(msg)
+    barometer = (row.get("barometer") or "").strip() or None
     return Probe(
         probe_id=probe_id,
         site=site,
@@ -177,7 +203,30 @@ def _parse_row(row: Mapping[str, str | None]) -> Probe:
         level_max_m_nhn=level_max,
         nitrate_loq_mg_l=loq,
         qc=_parse_qc(row.get("qc") or ""),
+        sensor_depth_below_mp_m=sensor_depth,
+        kind=kind,
+        barometer=barometer,
     )
+
+
+def _barometer_problems(probes: Mapping[str, Probe], lines: Mapping[str, int]) -> list[str]:
+    """A `barometer` must name a probe of kind barometer, which names none itself."""
+    problems = []
+    for probe in probes.values():
+        if probe.barometer is None:
+            continue
+        where = f"line {lines[probe.probe_id]}: probe {probe.probe_id}, column barometer"
+        target = probes.get(probe.barometer)
+        if probe.kind == KIND_BAROMETER:
+            problems.append(f"{where}: a barometer is not compensated itself; leave it empty")
+        elif target is None:
+            problems.append(f"{where}: {probe.barometer!r} is not a probe_id of this registry")
+        elif target.kind != KIND_BAROMETER:
+            problems.append(
+                f"{where}: {probe.barometer} is not a barometer; set its column kind to "
+                f"{KIND_BAROMETER}"
+            )
+    return problems
 
 
 def load_registry(path: Path) -> Registry:
@@ -215,6 +264,7 @@ def load_registry(path: Path) -> Registry:
     if problems:
         raise RegistryError(path, problems)
     probes: dict[str, Probe] = {}
+    line_of: dict[str, int] = {}
     for (line_number, _), row in zip(numbered[1:], reader, strict=True):
         if None in row:
             problems.append(f"line {line_number}: more fields than header columns")
@@ -228,6 +278,8 @@ def load_registry(path: Path) -> Registry:
             problems.append(f"line {line_number}: duplicate probe_id {probe.probe_id}")
             continue
         probes[probe.probe_id] = probe
+        line_of[probe.probe_id] = line_number
+    problems.extend(_barometer_problems(probes, line_of))
     if problems:
         raise RegistryError(path, problems)
     if not probes:

@@ -32,7 +32,17 @@ from gwmon.ingest import Registry
 
 
 class _NoAck:
-    def acknowledge(self, alert_id: str, *, by: str, comment: str | None, at: dt.datetime) -> Alert:
+    """An alert book that knows no alert."""
+
+    def get(self, alert_id: str) -> Alert | None:
+        return None
+
+    def open_alerts(self) -> list[Alert]:
+        return []
+
+    def acknowledge(
+        self, alert_id: str, *, by: str, comment: str | None = None, at: dt.datetime | None = None
+    ) -> Alert:
         raise KeyError(alert_id)
 
 
@@ -89,7 +99,7 @@ def main() -> None:
         service = MailService(
             settings,
             Registry(probes={}),
-            acknowledger=_NoAck(),
+            book=_NoAck(),
             transport=_NoTransport(),
             chart_source=None,
             token_secret=b"k",

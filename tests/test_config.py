@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from gwmon.cli import example_toml
-from gwmon.config import ConfigError
+from gwmon.cli import STAGE_SECTIONS, example_toml
+from gwmon.config import ConfigError, registered_sections
 from gwmon.ingest import load_config
 from gwmon.ingest._config import IngestSettings, MqttSettings
 from gwmon.storage import InfluxSettings
@@ -127,3 +127,13 @@ def test_cli_config_check_and_example(tmp_path: Path) -> None:
     missing = gwmon("config", "check", "--config", str(tmp_path / "absent.toml"))
     assert missing.returncode == 2
     assert "gwmon config example >" in missing.stderr
+
+
+def test_every_registered_section_is_in_the_example_and_no_stage_is_named_by_the_loader() -> None:
+    registered = registered_sections()
+    assert sorted(registered) == sorted(spec.name for spec in STAGE_SECTIONS)
+    example = tomllib.loads(example_toml())
+    assert set(registered) <= set(example)
+    loader = (REPO_ROOT / "ingest" / "gwmon" / "ingest" / "_config.py").read_text()
+    for name in registered:
+        assert f'"{name}"' not in loader, f"the spine's loader names the stage section {name}"

@@ -65,3 +65,31 @@ def test_ensure_database_creates_it_on_1x(influxdb: InfluxServer) -> None:
     client.ensure_database()
     assert client.server_version is not None and client.server_version.startswith("1.")
     assert [name] in [row for serie in client.query("SHOW DATABASES") for row in serie["values"]]
+
+
+@pytest.mark.parametrize(
+    ("url", "gzip", "compressed"),
+    [
+        ("http://127.0.0.1:8086", "auto", False),
+        ("http://localhost:8086", "auto", False),
+        ("http://[::1]:8086", "auto", False),
+        ("https://influx.example:8086", "auto", True),
+        ("http://192.0.2.7:8086", "auto", True),
+        ("http://127.0.0.1:8086", True, True),
+        ("https://influx.example:8086", False, False),
+    ],
+)
+def test_writes_are_compressed_unless_influxdb_is_on_this_machine(
+    url: str, gzip: bool | str, compressed: bool
+) -> None:
+    assert InfluxSettings(url=url, gzip=gzip).compress is compressed  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("gzip", [True, False])
+def test_compressed_and_plain_writes_are_stored_alike(
+    influx_db: InfluxDatabase, gzip: bool
+) -> None:
+    client = InfluxClient(InfluxSettings(url=influx_db.url, database=influx_db.name, gzip=gzip))
+    client.write_lines([f"gz,probe=p value={i}.5 {i}" for i in range(1, 4)])
+    rows = client.query_rows("SELECT value FROM gz")
+    assert [(row["time"], row["value"]) for row in rows] == [(1, 1.5), (2, 2.5), (3, 3.5)]

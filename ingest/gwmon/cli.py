@@ -13,13 +13,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from gwmon import analytics, dashboards
 from gwmon.analytics import StateLockedError, build_observer, mail
 from gwmon.analytics import cli as analytics_cli
 from gwmon.analytics.mail import MailService, build_mail_service
 from gwmon.analytics.mail import cli as mail_cli
-from gwmon.config import CONFIG_ENV_VAR, ConfigError, ConfigSection
+from gwmon.config import CONFIG_ENV_VAR, ConfigError, ConfigSection, GwmonError
 from gwmon.dashboards import cli as dashboards_cli
 from gwmon.ingest import (
     BAROMETRIC_SECTION,
@@ -35,6 +36,7 @@ from gwmon.ingest import (
     load_registry,
     parse_cli_time,
 )
+from gwmon.ingest import cli as ingest_cli
 from gwmon.ingest._config import SPINE_SECTIONS
 from gwmon.ingest._example import HEADER as EXAMPLE_HEADER
 from gwmon.storage import InfluxClient, StoreConfigError, StoreError
@@ -97,17 +99,23 @@ SIM_CONFIG_SECTION: ConfigSection[SimSettings] = ConfigSection(
 
 
 def example_toml() -> str:
-    spine = [spec.example for spec in (*SPINE_SECTIONS, BAROMETRIC_SECTION)]
+    spine = [spec.example for spec in SPINE_SECTIONS]
     return "\n".join([EXAMPLE_HEADER, *spine, *_stage_examples()])
 
 
+STAGE_SECTIONS: tuple[ConfigSection[Any], ...] = (
+    BAROMETRIC_SECTION,
+    analytics.CONFIG_SECTION,
+    mail.CONFIG_SECTION,
+    dashboards.CONFIG_SECTION,
+    SIM_CONFIG_SECTION,
+)
+"""The stages' sections in the order `gwmon config example` prints them (each is also
+registered as an entry point, which is how the loader knows their names)."""
+
+
 def _stage_examples() -> list[str]:
-    return [
-        analytics.EXAMPLE_TOML,
-        mail.EXAMPLE_TOML,
-        dashboards.EXAMPLE_TOML,
-        SIM_CONFIG_SECTION.example,
-    ]
+    return [spec.example for spec in STAGE_SECTIONS]
 
 
 def _stage_checks(config: GwmonConfig, registry: Registry) -> list[str]:
@@ -169,7 +177,7 @@ def _build_observers(
     """The analytics observer of the ingest behind the barometric compensation, and the
     mail service around it."""
     observer = build_observer(config, registry, store)
-    mailer = build_mail_service(config, registry, store, observer)
+    mailer = build_mail_service(config, registry, store, observer.book)
     observer.add_listener(mailer)
     return [build_compensation(config, registry, store, observer)], [mailer]
 
@@ -240,6 +248,28 @@ def _cmd_compensate(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- gwmon import -----------------------------------------------------------------------------
+def _cmd_import(args: argparse.Namespace) -> int:
+    try:
+        config, registry = load_config_and_registry(args.config)
+        store = InfluxClient(config.influxdb)
+        store.ensure_database()
+        observers: list[BatchObserver] = []
+        if not (args.check or args.no_analytics):
+            # QC flags and alerts as in `gwmon run`; no mail service (docs/import.md).
+            analytics_observer = build_observer(config, registry, store)
+            observers.append(build_compensation(config, registry, store, analytics_observer))
+    except StateLockedError as exc:
+        return _fail(f"{exc}; stop `gwmon run` during the import, or import with --no-analytics")
+    except (ConfigError, RegistryError, StoreError) as exc:
+        return _fail(str(exc))
+    try:
+        return ingest_cli.run_import(args, config, registry, store, observers)
+    finally:
+        for observer in observers:
+            observer.close()
+
+
 # -- parser -----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -262,6 +292,12 @@ def build_parser() -> argparse.ArgumentParser:
         "run", parents=[config_parent], help="run the ingest service (MQTT -> InfluxDB)"
     )
     run.set_defaults(handler=_cmd_run)
+
+    imports = commands.add_parser(
+        "import", parents=[config_parent], help="import a CSV file of readings (docs/import.md)"
+    )
+    ingest_cli.add_import_arguments(imports)
+    imports.set_defaults(handler=_cmd_import)
 
     config_cmd = commands.add_parser("config", help="print an example config or check one")
     config_sub = config_cmd.add_subparsers(dest="config_command", required=True)
@@ -365,7 +401,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _configure_logging(args.log_level, args.log_format)
     handler = args.handler
-    code: int = handler(args)
+    try:
+        code: int = handler(args)
+    except GwmonError as exc:
+        # Every deliberate error says what is wrong and how to fix it: no traceback.
+        return _fail(str(exc))
     return code
 
 

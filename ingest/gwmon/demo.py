@@ -24,7 +24,7 @@ from email.parser import BytesParser
 from pathlib import Path
 
 from gwmon.analytics import mail
-from gwmon.ingest import load_config
+from gwmon.ingest import TREND_REVERSAL_START_MG_L, load_config
 from gwmon.ingest.devservers import InfluxServer, MosquittoServer
 from gwmon.storage import READING, REJECTED, InfluxClient
 from gwmon.storage import influxql as q
@@ -175,7 +175,8 @@ def _print_trend(config: Path) -> None:
         if reason:
             print(f"    reason: {reason}")
     reached = [row["probe"] for row in rows if row["reversal_start_reached"]]
-    print(f"  trend-reversal start (37.5 mg/L) reached: {', '.join(reached) or 'none'}")
+    start = f"{TREND_REVERSAL_START_MG_L:g} mg/L"
+    print(f"  trend-reversal start ({start}) reached: {', '.join(reached) or 'none'}")
 
 
 def _print_alerts_and_mail(config: Path, run_dir: Path) -> None:

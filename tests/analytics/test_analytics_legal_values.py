@@ -9,10 +9,15 @@ from pathlib import Path
 import pytest
 
 from analytics.analytics_helpers import HOUR, NS, T0, probe, registry, write_config
-from gwmon.analytics import AnalyticsSettings, Episode, TrendSettings, mann_kendall, run_trend
+from gwmon.analytics import (
+    CONFIG_SECTION,
+    Episode,
+    TrendSettings,
+    mann_kendall,
+    run_trend,
+)
 from gwmon.analytics._messages import episode_message
 from gwmon.config import ConfigError
-from gwmon.ingest import section
 from gwmon.ingest.devservers import InfluxDatabase
 from gwmon.storage import InfluxClient, Point
 
@@ -76,7 +81,7 @@ def test_reversal_start_is_at_most_37_5_whatever_is_asked() -> None:
 def test_trend_setting_above_37_5_is_refused(tmp_path: Path) -> None:
     config = write_config(tmp_path, analytics="[analytics.trend]\nreversal_start_mg_l = 40.0\n")
     with pytest.raises(ConfigError, match=r"analytics\.trend\.reversal_start_mg_l"):
-        section(config, "analytics", AnalyticsSettings)
+        config.section(CONFIG_SECTION)
     assert TrendSettings(reversal_start_mg_l=37.5).reversal_start_mg_l == 37.5
 
 

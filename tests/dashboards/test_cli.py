@@ -127,7 +127,7 @@ def test_check_config_names_file_key_and_fix(tmp_path: Path, month_db: InfluxDat
     bad = load_config(write_config(tmp_path, month_db, 'folder_uid = "gwmon-influxdb"'))
     problems = check_config(bad, load_registry(bad.registry_path))
     assert problems == [
-        f"{bad.source}: key 'dashboards.datasource_uid' equals folder_uid; "
+        f"{bad.source}: key 'dashboards.datasource_uid': equals folder_uid; "
         "give the data source its own uid (e.g. gwmon-influxdb)"
     ]
     wrong = load_config(write_config(tmp_path, month_db, "language = 3"))

@@ -15,7 +15,7 @@ from mail.mail_helpers import (
     MAIL_TOML,
     T0,
     CertAuthority,
-    FakeAcknowledger,
+    FakeBook,
     FakeClock,
     MailRig,
     SmtpServer,
@@ -90,7 +90,7 @@ def mail_rig(
             config_file=config_file,
             registry=registry,
             clock=FakeClock(T0 + dt.timedelta(hours=2, minutes=15)),
-            acknowledger=FakeAcknowledger(),
+            acknowledger=FakeBook(),
             store=InfluxClient(config.influxdb),
         )
         rigs.append(rig)

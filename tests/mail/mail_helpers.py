@@ -1,5 +1,5 @@
 """Helpers of the mail tests: a real aiosmtpd SMTP server (plain, STARTTLS, implicit TLS),
-a test CA made with `cryptography`, alert factories, a fake acknowledger and clock."""
+a test CA made with `cryptography`, alert factories, a fake alert book and clock."""
 
 from __future__ import annotations
 
@@ -241,8 +241,9 @@ class FakeClock:
         self.now += seconds
 
 
-class FakeAcknowledger:
-    """Stands in for the analytics core's acknowledge()."""
+class FakeBook:
+    """Stands in for the analytics alert book (gwmon.analytics.AlertBookView): the alerts
+    a test added, and the acknowledgements it was asked for."""
 
     def __init__(self) -> None:
         self.alerts: dict[str, Alert] = {}
@@ -253,12 +254,28 @@ class FakeAcknowledger:
         with self.lock:
             self.alerts[alert.alert_id] = alert
 
-    def acknowledge(self, alert_id: str, *, by: str, comment: str | None, at: dt.datetime) -> Alert:
+    def get(self, alert_id: str) -> Alert | None:
+        with self.lock:
+            return self.alerts.get(alert_id)
+
+    def open_alerts(self) -> list[Alert]:
+        with self.lock:
+            return [a for a in self.alerts.values() if a.state != AlertState.RESOLVED]
+
+    def acknowledge(
+        self,
+        alert_id: str,
+        *,
+        by: str,
+        comment: str | None = None,
+        at: dt.datetime | None = None,
+    ) -> Alert:
         with self.lock:
             alert = self.alerts[alert_id]
-            self.calls.append((alert_id, by, comment, at))
+            moment = at or dt.datetime.now(dt.UTC)
+            self.calls.append((alert_id, by, comment, moment))
             acked = alert.with_changes(
-                state=AlertState.ACKNOWLEDGED, acked_at=at, acked_by=by, ack_comment=comment
+                state=AlertState.ACKNOWLEDGED, acked_at=moment, acked_by=by, ack_comment=comment
             )
             self.alerts[alert_id] = acked
             return acked
@@ -390,7 +407,7 @@ class MailRig:
     config_file: Path
     registry: Registry
     clock: FakeClock
-    acknowledger: FakeAcknowledger
+    acknowledger: FakeBook
     store: InfluxClient
     services: list[MailService] = field(default_factory=list)
 

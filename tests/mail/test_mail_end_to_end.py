@@ -56,7 +56,7 @@ def test_demo_breach_produces_exactly_the_expected_mails(
     registry = load_registry(config.registry_path)
     store = InfluxClient(config.influxdb)
     observer = build_observer(config, registry, store)
-    mail = build_mail_service(config, registry, store, observer)
+    mail = build_mail_service(config, registry, store, observer.book)
     observer.add_listener(mail)
     mail.start(sender_thread=False)  # composed below, after the whole story arrived
     try:
@@ -108,7 +108,7 @@ def test_demo_breach_produces_exactly_the_expected_mails(
         # Nothing more: a second cycle and a restart of the mail stage send nothing.
         mail.run_once()
         mail.stop()
-        again = build_mail_service(config, registry, store, observer)
+        again = build_mail_service(config, registry, store, observer.book)
         again.start(sender_thread=False)
         again.run_once()
         again.stop()

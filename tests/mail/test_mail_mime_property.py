@@ -38,7 +38,17 @@ class Capture:
 
 
 class NoAck:
-    def acknowledge(self, alert_id: str, *, by: str, comment: str | None, at: dt.datetime) -> Alert:
+    """An alert book that knows no alert."""
+
+    def get(self, alert_id: str) -> Alert | None:
+        return None
+
+    def open_alerts(self) -> list[Alert]:
+        return []
+
+    def acknowledge(
+        self, alert_id: str, *, by: str, comment: str | None = None, at: dt.datetime | None = None
+    ) -> Alert:
         raise KeyError(alert_id)
 
 
@@ -73,7 +83,7 @@ def test_any_alert_text_gives_valid_mime(
         service = MailService(
             mail_settings,
             Registry(probes={}),
-            acknowledger=NoAck(),
+            book=NoAck(),
             transport=capture,
             chart_source=None,
             token_secret=b"k" * 32,
@@ -136,7 +146,7 @@ def test_missing_route_at_run_time_mails_operators_and_maintenance(
     service = MailService(
         mail_settings,
         Registry(probes={}),
-        acknowledger=NoAck(),
+        book=NoAck(),
         transport=capture,
         chart_source=None,
         token_secret=b"k" * 32,

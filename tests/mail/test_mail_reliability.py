@@ -308,6 +308,7 @@ def test_ack_event_from_cli_stops_reminders_and_reminders_survive_restart(
     rig: MailRig = mail_rig(smtp=smtp_server, reminder=3600)
     service = rig.build()
     alert = make_alert(rig.registry)
+    rig.acknowledger.add(alert)  # the alert book knows every alert it announces
     service.alert_event(opened(alert))
     service.run_once()
     service.stop()
@@ -320,6 +321,7 @@ def test_ack_event_from_cli_stops_reminders_and_reminders_survive_restart(
     assert len(subjects) == 3 and all(s.startswith("[gwmon] ERINNERUNG") for s in subjects[1:])
     assert len(smtp_server.mails()) == 6
     acked = alert.with_changes(state=AlertState.ACKNOWLEDGED, acked_by="Leitwarte", acked_at=T0)
+    rig.acknowledger.add(acked)
     restarted.alert_event(
         AlertEvent(f"{alert.alert_id}:acknowledged", AlertEventType.ACKNOWLEDGED, acked)
     )
@@ -459,3 +461,32 @@ def test_unusable_outbox_event_is_set_aside_not_retried_forever(
     assert len(messages) == 2
     assert messages[0].startswith("unreadable outbox event") and "garbled.json" in messages[0]
     assert messages[1].startswith("outbox event broken unusable")
+
+
+def test_reminders_read_the_alert_book_not_a_copy(
+    mail_rig: RigFactory, smtp_server: SmtpServer
+) -> None:
+    # The mail stage keeps no copy of an alert: a reminder says what the book says now,
+    # and an alert the book shows acknowledged (e.g. by `gwmon alerts ack` on another
+    # machine, before its event reached the mail stage) is not reminded of.
+    rig: MailRig = mail_rig(smtp=smtp_server, reminder=3600)
+    service = rig.build()
+    alert = make_alert(rig.registry)
+    rig.acknowledger.add(alert)
+    service.alert_event(opened(alert))
+    service.run_once()
+    rig.acknowledger.add(alert.with_changes(value=57.3))  # a new peak, as the book has it
+    rig.clock.advance(3600)
+    service.run_once()
+    reminder = sent_to(smtp_server.mails(), LEIPZIG)[1].message
+    assert reminder["Subject"].startswith(
+        "[gwmon] ERINNERUNG: SCHWELLENWERT ÜBERSCHRITTEN Nitrat 57,3 mg/L"
+    )
+    rig.acknowledger.add(
+        alert.with_changes(state=AlertState.ACKNOWLEDGED, acked_by="Leitwarte", acked_at=T0)
+    )
+    rig.clock.advance(3600)
+    service.run_once()
+    assert len(sent_to(smtp_server.mails(), LEIPZIG)) == 2
+    state = json.loads((rig.workdir / "outbox" / "alerts.json").read_text())
+    assert state == {alert.alert_id: {"next_s": None, "count": 1}}

@@ -37,6 +37,7 @@ from gwmon.analytics._model import (
 )
 from gwmon.analytics._observer import AnalyticsObserver, build_observer
 from gwmon.analytics._settings import (
+    CONFIG_SECTION,
     EXAMPLE_TOML,
     AnalyticsSettings,
     ProbePlan,
@@ -50,6 +51,7 @@ from gwmon.analytics._stats import AnalyticsStats
 from gwmon.analytics._trend import run_trend
 
 __all__ = [
+    "CONFIG_SECTION",
     "EXAMPLE_TOML",
     "MAINTENANCE_KINDS",
     "SECONDS_PER_YEAR",

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from gwmon.config import GwmonError
+
 ParamValue = float | int | bool | None
 FlagLevel = Literal["bad", "info"]
 History = Sequence[tuple[int, float]]  # (time_ns, value) of earlier readings, oldest first
@@ -24,7 +26,7 @@ _NS_PER_HOUR = 3_600_000_000_000
 _NS = 1_000_000_000
 
 
-class DetectorConfigError(ValueError):
+class DetectorConfigError(GwmonError, ValueError):
     """A detector or parameter name or value is wrong; the message says which and why."""
 
 

@@ -24,14 +24,13 @@ from gwmon.analytics._detectors import (
     QcDetector,
     parse_params,
 )
-from gwmon.config import ConfigError
+from gwmon.config import ConfigError, ConfigProblem, ConfigSection
 from gwmon.ingest import (
     CANONICAL_QUANTITIES,
     TREND_REVERSAL_START_MG_L,
     GwmonConfig,
     Probe,
     Registry,
-    section,
 )
 
 SECTION = "analytics"
@@ -133,7 +132,8 @@ class AnalyticsSettings(BaseModel):
 
 
 def load_settings(config: GwmonConfig) -> AnalyticsSettings:
-    return section(config, SECTION, AnalyticsSettings)
+    """The validated [analytics] section (validated once, then kept). Raises ConfigError."""
+    return config.section(CONFIG_SECTION)
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,14 +262,24 @@ def config_problems(
     for kind in settings.alarms:
         if kind not in ALARM_PARAMS:
             problems.append(
-                f"{source}: key 'analytics.alarms.{kind}': unknown alarm "
-                f"(known: {', '.join(ALARM_PARAMS)})"
+                str(
+                    ConfigProblem(
+                        source,
+                        f"analytics.alarms.{kind}",
+                        f"unknown alarm (known: {', '.join(ALARM_PARAMS)})",
+                    )
+                )
             )
     for quantity in settings.qc:
         if quantity not in CANONICAL_QUANTITIES:
             problems.append(
-                f"{source}: key 'analytics.qc.{quantity}': unknown quantity "
-                f"(known: {', '.join(CANONICAL_QUANTITIES)})"
+                str(
+                    ConfigProblem(
+                        source,
+                        f"analytics.qc.{quantity}",
+                        f"unknown quantity (known: {', '.join(CANONICAL_QUANTITIES)})",
+                    )
+                )
             )
     probes = list(registry)
     if not probes:
@@ -305,10 +315,16 @@ def check_config(config: GwmonConfig, registry: Registry) -> list[str]:
     problems = config_problems(settings, default_detectors(), registry, config.source)
     if settings.enabled and config.mqtt.shared_group:
         problems.append(
-            f"{config.source}: key 'mqtt.shared_group' is set while [analytics] enabled = true: "
-            "each ingest process would see only part of every probe's readings and evaluate "
-            "alarms wrongly. Run analytics in exactly one process (set analytics.enabled = "
-            "false in the others, or drop shared_group)"
+            str(
+                ConfigProblem(
+                    config.source,
+                    "mqtt.shared_group",
+                    "is set while [analytics] enabled = true: each ingest process would "
+                    "see only part of every probe's readings and evaluate "
+                    "alarms wrongly. Run analytics in exactly one process (set analytics.enabled = "
+                    "false in the others, or drop shared_group)",
+                )
+            )
         )
     return problems
 
@@ -395,3 +411,6 @@ sample_interval_s = 86400.0
 exclude_flagged = true
 open_alerts = true
 """
+
+
+CONFIG_SECTION = ConfigSection(SECTION, AnalyticsSettings, EXAMPLE_TOML)

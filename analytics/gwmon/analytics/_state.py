@@ -24,6 +24,7 @@ from typing import IO, Any
 
 from gwmon.analytics._codec import alert_to_state, event_to_state
 from gwmon.analytics._model import Alert, AlertEvent
+from gwmon.config import GwmonError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS history (
@@ -56,7 +57,7 @@ _ADDED_HISTORY_COLUMNS = {
 }
 
 
-class StateLockedError(RuntimeError):
+class StateLockedError(GwmonError, RuntimeError):
     """Another process holds the analytics state directory."""
 
 

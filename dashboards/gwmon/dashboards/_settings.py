@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from pydantic import Field, field_validator
 
-from gwmon.config import ConfigError, ConfigSection, Section
+from gwmon.config import ConfigError, ConfigProblem, ConfigSection, Section
 from gwmon.ingest import GwmonConfig, Registry
 
 _UID = r"^[A-Za-z0-9_-]{1,40}$"
@@ -99,7 +99,12 @@ def check_config(config: GwmonConfig, registry: Registry) -> list[str]:
         )
     if settings.folder_uid == settings.datasource_uid:
         problems.append(
-            f"{config.source}: key 'dashboards.datasource_uid' equals folder_uid; "
-            "give the data source its own uid (e.g. gwmon-influxdb)"
+            str(
+                ConfigProblem(
+                    config.source,
+                    "dashboards.datasource_uid",
+                    "equals folder_uid; give the data source its own uid (e.g. gwmon-influxdb)",
+                )
+            )
         )
     return problems

@@ -12,10 +12,10 @@ from gwmon.ingest._config import (
     MqttSettings,
     RegistrySettings,
     load_config,
-    section,
 )
 from gwmon.ingest._legal import GRWV_NITRATE_THRESHOLD_MG_L, TREND_REVERSAL_START_MG_L
 from gwmon.ingest._observer import BatchObserver
+from gwmon.ingest._pack import decode_pack
 from gwmon.ingest._registry import (
     DEFAULT_NITRATE_BREACH_MG_L,
     DEFAULT_NITRATE_WARNING_MG_L,
@@ -33,7 +33,6 @@ from gwmon.ingest._senml import (
     Reading,
     RecordRejection,
     SequenceMark,
-    decode_pack,
 )
 from gwmon.ingest._service import IngestService
 from gwmon.ingest._source import IngestError
@@ -79,7 +78,6 @@ __all__ = [
     "load_registry",
     "parse_cli_time",
     "parse_topic",
-    "section",
     "subscription_filters",
     "topic_root",
 ]

@@ -3,28 +3,35 @@ acknowledge once the write is done."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import overload
 
+from gwmon.ingest._pack import PackColumns
 from gwmon.ingest._senml import Reading
 from gwmon.ingest._source import InboundMessage
 
 
 @dataclass
 class Batch:
+    """Lines in write order. The readings stay in their messages' columns (`packs`: the
+    index in `lines` of each message's first reading line, then one line per reading);
+    `Reading` objects are made only for the observers that ask for them."""
+
     lines: list[str] = field(default_factory=list)
-    readings: list[Reading] = field(default_factory=list)
-    reading_lines: list[int] = field(default_factory=list)  # index in `lines` per reading
+    packs: list[tuple[int, PackColumns]] = field(default_factory=list)
+    reading_count: int = 0
     messages: list[InboundMessage] = field(default_factory=list)
     first_at: float | None = None
 
     def __len__(self) -> int:
         return len(self.lines)
 
-    def add_reading(self, line: str, reading: Reading) -> None:
-        self.reading_lines.append(len(self.lines))
-        self.lines.append(line)
-        self.readings.append(reading)
+    def add_readings(self, columns: PackColumns, lines: list[str]) -> None:
+        """`lines[i]` is the line of reading i of `columns`."""
+        self.packs.append((len(self.lines), columns))
+        self.lines.extend(lines)
+        self.reading_count += len(lines)
 
     def add_message(self, message: InboundMessage) -> None:
         if self.first_at is None:
@@ -32,15 +39,64 @@ class Batch:
         if message.qos > 0:
             self.messages.append(message)
 
-    def stored_readings(self, refused: Mapping[int, str]) -> list[Reading]:
-        """The readings whose lines InfluxDB did not refuse."""
+    def _refused_readings(self, refused: Mapping[int, str]) -> list[tuple[int, int]]:
+        """(pack number, reading index) of every reading whose line was refused."""
+        found = []
+        for number, (first, columns) in enumerate(self.packs):
+            found += [(number, index) for index in range(len(columns)) if first + index in refused]
+        return found
+
+    def stored_reading_count(self, refused: Mapping[int, str]) -> int:
+        """How many readings InfluxDB stored (their lines were not refused)."""
         if not refused:
-            return self.readings
-        return [
-            reading
-            for reading, line in zip(self.readings, self.reading_lines, strict=True)
-            if line not in refused
-        ]
+            return self.reading_count
+        return self.reading_count - len(self._refused_readings(refused))
+
+    def stored_readings(self, refused: Mapping[int, str]) -> list[Reading]:
+        """The readings whose lines InfluxDB did not refuse, in arrival order."""
+        readings: list[Reading] = []
+        for first, columns in self.packs:
+            if not refused:
+                readings += columns.readings()
+                continue
+            readings += [
+                columns.reading(index)
+                for index in range(len(columns))
+                if first + index not in refused
+            ]
+        return readings
+
+
+class StoredReadings(Sequence[Reading]):
+    """The stored readings of a written batch for the observers, as `Reading` objects
+    made on first use: an observer that does not look (analytics switched off) costs
+    nothing."""
+
+    def __init__(self, batch: Batch, refused: Mapping[int, str]) -> None:
+        self._batch = batch
+        self._refused = refused
+        self._count = batch.stored_reading_count(refused)
+        self._readings: list[Reading] | None = None
+
+    def _all(self) -> list[Reading]:
+        if self._readings is None:
+            self._readings = self._batch.stored_readings(self._refused)
+        return self._readings
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, index: int) -> Reading: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Reading]: ...
+
+    def __getitem__(self, index: int | slice) -> Reading | Sequence[Reading]:
+        return self._all()[index]
+
+    def __iter__(self) -> Iterator[Reading]:
+        return iter(self._all())
 
 
 @dataclass(frozen=True, slots=True)

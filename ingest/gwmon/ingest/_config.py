@@ -264,8 +264,3 @@ def load_config(path: Path | None = None) -> GwmonConfig:
         tables={name: data[name] for name in data if name not in spine},
         env_keys=frozenset(env_keys),
     )
-
-
-def section(config: GwmonConfig, name: str, model: type[SectionModel]) -> SectionModel:
-    """A stage-owned section (e.g. [mail]) validated with that stage's model."""
-    return config.section(ConfigSection(name, model, ""))

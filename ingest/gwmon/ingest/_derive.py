@@ -4,31 +4,42 @@ from the registry."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from decimal import Decimal
 
+from gwmon.ingest._pack import PackColumns
 from gwmon.ingest._registry import Probe
-from gwmon.ingest._senml import Reading
+
+DEPTH = "depth"
+LEVEL = "level"
 
 
-def level_from_depth(probe: Probe, depth: Reading) -> Reading:
-    """The level (m NHN) of a depth reading (m below ground). Its `record_name` stays
-    `depth`, which is how analytics tells a derived level from a measured one."""
+def level_from_depth(probe: Probe, depth_m: float) -> float:
+    """The level (m NHN) of a depth (m below ground) at this well."""
     # Decimal keeps 143.4 - 8.13 = 135.27 exact instead of 135.26999999999998.
-    level = float(Decimal(repr(probe.ground_level_m_nhn)) - Decimal(repr(depth.value)))
-    return Reading(
-        probe=depth.probe,
-        quantity="level",
-        time_ns=depth.time_ns,
-        value=level,
-        record_name=depth.record_name,
-        arrival_ns=depth.arrival_ns,
+    return float(Decimal(repr(probe.ground_level_m_nhn)) - Decimal(repr(depth_m)))
+
+
+def with_derived(probe: Probe, columns: PackColumns) -> PackColumns:
+    """The readings as sent, each depth followed by the level derived from it. The
+    level's `record_name` stays `depth`, which is how analytics tells a derived level
+    from a measured one."""
+    if DEPTH not in columns.quantities:
+        return columns
+    derived = PackColumns(
+        columns.probe,
+        columns.arrival_ns,
+        sequence=columns.sequence,
+        rejections=columns.rejections,
     )
-
-
-def with_derived(probe: Probe, readings: Iterable[Reading]) -> Iterator[Reading]:
-    """Each reading as sent, each followed by what is derived from it."""
-    for reading in readings:
-        yield reading
-        if reading.quantity == "depth":
-            yield level_from_depth(probe, reading)
+    for quantity, time_ns, value, name, censored in zip(
+        columns.quantities,
+        columns.times_ns,
+        columns.values,
+        columns.record_names,
+        columns.censored,
+        strict=True,
+    ):
+        derived.append(quantity, time_ns, value, name, censored)
+        if quantity == DEPTH:
+            derived.append(LEVEL, time_ns, level_from_depth(probe, value), name, False)
+    return derived

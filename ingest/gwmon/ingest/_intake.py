@@ -13,14 +13,13 @@ from gwmon.ingest._batch import Batch
 from gwmon.ingest._bounded import PayloadRejected, Reason
 from gwmon.ingest._config import GwmonConfig
 from gwmon.ingest._derive import with_derived
+from gwmon.ingest._pack import decode_columns
 from gwmon.ingest._registry import Probe, Registry
-from gwmon.ingest._senml import decode_pack
 from gwmon.ingest._status import decode_status
 from gwmon.ingest._storage import (
     IngestCounters,
-    reading_point,
+    SeriesLines,
     rejected_point,
-    sequence_point,
     status_point,
 )
 from gwmon.ingest._topics import parse_topic
@@ -82,6 +81,8 @@ class Intake:
         self._ingestor = config.mqtt.client_id
         self._prefix = config.mqtt.topic_prefix
         self._last_rejected_ns = 0
+        self._series: dict[str, SeriesLines] = {}  # probe id -> its line formats
+        self._topics: dict[str, tuple[Probe, bool]] = {}  # topic -> probe, is status
         self.rejection_log = RateLimitedLog(
             logger, lines=REJECTION_LOG_LINES, interval_s=REJECTION_LOG_INTERVAL_S
         )
@@ -97,17 +98,22 @@ class Intake:
             self.reject(batch, INTERNAL_ERROR, None, topic, payload, "see log", now)
 
     def _take(self, topic: str, payload: bytes, now: float, batch: Batch) -> None:
-        info = parse_topic(topic, self._prefix)
-        if info is None:
-            detail = "topic is not gw/v1/<probe_id>/data|status"
-            self.reject(batch, Reason.BAD_TOPIC, None, topic, payload, detail, now)
-            return
-        probe = self.registry.get(info.probe_id)
-        if probe is None:
-            detail = f"probe {info.probe_id} is not in the registry"
-            self.reject(batch, Reason.UNKNOWN_PROBE, info.probe_id, topic, payload, detail, now)
-            return
-        if info.kind == "status":
+        known = self._topics.get(topic)
+        if known is None:
+            info = parse_topic(topic, self._prefix)
+            if info is None:
+                detail = "topic is not gw/v1/<probe_id>/data|status"
+                self.reject(batch, Reason.BAD_TOPIC, None, topic, payload, detail, now)
+                return
+            probe = self.registry.get(info.probe_id)
+            if probe is None:
+                detail = f"probe {info.probe_id} is not in the registry"
+                self.reject(batch, Reason.UNKNOWN_PROBE, info.probe_id, topic, payload, detail, now)
+                return
+            # At most two topics per registered probe are ever kept.
+            known = self._topics[topic] = (probe, info.kind == "status")
+        probe, is_status = known
+        if is_status:
             self._take_status(probe, topic, payload, now, batch)
         else:
             self._take_data(probe, topic, payload, now, batch)
@@ -117,7 +123,7 @@ class Intake:
     ) -> None:
         limits = self.config.ingest
         try:
-            pack = decode_pack(
+            columns = decode_columns(
                 probe.probe_id,
                 payload,
                 now_s=now,
@@ -127,11 +133,14 @@ class Intake:
         except PayloadRejected as exc:
             self.reject(batch, exc.reason, probe.probe_id, topic, payload, exc.detail, now)
             return
-        for reading in with_derived(probe, pack.readings):
-            batch.add_reading(reading_point(probe, reading).to_line(), reading)
-        for mark in pack.sequence:
-            batch.lines.append(sequence_point(probe, mark).to_line())
-        for rejection in pack.rejections:
+        columns = with_derived(probe, columns)
+        series = self._series.get(probe.probe_id)
+        if series is None:
+            series = self._series[probe.probe_id] = SeriesLines(probe)
+        batch.add_readings(columns, series.reading_lines(columns))
+        for mark in columns.sequence:
+            batch.lines.append(series.sequence_line(mark))
+        for rejection in columns.rejections:
             self.counters.rejected_records += 1
             self.rejected_by_reason[rejection.reason] += 1
             batch.lines.append(

@@ -1,6 +1,6 @@
 """The wire contract's decoder: SenML JSON packs (RFC 8428) from gw/v1/<probe_id>/data.
 
-`decode_pack` never raises anything but `PayloadRejected`: a pack that is broken as a
+`decode_carefully` never raises anything but `PayloadRejected`: a pack that is broken as a
 whole is rejected whole; a pack with some bad records yields its good readings plus one
 `RecordRejection` per bad record, so one unknown quantity never costs the nitrate value
 sent beside it. See docs/wire-format.md for the contract itself.
@@ -170,7 +170,7 @@ class DecodedPack:
 
 
 class _RecordRefused(Exception):
-    """One record is refused; the pack goes on (internal to decode_pack)."""
+    """One record is refused; the pack goes on (internal to decode_carefully)."""
 
     def __init__(self, reason: Reason, detail: str) -> None:
         super().__init__(detail)
@@ -249,7 +249,7 @@ def _record_text(record: dict[str, Any]) -> str:
     return json.dumps(record, default=str, ensure_ascii=False, sort_keys=True)[:500]
 
 
-def decode_pack(
+def decode_carefully(
     probe_id: str,
     payload: bytes,
     *,
@@ -257,7 +257,9 @@ def decode_pack(
     future_margin_s: float = 300.0,
     max_bytes: int = 65_536,
 ) -> DecodedPack:
-    """Decode one data message of `probe_id` (taken from the topic, which is authoritative).
+    """Decode one data message of `probe_id` (taken from the topic, which is authoritative)
+    record by record, with every check and reason. `gwmon.ingest.decode_pack` comes here
+    for every pack that is not plain (`_pack.py`).
 
     Raises `PayloadRejected` when the message as a whole is unusable.
     """
@@ -343,7 +345,7 @@ class _BaseFields:
             self.unit_problem = problem
 
 
-def _decode_record(  # noqa: PLR0917 - private helper of decode_pack's loop
+def _decode_record(  # noqa: PLR0917 - private helper of decode_carefully's loop
     probe_id: str,
     index: int,
     record: dict[str, Any],

@@ -7,10 +7,12 @@ identified by measurement + tags + time. A bad message never stalls the stream: 
 recorded in `rejected`, acknowledged and counted.
 
 The parts: `MqttSource` (connection, messages with `ack()`), `Intake` (message -> lines),
-`Batch`/`FlushPolicy`, and `gwmon.storage.StoreWriter` (the write policy). Single-threaded
-on purpose: paho's network loop, decoding, batching and writing run on one thread (thread
-hand-offs under the GIL cost more than they save here). The broker's flow control (MQTT 5
-Receive Maximum) bounds how many unacknowledged messages pile up while a write waits.
+`Batch`/`FlushPolicy`, and `gwmon.storage.StoreWriter` (the write policy) behind
+`WriteBehind`. paho's network loop, decoding, batching, the observers and the
+acknowledgements run on one thread (hand-offs under the GIL cost more than they save);
+only the write, which mostly waits for InfluxDB, runs on a worker thread, one batch at a
+time, while the next batch fills. The broker's flow control (MQTT 5 Receive Maximum)
+bounds how many unacknowledged messages pile up while a write waits.
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ import time
 from collections.abc import Callable, Sequence
 
 from gwmon.backoff import Backoff
-from gwmon.ingest._batch import Batch, FlushPolicy
+from gwmon.ingest._batch import Batch, FlushPolicy, StoredReadings
 from gwmon.ingest._config import GwmonConfig
 from gwmon.ingest._intake import Intake
 from gwmon.ingest._observer import BatchObserver
 from gwmon.ingest._registry import Registry
 from gwmon.ingest._source import InboundMessage, IngestError, MqttSource
 from gwmon.ingest._storage import IngestCounters, stats_point
+from gwmon.ingest._writes import WriteBehind
 from gwmon.storage import (
     STORE_REFUSED,
     InfluxClient,
@@ -36,6 +39,7 @@ from gwmon.storage import (
     StoreError,
     StoreWriteError,
     StoreWriter,
+    WriteResult,
 )
 
 logger = logging.getLogger("gwmon.ingest.service")
@@ -43,6 +47,7 @@ logger = logging.getLogger("gwmon.ingest.service")
 _NS = 1_000_000_000
 _OBSERVER_TICK_S = 1.0
 _POLL_S = 0.05
+_POLL_WRITING_S = 0.005  # while a write is in flight: notice its end soon
 
 
 class IngestService:
@@ -74,14 +79,18 @@ class IngestService:
         self._source = MqttSource(
             config.mqtt, on_message=self._on_message, stop=self._stop, clock=clock
         )
-        self._writer = StoreWriter(
-            self.store,
-            writer=config.mqtt.client_id,
-            max_retry_interval_s=config.influxdb.max_retry_interval_s,
-            wait=self._source.keep_alive,
-            should_stop=self._stop.is_set,
-            rejected_payload_max_chars=config.ingest.rejected_payload_max_chars,
-            clock=clock,
+        # The writer runs on the write-behind thread: it waits between retries without
+        # MQTT, which the ingest thread keeps serving meanwhile.
+        self._writes = WriteBehind(
+            StoreWriter(
+                self.store,
+                writer=config.mqtt.client_id,
+                max_retry_interval_s=config.influxdb.max_retry_interval_s,
+                wait=self._pause,
+                should_stop=self._stop.is_set,
+                rejected_payload_max_chars=config.ingest.rejected_payload_max_chars,
+                clock=clock,
+            )
         )
         self._last_stats = 0.0
 
@@ -89,6 +98,9 @@ class IngestService:
     def stop(self) -> None:
         """Ask the service to flush, acknowledge, disconnect and return from run()."""
         self._stop.set()
+
+    def _pause(self, seconds: float) -> None:
+        self._stop.wait(seconds)
 
     @property
     def connected(self) -> bool:
@@ -122,10 +134,11 @@ class IngestService:
         last_tick = 0.0
         try:
             while not self._stop.is_set():
-                self._source.poll(_POLL_S)
+                self._source.poll(_POLL_WRITING_S if self._writes.busy else _POLL_S)
                 now = self.clock()
-                if self._policy.due(self._batch, now):
-                    self._flush()
+                self._finish_write()
+                if not self._writes.busy and self._policy.due(self._batch, now):
+                    self._start_write()
                 if now - self._last_stats >= self.config.ingest.stats_interval_s:
                     self._append_stats(now)
                 if now - last_tick >= _OBSERVER_TICK_S:
@@ -154,17 +167,17 @@ class IngestService:
                 return
 
     def _shutdown(self) -> None:
-        # Flush what we have; acks go out only if the connection is still the same.
+        # Finish the write in flight, flush what we have; acks go out only if the
+        # connection is still the same.
         try:
-            if self._batch.lines:
-                self._flush()
+            self._flush()
             self._append_stats(self.clock())
-            if self._batch.lines:
-                self._flush()
+            self._flush()
         except StoreError as exc:
             logger.error(
                 "final flush failed (%s); unacknowledged messages will be redelivered", exc
             )
+        self._writes.close()
         for observer in self.observers:
             try:
                 observer.close()
@@ -202,15 +215,32 @@ class IngestService:
             self._batch.first_at = now
 
     def _flush(self) -> None:
+        """Wait for the write in flight (serving MQTT meanwhile), then write the batch if
+        it holds anything and wait for that too."""
+        for start in (False, True):
+            if start and self._batch.lines:
+                self._start_write()
+            while self._writes.busy:
+                self._source.keep_alive(_POLL_WRITING_S)
+                self._finish_write()
+
+    def _start_write(self) -> None:
         batch, self._batch = self._batch, Batch()
-        result = self._writer.write(batch.lines)
+        self._writes.start(batch)
+
+    def _finish_write(self) -> None:
+        done = self._writes.finished()
+        if done is not None:
+            self._after_write(*done)
+
+    def _after_write(self, batch: Batch, result: WriteResult) -> None:
         self.counters.write_errors += result.failed_requests
         self.counters.batches += 1
         if result.refused:
             self.counters.store_refused += len(result.refused)
             self._intake.rejected_by_reason[STORE_REFUSED] += len(result.refused)
         # Counters and observers see only what InfluxDB stored.
-        readings = batch.stored_readings(result.refused)
+        readings = StoredReadings(batch, result.refused)
         self.counters.readings += len(readings)
         if readings:
             for observer in self.observers:

@@ -31,6 +31,7 @@ from gwmon.ingest._topics import subscription_filters
 logger = logging.getLogger("gwmon.ingest.source")
 
 _CONNACK_TIMEOUT_S = 10.0
+_DRAIN_PACKETS = 100  # at most this many read without a select() in between
 
 
 class IngestError(GwmonError):
@@ -76,6 +77,7 @@ class MqttSource:
         self._connected = False
         self._connections = 0
         self._connect_error: ReasonCode | None = None
+        self._delivered = 0  # messages handed on since start
         self._reconnect_backoff = Backoff(1.0, 30.0)
         self._filters = subscription_filters(settings.topic_prefix, settings.shared_group)
         self._client = self._make_client()
@@ -149,11 +151,20 @@ class MqttSource:
         callback); while disconnected, try to reconnect with backoff instead."""
         if self._connected:
             self._client.loop(timeout=timeout_s)
+            self._drain()
             return
         if self._try_reconnect():
             self._reconnect_backoff.reset()
         else:
             self._stop.wait(self._reconnect_backoff.next_delay())
+
+    def _drain(self) -> None:
+        """Read the messages already waiting in the socket: paho's loop() reads one
+        packet per select(), which costs more than a small message itself."""
+        for _ in range(_DRAIN_PACKETS):
+            before = self._delivered
+            if self._client.loop_read() != mqtt.MQTT_ERR_SUCCESS or self._delivered == before:
+                return
 
     def keep_alive(self, seconds: float) -> None:
         """Wait `seconds` while serving the connection (keepalive); used between write
@@ -271,6 +282,7 @@ class MqttSource:
             logger.warning("disconnected from broker: %s", reason_code)
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        self._delivered += 1
         self._on_message_cb(
             InboundMessage(
                 topic=message.topic,

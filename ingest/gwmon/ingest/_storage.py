@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+from gwmon.ingest._pack import PackColumns
 from gwmon.ingest._registry import Probe
 from gwmon.ingest._senml import Reading, SequenceMark
 from gwmon.storage import (
@@ -15,7 +16,9 @@ from gwmon.storage import (
     REJECTED,
     SEQUENCE,
     FieldValue,
+    LineFormat,
     Point,
+    float_lines,
 )
 
 UNKNOWN_PROBE_TAG = "_unknown"  # rejected.probe for an id not in the registry (id: field)
@@ -23,10 +26,72 @@ UNKNOWN_PROBE_TAG = "_unknown"  # rejected.probe for an id not in the registry (
 MAX_UNKNOWN_PROBE_CHARS = 64  # as PROBE_ID_PATTERN: longer ids never reach rejected_point
 
 _NS = 1_000_000_000
+_BULK_LINES = 8  # from this many readings on, checking them column by column is cheaper
 
 
 def _probe_tags(probe: Probe) -> dict[str, str]:
     return {"probe": probe.probe_id, "site": probe.site, "municipality": probe.municipality}
+
+
+class SeriesLines:
+    """The lines of one probe's readings and sequence marks, through line formats of the
+    contract (`Measurement.line_format`) made once per series: the same lines as
+    `reading_point(...).to_line()` and `sequence_point(...).to_line()`."""
+
+    __slots__ = ("_censored", "_plain", "_probe", "_sequence")
+
+    def __init__(self, probe: Probe) -> None:
+        # Made when first needed: a fleet of 10,000 probes keeps only what it sends.
+        self._probe = probe
+        self._plain: dict[str, LineFormat] = {}
+        self._censored: dict[str, LineFormat] | None = None
+        self._sequence: LineFormat | None = None
+
+    def _format(self, quantity: str, censored: bool) -> LineFormat:
+        if censored and self._censored is None:
+            self._censored = {}
+        formats = self._censored if censored and self._censored is not None else self._plain
+        found = formats.get(quantity)
+        if found is None:
+            fields = ("value", "lag_s", "censored") if censored else ("value", "lag_s")
+            tags = {**_probe_tags(self._probe), "quantity": quantity}
+            found = formats[quantity] = READING.line_format(tags, fields)
+        return found
+
+    def reading_lines(self, columns: PackColumns) -> list[str]:
+        """One line per reading of `columns`, in order."""
+        arrival_ns = columns.arrival_ns
+        lags = [(arrival_ns - time_ns) / _NS for time_ns in columns.times_ns]
+        if True in columns.censored:
+            return [
+                self._format(quantity, censored).line(
+                    (value, lag_s, True) if censored else (value, lag_s), time_ns
+                )
+                for quantity, time_ns, value, lag_s, censored in zip(
+                    columns.quantities,
+                    columns.times_ns,
+                    columns.values,
+                    lags,
+                    columns.censored,
+                    strict=True,
+                )
+            ]
+        plain = self._plain
+        formats = [plain.get(q) or self._format(q, False) for q in columns.quantities]
+        if len(formats) < _BULK_LINES:
+            return [
+                line_format.line((value, lag_s), time_ns)
+                for line_format, value, lag_s, time_ns in zip(
+                    formats, columns.values, lags, columns.times_ns, strict=True
+                )
+            ]
+        return float_lines(formats, (columns.values, lags), columns.times_ns)
+
+    def sequence_line(self, mark: SequenceMark) -> str:
+        if self._sequence is None:
+            self._sequence = SEQUENCE.line_format(_probe_tags(self._probe), ("seq", "lag_s"))
+        lag_s = (mark.arrival_ns - mark.time_ns) / _NS
+        return self._sequence.line((mark.seq, lag_s), mark.time_ns)
 
 
 def reading_point(probe: Probe, reading: Reading) -> Point:

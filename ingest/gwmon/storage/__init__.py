@@ -29,7 +29,7 @@ from gwmon.storage._measurements import (
     SEQUENCE,
     TREND,
 )
-from gwmon.storage._schema import ContractError, Field, Measurement, Tag
+from gwmon.storage._schema import ContractError, Field, LineFormat, Measurement, Tag, float_lines
 from gwmon.storage._settings import INFLUXDB_SECTION, InfluxSettings
 from gwmon.storage._writer import (
     INVALID_PROBE_TAG,
@@ -62,6 +62,7 @@ __all__ = [
     "FieldValue",
     "InfluxClient",
     "InfluxSettings",
+    "LineFormat",
     "LineSink",
     "Measurement",
     "Point",
@@ -73,6 +74,7 @@ __all__ = [
     "StoreWriter",
     "Tag",
     "WriteResult",
+    "float_lines",
     "influxql",
     "series",
 ]

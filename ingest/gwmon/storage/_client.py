@@ -43,6 +43,7 @@ class InfluxClient:
         elif not settings.verify_tls:
             self._session.verify = False
         self.server_version: str | None = None
+        self._compress = settings.compress
 
     def close(self) -> None:
         self._session.close()
@@ -100,7 +101,7 @@ class InfluxClient:
             return
         body = ("\n".join(lines) + "\n").encode()
         headers = {"Content-Type": "text/plain; charset=utf-8"}
-        if self.settings.gzip:
+        if self._compress:
             body = gzip.compress(body, compresslevel=1)
             headers["Content-Encoding"] = "gzip"
         params = {"db": self.settings.database, "precision": "ns"}

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -27,9 +28,9 @@ class InfluxSettings(Section):
     token: SecretStr | None = None
     token_file: Path | None = None
     batch_size: Annotated[int, Field(ge=1, le=100_000)] = 5_000
-    flush_interval_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    flush_interval_s: Annotated[float, Field(gt=0, le=60)] = 0.2
     timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
-    gzip: bool = True
+    gzip: bool | Literal["auto"] = "auto"
     max_retry_interval_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
     ca_file: Path | None = None
     verify_tls: bool = True
@@ -63,6 +64,21 @@ class InfluxSettings(Section):
             raise ValueError(msg)
         return self
 
+    @property
+    def compress(self) -> bool:
+        """Whether writes are gzip-compressed: `gzip`, or with "auto" unless InfluxDB is
+        on this machine (a loopback address), where compressing costs more CPU than
+        sending the bytes (docs/performance.md)."""
+        if self.gzip != "auto":
+            return self.gzip
+        host = urlsplit(self.url).hostname or ""
+        if host == "localhost":
+            return False
+        try:
+            return not ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return True  # a host name: assume it is elsewhere
+
     def resolved_password(self) -> SecretStr | None:
         return self.password or _read_secret_file(self.password_file, "influxdb.password_file")
 
@@ -79,11 +95,13 @@ database = "gwmon"
 # username = "gwmon"                        # InfluxDB 1.x authentication
 # password_file = "/etc/gwmon/influx-password"
 # token_file = "/etc/gwmon/influx-token"   # InfluxDB 2.x/3.x (or GWMON_INFLUXDB__TOKEN)
-# Lines per write; a batch is also written after flush_interval_s.
+# Lines per write; a batch is also written once its oldest line waited
+# flush_interval_s (the longest a reading waits to be written: latency).
 batch_size = 5000
-flush_interval_s = 1.0
+flush_interval_s = 0.2
 timeout_s = 10.0
-gzip = true
+# Compress writes: true, false, or "auto" (compress unless InfluxDB is on this machine).
+gzip = "auto"
 # Longest wait between retries while InfluxDB is down (messages stay at the broker).
 max_retry_interval_s = 30.0
 # ca_file = "/etc/gwmon/influx-ca.pem"

@@ -6,18 +6,19 @@ texts with an inline chart. See docs/alerts-mail.md.
 
 Wiring in `gwmon run`::
 
-    mail = build_mail_service(config, registry, store, acknowledger)
+    mail = build_mail_service(config, registry, store, observer.book)
     # register `mail` as an AlertListener of the analytics stage, then
     mail.start()
     ...
     mail.stop()
 
 `Transport` and `DeliveryError` are the contract of a delivery other than SMTP or a
-maildir (`build_mail_service(..., transport=...)`); `Acknowledger` is what the service
-needs from analytics.
+maildir (`build_mail_service(..., transport=...)`); the alert book
+(`gwmon.analytics.AlertBookView`) is what the service needs from analytics: it reads
+alerts there (reminders, the acknowledgement page) and acknowledges through it.
 """
 
-from gwmon.analytics.mail._service import Acknowledger, MailService, build_mail_service
+from gwmon.analytics.mail._service import MailService, build_mail_service
 from gwmon.analytics.mail._settings import (
     CONFIG_SECTION,
     EXAMPLE_TOML,
@@ -30,7 +31,6 @@ from gwmon.analytics.mail._transport import DeliveryError, Transport
 __all__ = [
     "CONFIG_SECTION",
     "EXAMPLE_TOML",
-    "Acknowledger",
     "DeliveryError",
     "MailService",
     "MailSettings",

@@ -9,12 +9,12 @@ named as what they are (the probe's alarm or warning threshold), not as the lega
 from __future__ import annotations
 
 from gwmon.analytics import Alert, AlertKind
-from gwmon.ingest import DEFAULT_NITRATE_BREACH_MG_L, DEFAULT_NITRATE_WARNING_MG_L
+from gwmon.ingest import GRWV_NITRATE_THRESHOLD_MG_L, TREND_REVERSAL_START_MG_L
 
 from ._words import DEFAULT_ALPHA, Language, fmt_alpha, fmt_number, fmt_value, label, pick, word
 
-GRWV_NITRATE_MG_L = DEFAULT_NITRATE_BREACH_MG_L  # the Schwellenwert, GrwV Anlage 2
-TREND_REVERSAL_MG_L = DEFAULT_NITRATE_WARNING_MG_L  # at most 75 % of it (GrwV Anlage 2, § 10)
+GRWV_NITRATE_MG_L = GRWV_NITRATE_THRESHOLD_MG_L  # the Schwellenwert, GrwV Anlage 2
+TREND_REVERSAL_MG_L = TREND_REVERSAL_START_MG_L  # at most 75 % of it (GrwV Anlage 2, § 10)
 
 _GROUNDWATER = (
     "Gemessen wird Rohwasser aus dem Grundwasser, kein Trinkwasser.",

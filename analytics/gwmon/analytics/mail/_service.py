@@ -28,9 +28,8 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from http import HTTPStatus
-from typing import Protocol
 
-from gwmon.analytics import Alert, AlertEvent, AlertEventType
+from gwmon.analytics import Alert, AlertBookView, AlertEvent, AlertEventType
 from gwmon.analytics import load_settings as load_analytics_settings
 from gwmon.backoff import Backoff
 from gwmon.config import ConfigError, read_secret_file
@@ -58,17 +57,6 @@ logger = logging.getLogger("gwmon.analytics.mail")
 PRUNE_EVERY_S = 3600.0
 
 
-class Acknowledger(Protocol):
-    """What the mail stage needs from analytics: record an acknowledgement.
-
-    Thread-safe; raises KeyError for an unknown alert id; returns the updated alert.
-    """
-
-    def acknowledge(
-        self, alert_id: str, *, by: str, comment: str | None, at: datetime
-    ) -> Alert: ...
-
-
 _DEFAULT_DASHBOARDS = DashboardsSettings()
 
 
@@ -86,7 +74,7 @@ class MailService:
         settings: MailSettings,
         registry: Registry,
         *,
-        acknowledger: Acknowledger,
+        book: AlertBookView,
         transport: Transport,
         chart_source: InfluxSettings | None,
         token_secret: bytes,
@@ -96,7 +84,7 @@ class MailService:
     ) -> None:
         self.settings = settings
         self.stats = MailStats()
-        self._acknowledger = acknowledger
+        self._book = book
         self._secret = token_secret
         self._clock = clock
         self._cycle_lock = threading.Lock()  # one composing/delivering cycle at a time
@@ -110,7 +98,7 @@ class MailService:
         if fixed:
             logger.warning("outbox recovery: %d event(s) were already in a mail", fixed)
         self._router = MailRouter(settings)
-        self._reminders = ReminderBook(self._outbox, settings)
+        self._reminders = ReminderBook(self._outbox, settings, book)
         self._composer = MailComposer(
             settings,
             registry,
@@ -244,7 +232,7 @@ class MailService:
     # -- acknowledgement ------------------------------------------------------------------------
     def _handle_ack(self, claims: AckClaims, by: str, comment: str | None) -> str:
         try:
-            alert = self._acknowledger.acknowledge(
+            alert = self._book.acknowledge(
                 claims.alert_id,
                 by=by,
                 comment=comment,
@@ -260,7 +248,7 @@ class MailService:
         return alert.acked_by or by
 
     def _describe(self, alert_id: str) -> str | None:
-        alert = self._reminders.alert(alert_id)
+        alert = self._book.get(alert_id)
         if alert is None:
             return None
         lang = self.settings.language
@@ -291,7 +279,7 @@ def build_mail_service(
     config: GwmonConfig,
     registry: Registry,
     store: InfluxClient,
-    acknowledger: Acknowledger,
+    book: AlertBookView,
     *,
     transport: Transport | None = None,
     clock: Callable[[], float] = time.time,
@@ -321,7 +309,7 @@ def build_mail_service(
     return MailService(
         settings,
         registry,
-        acknowledger=acknowledger,
+        book=book,
         transport=transport or make_transport(settings),
         chart_source=store.settings,
         token_secret=secret,

@@ -1,0 +1,120 @@
+"""`Measurement.line_format`, the hot path's lines: byte for byte what `point().to_line()`
+makes, for any tag text and value; checked against the contract like a point."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gwmon.storage import READING, SEQUENCE, ContractError, float_lines
+
+tag_text = st.text(min_size=0, max_size=20)
+finite = st.floats(allow_nan=False, allow_infinity=False)
+
+
+@given(
+    probe=tag_text,
+    site=tag_text,
+    municipality=tag_text,
+    quantity=tag_text,
+    value=finite,
+    lag=finite,
+    censored=st.booleans(),
+    time_ns=st.integers(-(2**63), 2**63 - 1),
+)
+def test_reading_lines_are_those_of_the_point(
+    probe: str,
+    site: str,
+    municipality: str,
+    quantity: str,
+    value: float,
+    lag: float,
+    censored: bool,
+    time_ns: int,
+) -> None:
+    tags = {"probe": probe, "site": site, "municipality": municipality, "quantity": quantity}
+    fields: dict[str, float | bool] = {"value": value, "lag_s": lag}
+    if censored:
+        fields["censored"] = True
+    line_format = READING.line_format(tags, tuple(fields))
+    expected = READING.point(tags, fields, time_ns).to_line()
+    assert line_format.line(tuple(fields.values()), time_ns) == expected
+
+
+@given(site=tag_text, seq=st.integers(0, 2**32 - 1), lag=finite)
+def test_sequence_lines_are_those_of_the_point(site: str, seq: int, lag: float) -> None:
+    tags = {"probe": "LE-01", "site": site, "municipality": "Wurzen"}
+    line_format = SEQUENCE.line_format(tags, ("seq", "lag_s"))
+    expected = SEQUENCE.point(tags, {"seq": seq, "lag_s": lag}, 7).to_line()
+    assert line_format.line((seq, lag), 7) == expected
+
+
+TAGS = {"probe": "LE-01", "site": "s", "municipality": "m", "quantity": "nitrate"}
+
+
+@pytest.mark.parametrize(
+    "values",
+    [(1, 2.0), (1.0, math.nan), (math.inf, 1.0), (True, 1.0), ("1", 1.0), (1.0,), (1.0, 2.0, 3.0)],
+)
+def test_values_of_the_wrong_type_are_refused(values: tuple[object, ...]) -> None:
+    line_format = READING.line_format(TAGS, ("value", "lag_s"))
+    with pytest.raises(ContractError):
+        line_format.line(values, 1)  # type: ignore[arg-type]
+
+
+def test_formats_are_checked_against_the_contract_once() -> None:
+    with pytest.raises(ContractError, match="no tag"):
+        READING.line_format({**TAGS, "colour": "red"}, ("value", "lag_s"))
+    with pytest.raises(ContractError, match="no field"):
+        READING.line_format(TAGS, ("value", "lag_s", "colour"))
+    with pytest.raises(ContractError, match="required"):
+        READING.line_format(TAGS, ("value",))
+    with pytest.raises(ContractError, match="twice"):
+        READING.line_format(TAGS, ("value", "lag_s", "value"))
+    with pytest.raises(ContractError):
+        SEQUENCE.line_format(TAGS, ("seq", "lag_s"))
+
+
+@given(
+    rows=st.lists(
+        st.tuples(st.sampled_from(["nitrate", "level", "a b,c=d"]), finite, finite, st.integers()),
+        max_size=30,
+    )
+)
+def test_float_lines_are_the_lines_one_by_one(rows: list[tuple[str, float, float, int]]) -> None:
+    formats = {
+        quantity: READING.line_format({**TAGS, "quantity": quantity}, ("value", "lag_s"))
+        for quantity, *_ in rows
+    }
+    chosen = [formats[quantity] for quantity, *_ in rows]
+    values = [row[1] for row in rows]
+    lags = [row[2] for row in rows]
+    times = [row[3] for row in rows]
+    expected = [
+        line_format.line((value, lag), time_ns)
+        for line_format, value, lag, time_ns in zip(chosen, values, lags, times, strict=True)
+    ]
+    assert float_lines(chosen, (values, lags), times) == expected
+
+
+@pytest.mark.parametrize(
+    "column", [[1.0, math.nan], [math.inf], [1.0, 2], [True], [1e308, 1e308, math.nan]]
+)
+def test_float_lines_refuse_what_a_line_refuses(column: list[float]) -> None:
+    line_format = READING.line_format(TAGS, ("value", "lag_s"))
+    with pytest.raises(ContractError):
+        float_lines([line_format] * len(column), (column, [1.0] * len(column)), [1] * len(column))
+
+
+def test_float_lines_of_huge_finite_values_are_written() -> None:
+    line_format = READING.line_format(TAGS, ("value", "lag_s"))
+    lines = float_lines([line_format] * 2, ([1e308, 1e308], [1.0, 1.0]), [1, 2])
+    assert lines == [line_format.line((1e308, 1.0), t) for t in (1, 2)]
+    sequence = SEQUENCE.line_format(
+        {"probe": "P", "site": "s", "municipality": "m"}, ("seq", "lag_s")
+    )
+    with pytest.raises(ContractError, match="float fields"):
+        float_lines([sequence], ([1.0], [1.0]), [1])

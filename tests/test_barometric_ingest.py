@@ -8,6 +8,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
+
+from gwmon.cli import build_parser
 from gwmon.ingest import (
     BarometricSettings,
     CompensatingObserver,
@@ -117,3 +120,44 @@ def test_late_barometer_completes_the_compensation(
     assert sorted((r.quantity, r.value) for r in derived) == [
         ("depth", 10.4774), ("level", 109.5226), ("water_column", 1.0226),
     ]  # fmt: skip
+
+
+def compensate_cli(*argv: str) -> int:
+    """`gwmon compensate` through the CLI's parser (no logging set-up)."""
+    args = build_parser().parse_args(["compensate", *argv])
+    code: int = args.handler(args)
+    return code
+
+
+def test_gwmon_compensate_derives_a_stored_period_once(
+    tmp_path: Path,
+    mosquitto: MosquittoServer,
+    influx_db: InfluxDatabase,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    registry_path = tmp_path / "registry.csv"
+    registry_path.write_text(REGISTRY, encoding="utf-8")
+    config = write_config(tmp_path / "run", mosquitto, influx_db, registry=registry_path)
+    client = InfluxClient(InfluxSettings(url=influx_db.url, database=influx_db.name))
+    logger_tags = {"probe": "LOG-1", "site": "Brunnen 1", "municipality": "Leipzig"}
+    baro_tags = {"probe": "BARO-1", "site": "Wetterhütte", "municipality": "Leipzig"}
+    client.write_points(
+        [
+            READING.point({**logger_tags, "quantity": "pressure_abs"}, {"value": 1113.25, "lag_s": 0.0}, T0 * NS),
+            READING.point({**baro_tags, "quantity": "air_pressure"}, {"value": 1012.0, "lag_s": 0.0}, (T0 - 1800) * NS),
+            READING.point({**baro_tags, "quantity": "air_pressure"}, {"value": 1014.0, "lag_s": 0.0}, (T0 + 1800) * NS),
+        ]
+    )  # fmt: skip
+    client.close()
+    period = ["--from", "2025-11-26T07:00:00Z", "--to", "2025-11-26T08:00:00+01:00"]
+    assert compensate_cli("--config", str(config), *period) == 0
+    assert capsys.readouterr().out == "LOG-1: 3 compensated values stored (new or changed)\n"
+    assert stored(influx_db, "LOG-1")[("level", T0)] == (109.5226, "pressure_abs", 1013.0)
+    # Nothing changed: nothing is written again.
+    assert compensate_cli("--config", str(config), *period, "--probe", "LOG-1") == 0
+    assert capsys.readouterr().out == "LOG-1: 0 compensated values stored (new or changed)\n"
+    assert compensate_cli("--config", str(config), *period, "--probe", "BARO-1") == 2
+    assert "probe 'BARO-1' has no barometer in the registry" in capsys.readouterr().err
+    naive = ["--from", "2025-11-26T07:00:00", "--to", "2025-11-26T08:00:00Z"]
+    assert compensate_cli("--config", str(config), *naive) == 2
+    assert "has no UTC offset" in capsys.readouterr().err

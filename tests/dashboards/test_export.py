@@ -151,7 +151,7 @@ def test_zrxp_header_and_rows(export_db: InfluxDatabase, tmp_path: Path) -> None
     text = export(export_db, tmp_path, "--format", "zrxp")
     lines = text.splitlines()
     assert lines[0] == (
-        "#ZRXPVERSION3014.03|*|SANRLE-01|*|SNAMELeipzig-Stötteritz|*|CNAMElevel|*|CUNITm|*|"
+        "#ZRXPVERSION3014.03|*|ZRXPCREATORgwmon|*|SANRLE-01|*|SNAMELeipzig-Stötteritz|*|CNAMElevel|*|CUNITm|*|"
         "RINVAL-777|*|TZUTC+1|*|"
     )
     assert lines[1] == "#LAYOUT(timestamp,value,status)|*|"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Literal
 
 from gwmon.config import GwmonError
@@ -135,8 +136,10 @@ def collect_export(
 
 
 def format_number(value: float) -> str:
-    """A value as text with as many digits as it has, never in exponent notation."""
-    text = repr(float(value))
-    if "e" in text or "E" in text:
-        text = f"{value:.10f}".rstrip("0").rstrip(".")
-    return text.removesuffix(".0") if text.endswith(".0") else text
+    """A value as text with exactly the digits it has (the shortest text that reads back
+    as the same float), never in exponent notation, which ZRXP and spreadsheets may not
+    read: 1e-05 -> 0.00001, 128.0 -> 128."""
+    text = format(Decimal(repr(float(value))), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text

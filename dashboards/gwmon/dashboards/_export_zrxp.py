@@ -1,6 +1,7 @@
 """ZRXP, the exchange format of Kisters WISKI: what `gwmon export --format zrxp` writes.
 
-A `#` header of `KEYvalue` entries separated by `|*|` (ZRXPVERSION, SANR = probe id,
+A `#` header of `KEYvalue` entries separated by `|*|` (ZRXPVERSION 3014.03 (ZRXP 3),
+ZRXPCREATOR, SANR = probe id,
 SNAME = site, CNAME = quantity, CUNIT = unit, RINVAL = the value that marks an invalid
 value, TZ), a `LAYOUT(timestamp,value,status)` line, then one `yyyyMMddHHmmss value
 status` row per value. Times are written in UTC+1 (MEZ) all year round, as German
@@ -55,6 +56,7 @@ def render_zrxp(export: ExportSeries) -> str:
     probe = export.probe
     header = [
         ("ZRXPVERSION", ZRXP_VERSION),
+        ("ZRXPCREATOR", "gwmon"),
         ("SANR", probe.probe_id),
         ("SNAME", probe.site),
         ("CNAME", export.quantity),

@@ -17,7 +17,6 @@ trend test), so "the corrected series" means the same everywhere:
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -43,15 +42,6 @@ class SeriesValue:
     raw_value: float
     censored: bool = False
     corrections: str = ""
-
-    @property
-    def deleted(self) -> bool:
-        return self.value is None
-
-    @property
-    def corrected(self) -> bool:
-        """Changed or removed by a correction."""
-        return self.value is None or self.value != self.raw_value or bool(self.corrections)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,24 +73,6 @@ class Approvals:
             if step.covers(time_ns):
                 return step.level
         return DEFAULT_APPROVAL_LEVEL
-
-    def periods(self, start_ns: int, end_ns: int) -> list[tuple[int, int, str]]:
-        """[start_ns, end_ns) cut into (from_ns, to_ns exclusive, level) pieces of one
-        level each, in time order; neighbours of the same level are joined."""
-        cuts = {start_ns, end_ns}
-        for step in self.steps:
-            for edge in (step.from_ns, step.to_ns + 1):
-                if start_ns < edge < end_ns:
-                    cuts.add(edge)
-        edges = sorted(cuts)
-        pieces: list[tuple[int, int, str]] = []
-        for begin, end in itertools.pairwise(edges):
-            level = self.level_at(begin)
-            if pieces and pieces[-1][2] == level and pieces[-1][1] == begin:
-                pieces[-1] = (pieces[-1][0], end, level)
-            else:
-                pieces.append((begin, end, level))
-        return pieces
 
 
 def _where(

@@ -16,10 +16,20 @@ from types import FrameType
 from typing import Any
 
 from gwmon import analytics, dashboards
-from gwmon.analytics import StateLockedError, build_observer, mail
+from gwmon.analytics import (
+    AnalyticsObserver,
+    PartitionedObserver,
+    StateLockedError,
+    build_observer,
+    build_partitioned_observer,
+    load_settings,
+    mail,
+    records,
+)
 from gwmon.analytics import cli as analytics_cli
 from gwmon.analytics.mail import MailService, build_mail_service
 from gwmon.analytics.mail import cli as mail_cli
+from gwmon.analytics.records import cli as records_cli
 from gwmon.config import CONFIG_ENV_VAR, ConfigError, ConfigSection, GwmonError
 from gwmon.dashboards import cli as dashboards_cli
 from gwmon.ingest import (
@@ -33,7 +43,7 @@ from gwmon.ingest import (
     RegistryError,
     build_compensation,
     load_config,
-    load_registry,
+    load_configured_registry,
     parse_cli_time,
 )
 from gwmon.ingest import cli as ingest_cli
@@ -77,7 +87,7 @@ def _configure_logging(level: str, fmt: str) -> None:
 def load_config_and_registry(config_path: Path | None) -> tuple[GwmonConfig, Registry]:
     """Load both or raise ConfigError/RegistryError with a message for the operator."""
     config = load_config(config_path)
-    registry = load_registry(config.registry_path)
+    registry = load_configured_registry(config)
     return config, registry
 
 
@@ -107,6 +117,7 @@ STAGE_SECTIONS: tuple[ConfigSection[Any], ...] = (
     BAROMETRIC_SECTION,
     analytics.CONFIG_SECTION,
     mail.CONFIG_SECTION,
+    records.CONFIG_SECTION,
     dashboards.CONFIG_SECTION,
     SIM_CONFIG_SECTION,
 )
@@ -125,6 +136,7 @@ def _stage_checks(config: GwmonConfig, registry: Registry) -> list[str]:
         *_barometric_problems(config),
         *analytics.check_config(config, registry),
         *mail.check_config(config, registry),
+        *records.check_config(config, registry),
         *dashboards.check_config(config, registry),
     ]
 
@@ -174,12 +186,27 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
 def _build_observers(
     config: GwmonConfig, registry: Registry, store: InfluxClient
 ) -> tuple[list[BatchObserver], list[MailService]]:
-    """The analytics observer of the ingest behind the barometric compensation, and the
-    mail service around it."""
-    observer = build_observer(config, registry, store)
+    """The analytics observer of the ingest behind the barometric compensation, the mail
+    service around it, and the mirror that keeps the corrected series complete."""
+    observer: AnalyticsObserver | PartitionedObserver
+    if load_settings(config).scale_out.enabled:
+        observer = build_partitioned_observer(config, registry)
+    else:
+        observer = build_observer(config, registry, store)
     mailer = build_mail_service(config, registry, store, observer.book)
     observer.add_listener(mailer)
-    return [build_compensation(config, registry, store, observer)], [mailer]
+    compensated = build_compensation(config, registry, store, observer)
+    return [compensated, _corrected_series(config, registry)], [mailer]
+
+
+def _corrected_series(config: GwmonConfig, registry: Registry) -> BatchObserver:
+    """Writes the corrected point of every stored reading of a corrected series
+    (docs/data-management.md); its own client: one session per user."""
+    return records.CorrectedSeriesObserver(
+        InfluxClient(config.influxdb),
+        registry,
+        poll_interval_s=records.load_settings(config).poll_interval_s,
+    )
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -197,6 +224,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     def _on_signal(signum: int, frame: FrameType | None) -> None:
         logger.info("received %s: flushing and stopping", signal.Signals(signum).name)
         service.stop()
+        for observer in observers:
+            if isinstance(observer, PartitionedObserver):
+                observer.stop()  # do not wait for hand-off owners any more
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
@@ -256,9 +286,16 @@ def _cmd_import(args: argparse.Namespace) -> int:
         store.ensure_database()
         observers: list[BatchObserver] = []
         if not (args.check or args.no_analytics):
+            if load_settings(config).scale_out.enabled:
+                return _fail(
+                    "[analytics.scale_out] is enabled: import with --no-analytics (the "
+                    "import cannot hand readings to the partitions' owners)"
+                )
             # QC flags and alerts as in `gwmon run`; no mail service (docs/import.md).
             analytics_observer = build_observer(config, registry, store)
             observers.append(build_compensation(config, registry, store, analytics_observer))
+        if not args.check:  # imported history of a corrected series gets corrected too
+            observers.append(_corrected_series(config, registry))
     except StateLockedError as exc:
         return _fail(f"{exc}; stop `gwmon run` during the import, or import with --no-analytics")
     except (ConfigError, RegistryError, StoreError) as exc:
@@ -375,6 +412,7 @@ def _register_stage_commands(
     config_parent: argparse.ArgumentParser,
 ) -> None:
     analytics_cli.register_cli(commands, config_parent)
+    records_cli.register_cli(commands, config_parent)
     mail_cli.register_cli(commands, config_parent)
     dashboards_cli.register_cli(commands, config_parent)
 

@@ -89,14 +89,14 @@ class SensorGeometry:
 
 def sensor_geometry_at(probe: Probe, time_ns: int) -> SensorGeometry | None:
     """The sensor's height at `time_ns`: measuring point minus installation depth below
-    it. None when the registry lacks either (then only the water column is derived).
-    The one place that knows where the heights come from: the well geometry with
-    history (docs/registry.md) plugs in here."""
-    del time_ns  # the registry row holds one geometry for all times
-    if probe.measuring_point_m_nhn is None or probe.sensor_depth_below_mp_m is None:
+    it, from the well geometry valid then (docs/registry.md: a re-survey or a re-hung
+    logger starts a new period). None when either is unknown (then only the water
+    column is derived)."""
+    geometry = probe.geometry_at(time_ns)
+    if geometry.measuring_point_m_nhn is None or geometry.sensor_depth_below_mp_m is None:
         return None
-    sensor = _exact(probe.measuring_point_m_nhn) - _exact(probe.sensor_depth_below_mp_m)
-    return SensorGeometry(probe.ground_level_m_nhn, float(sensor))
+    sensor = _exact(geometry.measuring_point_m_nhn) - _exact(geometry.sensor_depth_below_mp_m)
+    return SensorGeometry(geometry.ground_level_m_nhn, float(sensor))
 
 
 def _exact(value: float) -> Decimal:

@@ -35,6 +35,7 @@ from gwmon.config import (
 )
 from gwmon.config._sections import UNKNOWN_KEY
 from gwmon.ingest._example import INGEST_EXAMPLE, MQTT_EXAMPLE, REGISTRY_EXAMPLE
+from gwmon.ingest._registry import Registry, load_registry
 from gwmon.storage import INFLUXDB_SECTION, InfluxSettings
 
 SectionModel = TypeVar("SectionModel", bound=BaseModel)
@@ -133,9 +134,10 @@ class MqttSettings(Section):
 
 
 class RegistrySettings(Section):
-    """Where the probe registry (master data CSV) lives."""
+    """Where the probe registry (master data CSV) and the well geometry file live."""
 
     path: Path = Path("registry.csv")
+    geometry_path: Path | None = None
 
 
 class IngestSettings(Section):
@@ -178,6 +180,11 @@ class GwmonConfig:
     @property
     def registry_path(self) -> Path:
         return self.registry.path
+
+    @property
+    def geometry_path(self) -> Path | None:
+        """The well geometry file (docs/registry.md), None when there is none."""
+        return self.registry.geometry_path
 
     def has_section(self, name: str) -> bool:
         """Whether the file or the environment gives the table `name` at all."""
@@ -243,8 +250,15 @@ def load_config(path: Path | None = None) -> GwmonConfig:
     if problems:
         raise config_error(problems, source=source)
     registry: RegistrySettings = validated["registry"]
-    if not registry.path.is_absolute():
-        registry = RegistrySettings(path=base_dir / registry.path)
+    geometry = registry.geometry_path
+    registry = RegistrySettings(
+        path=registry.path if registry.path.is_absolute() else base_dir / registry.path,
+        geometry_path=None
+        if geometry is None
+        else geometry
+        if geometry.is_absolute()
+        else base_dir / geometry,
+    )
     mqtt: MqttSettings = validated["mqtt"]
     influx: InfluxSettings = validated["influxdb"]
     try:
@@ -264,3 +278,8 @@ def load_config(path: Path | None = None) -> GwmonConfig:
         tables={name: data[name] for name in data if name not in spine},
         env_keys=frozenset(env_keys),
     )
+
+
+def load_configured_registry(config: GwmonConfig) -> Registry:
+    """The registry of `config` with its well geometry file, if one is configured."""
+    return load_registry(config.registry_path, config.geometry_path)

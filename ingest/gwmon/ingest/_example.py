@@ -46,6 +46,10 @@ REGISTRY_EXAMPLE = """\
 # relative to this file's folder. "registry.csv" is a placeholder, not a shipped file;
 # the gwmon repository's demo registry is examples/registry-wertvoll.csv.
 path = "registry.csv"
+# Well geometry with history (re-surveys, new sensor depths): a CSV beside the registry,
+# one row per probe and period (docs/registry.md, "Well geometry"). Without it the
+# registry row's heights apply at every time.
+# geometry_path = "geometry.csv"
 """
 
 INGEST_EXAMPLE = """\

@@ -137,6 +137,12 @@ QC = Measurement(
         Field("value", "float", "the raw value flagged, for plotting", required=True),
         Field("detector", "string", "the detector that set the flag", required=True),
         Field("detail", "string", "human-readable detail", required=True),
+        Field(
+            "withdrawn",
+            "boolean",
+            'only with [analytics] qc_withdrawal = "mark": false on a flag, true when the '
+            "flag was withdrawn (instead of a DELETE; readers skip such points)",
+        ),
     ),
 )
 
@@ -147,7 +153,7 @@ ALERT = Measurement(
     written_by="analytics",
     tags=(
         *_PROBE_TAGS,
-        Tag("kind", "breach, warning, level_low, level_high, sensor_fault, stale, trend"),
+        Tag("kind", "breach, warning, level_low, level_high, sensor_fault, stale, trend, drift"),
         Tag("severity", "critical, warning, info"),
     ),
     fields=(
@@ -230,7 +236,7 @@ DIP = Measurement(
             "depth_below_ground_m", "float", "the dip as depth below ground level", required=True
         ),
         Field("by", "string", "who measured", required=True),
-        Field("note", "string", "remark of the field visit"),
+        Field("note", "string", "remark of the field visit (empty when none)"),
         Field("source", "string", "file and line it was imported from", required=True),
         Field(
             "logger_level_m_nhn", "float", "the logger's level nearest in time (within tolerance)"
@@ -283,7 +289,11 @@ READING_CORRECTED = Measurement(
             required=True,
         ),
         Field("censored", "boolean", "as in reading: value is an upper bound (below the LOQ)"),
-        Field("corrections", "string", "ids of the operations applied, in order"),
+        Field(
+            "corrections",
+            "string",
+            "ids of the operations applied, in order; empty when none (always written)",
+        ),
     ),
 )
 

@@ -3,13 +3,22 @@ limits, which windows a batch touches, and the registry's barometer column."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gwmon.ingest import BarometricSettings, Probe, Reading, Registry, RegistryError, load_registry
+from gwmon.ingest import (
+    BarometricSettings,
+    Probe,
+    Reading,
+    Registry,
+    RegistryError,
+    WellGeometry,
+    load_registry,
+)
 from gwmon.ingest._barometric import (
     BarometerSeries,
     affected_windows,
@@ -172,3 +181,15 @@ def test_registry_reads_kind_barometer_and_sensor_depth(tmp_path: Path) -> None:
     assert (log1.kind, log1.barometer, log1.sensor_depth_below_mp_m) == ("well", "BARO-1", 12.0)
     assert registry.probes["BARO-1"].kind == "barometer"
     assert [probe.probe_id for probe in registry.covered_by("BARO-1")] == ["LOG-1", "LOG-2"]
+
+
+def test_the_sensor_height_follows_the_well_geometry_valid_then(tmp_path: Path) -> None:
+    """A re-hung logger (new geometry period from T0 + 1 h) moves the derived level."""
+    probe = load_registry(registry_file(tmp_path)).probes["LOG-1"]
+    rehung = WellGeometry(120.0, 120.5, 13.0, T0 + HOUR, None, "geometry.csv:2")
+    moved = replace(probe, geometry_periods=(rehung,))
+    barometer = BarometerSeries.of([(T0 - HOUR, 1013.0), (T0 + 2 * HOUR, 1013.0)])
+    before, after = compensate(moved, [(T0, 1113.25), (T0 + HOUR, 1113.25)], barometer, SETTINGS)
+    # h = 10025 Pa / (999.7 * 9.80665) = 1.0226 m; sensor 120.5 - 12.0, then 120.5 - 13.0
+    assert before.values() == {"water_column": 1.0226, "depth": 10.4774, "level": 109.5226}
+    assert after.values() == {"water_column": 1.0226, "depth": 11.4774, "level": 108.5226}

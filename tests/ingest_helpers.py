@@ -31,6 +31,7 @@ def write_config(
     extra: str = "",
     mqtt_extra: str = "",
     influx_extra: str = "",
+    ops_extra: str = "port = 0",
     registry: Path = DEMO_REGISTRY,
 ) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
@@ -56,6 +57,9 @@ path = "registry.csv"
 [ingest]
 stats_interval_s = 3600
 {extra}
+
+[ops]
+{ops_extra}
 """
     )
     return path

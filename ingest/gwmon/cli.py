@@ -10,13 +10,15 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from gwmon import analytics, dashboards
 from gwmon.analytics import (
+    AlertKind,
     AnalyticsObserver,
     PartitionedObserver,
     StateLockedError,
@@ -49,15 +51,26 @@ from gwmon.ingest import (
 from gwmon.ingest import cli as ingest_cli
 from gwmon.ingest._config import SPINE_SECTIONS
 from gwmon.ingest._example import HEADER as EXAMPLE_HEADER
-from gwmon.storage import InfluxClient, StoreConfigError, StoreError
+from gwmon.ingest._ops import GaugeSource, OpsServer, StorePing
+from gwmon.ingest._service import StopOutcome
+from gwmon.storage import InfluxClient, InfluxSettings, StoreConfigError, StoreError
 from gwmon_sim import EXAMPLE_TOML as SIM_EXAMPLE_TOML
 from gwmon_sim import SimSettings, check_settings
 from gwmon_sim import cli as sim_cli
 
 logger = logging.getLogger("gwmon.cli")
 
-EXIT_CONFIG = 2
-EXIT_RUNTIME = 1
+# Exit codes of `gwmon` (docs/reliability.md). 3 and 4 end `gwmon run` only after
+# SIGTERM/SIGINT: nothing is lost, the broker redelivers what was not acknowledged.
+EXIT_RUNTIME = 1  # a runtime failure
+EXIT_CONFIG = 2  # unusable configuration, registry, state or port
+EXIT_STOPPED_STORE_DOWN = 3  # stopped while InfluxDB did not accept the last batch
+EXIT_STOPPED_BROKER_DOWN = 4  # stopped while the broker was unreachable
+_EXIT_BY_OUTCOME = {
+    StopOutcome.CLEAN: 0,
+    StopOutcome.STORE_UNAVAILABLE: EXIT_STOPPED_STORE_DOWN,
+    StopOutcome.BROKER_UNREACHABLE: EXIT_STOPPED_BROKER_DOWN,
+}
 
 
 class _JsonFormatter(logging.Formatter):
@@ -183,20 +196,47 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
 
 
 # -- gwmon run --------------------------------------------------------------------------------
-def _build_observers(
-    config: GwmonConfig, registry: Registry, store: InfluxClient
-) -> tuple[list[BatchObserver], list[MailService]]:
-    """The analytics observer of the ingest behind the barometric compensation, the mail
-    service around it, and the mirror that keeps the corrected series complete."""
-    observer: AnalyticsObserver | PartitionedObserver
-    if load_settings(config).scale_out.enabled:
-        observer = build_partitioned_observer(config, registry)
-    else:
-        observer = build_observer(config, registry, store)
-    mailer = build_mail_service(config, registry, store, observer.book)
-    observer.add_listener(mailer)
-    compensated = build_compensation(config, registry, store, observer)
-    return [compensated, _corrected_series(config, registry)], [mailer]
+class _Stages:
+    """What `gwmon run` runs beside the ingest: the barometric compensation in front of
+    analytics (one process or a partition of a shared group), mail, the mirror that
+    keeps the corrected series complete, their gauges."""
+
+    def __init__(self, config: GwmonConfig, registry: Registry, store: InfluxClient) -> None:
+        self.observer: AnalyticsObserver | PartitionedObserver
+        if load_settings(config).scale_out.enabled:
+            self.observer = build_partitioned_observer(config, registry)
+        else:
+            self.observer = build_observer(config, registry, store)
+        self.mailer: MailService = build_mail_service(config, registry, store, self.observer.book)
+        self.observer.add_listener(self.mailer)
+        self.compensated = build_compensation(config, registry, store, self.observer)
+        self.corrected = _corrected_series(config, registry)
+
+    @property
+    def observers(self) -> list[BatchObserver]:
+        return [self.compensated, self.corrected]
+
+    def stop_handoffs(self) -> None:
+        """On a stop signal: do not wait for hand-off owners any more."""
+        if isinstance(self.observer, PartitionedObserver):
+            self.observer.stop()
+
+    def gauges(self) -> list[GaugeSource]:
+        """The stages' numbers for /metrics, through their public API."""
+        return [
+            GaugeSource(
+                "gwmon_alerts_open",
+                "Alerts open (not resolved), by kind",
+                ("kind",),
+                lambda: _open_alerts_by_kind(self.observer),
+            ),
+            GaugeSource(
+                "gwmon_mails_queued",
+                "Mails waiting for the mail server plus alert events not yet in a mail",
+                (),
+                lambda: {(): float(self.mailer.pending())},
+            ),
+        ]
 
 
 def _corrected_series(config: GwmonConfig, registry: Registry) -> BatchObserver:
@@ -209,6 +249,18 @@ def _corrected_series(config: GwmonConfig, registry: Registry) -> BatchObserver:
     )
 
 
+def _open_alerts_by_kind(
+    observer: AnalyticsObserver | PartitionedObserver,
+) -> Mapping[tuple[str, ...], float]:
+    counts = Counter(alert.kind.value for alert in observer.open_alerts())
+    return {(kind.value,): float(counts[kind.value]) for kind in AlertKind}
+
+
+def _store_ping(settings: InfluxSettings) -> StorePing:
+    verify: bool | str = str(settings.ca_file) if settings.ca_file else settings.verify_tls
+    return StorePing(settings.url, verify=verify)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     try:
         config, registry = load_config_and_registry(args.config)
@@ -216,32 +268,37 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if problems:
             return _fail("configuration problems:\n  " + "\n  ".join(problems))
         store = InfluxClient(config.influxdb)
-        observers, services = _build_observers(config, registry, store)
+        stages = _Stages(config, registry, store)
     except (ConfigError, RegistryError, StateLockedError) as exc:
         return _fail(str(exc))
-    service = IngestService(config, registry, observers=observers, store=store)
+    service = IngestService(config, registry, observers=stages.observers, store=store)
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
         logger.info("received %s: flushing and stopping", signal.Signals(signum).name)
         service.stop()
-        for observer in observers:
-            if isinstance(observer, PartitionedObserver):
-                observer.stop()  # do not wait for hand-off owners any more
+        stages.stop_handoffs()
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
+    ops: OpsServer | None = None
     try:
-        for background in services:
-            background.start()
-        service.run()
-    except OSError as exc:  # e.g. the mail ack endpoint's port is taken
+        if config.ops.enabled:
+            ping = _store_ping(config.influxdb)
+            ops = OpsServer(config.ops, service, store_ping=ping, sources=stages.gauges())
+            ops.start()
+        stages.mailer.start()
+        outcome = service.run()
+    except OSError as exc:  # e.g. the mail ack endpoint's or the ops port is taken
         return _fail(f"cannot start: {exc}")
     except (IngestError, StoreConfigError) as exc:
         return _fail(str(exc))
     finally:
-        for background in services:
-            background.stop()
-    return 0
+        stages.mailer.stop()
+        if ops is not None:
+            ops.stop()
+    if outcome is not StopOutcome.CLEAN:
+        logger.warning("stopped: %s (exit code %d)", outcome.value, _EXIT_BY_OUTCOME[outcome])
+    return _EXIT_BY_OUTCOME[outcome]
 
 
 # -- gwmon compensate -------------------------------------------------------------------------
@@ -411,6 +468,7 @@ def _register_stage_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
     config_parent: argparse.ArgumentParser,
 ) -> None:
+    ingest_cli.register_cli(commands, config_parent)
     analytics_cli.register_cli(commands, config_parent)
     records_cli.register_cli(commands, config_parent)
     mail_cli.register_cli(commands, config_parent)

@@ -63,3 +63,17 @@ rejected_payload_max_chars = 2048
 # How often the counters are written to `ingest_stats`.
 stats_interval_s = 10.0
 """
+
+OPS_EXAMPLE = """\
+[ops]
+# Prometheus /metrics and /healthz of `gwmon run` (docs/reliability.md). Loopback by
+# default: put a reverse proxy with TLS in front to expose them. port = 0: any free port.
+enabled = true
+host = "127.0.0.1"
+port = 9746
+# The broker's max_queued_messages (examples/mosquitto.conf). gwmon reads the broker's
+# $SYS statistics and says loudly (log, /healthz, metric) at queue_warning_fraction of
+# it, before the broker starts dropping messages. 0 = do not watch.
+broker_queue_limit = 1000000
+queue_warning_fraction = 0.8
+"""

@@ -35,14 +35,18 @@ from gwmon.analytics.records import cli as records_cli
 from gwmon.config import CONFIG_ENV_VAR, ConfigError, ConfigSection, GwmonError
 from gwmon.dashboards import cli as dashboards_cli
 from gwmon.ingest import (
+    BAROMETRIC_SECTION,
     BatchObserver,
+    Compensator,
     GwmonConfig,
     IngestError,
     IngestService,
     Registry,
     RegistryError,
+    build_compensation,
     load_config,
     load_configured_registry,
+    parse_cli_time,
 )
 from gwmon.ingest import cli as ingest_cli
 from gwmon.ingest._config import SPINE_SECTIONS
@@ -123,6 +127,7 @@ def example_toml() -> str:
 
 
 STAGE_SECTIONS: tuple[ConfigSection[Any], ...] = (
+    BAROMETRIC_SECTION,
     analytics.CONFIG_SECTION,
     mail.CONFIG_SECTION,
     records.CONFIG_SECTION,
@@ -141,11 +146,20 @@ def _stage_checks(config: GwmonConfig, registry: Registry) -> list[str]:
     """Problems of the sections `gwmon run` uses. The simulator's [sim] section is not
     among them: a service must never refuse to start over a simulator setting."""
     return [
+        *_barometric_problems(config),
         *analytics.check_config(config, registry),
         *mail.check_config(config, registry),
         *records.check_config(config, registry),
         *dashboards.check_config(config, registry),
     ]
+
+
+def _barometric_problems(config: GwmonConfig) -> list[str]:
+    try:
+        config.section(BAROMETRIC_SECTION)
+    except ConfigError as exc:
+        return [str(exc)]
+    return []
 
 
 def _sim_problems(config: GwmonConfig, settings: SimSettings, registry_path: Path) -> list[str]:
@@ -183,9 +197,9 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
 
 # -- gwmon run --------------------------------------------------------------------------------
 class _Stages:
-    """What `gwmon run` runs beside the ingest: analytics (one process or a partition of
-    a shared group), mail, the mirror that keeps the corrected series complete, their
-    gauges."""
+    """What `gwmon run` runs beside the ingest: the barometric compensation in front of
+    analytics (one process or a partition of a shared group), mail, the mirror that
+    keeps the corrected series complete, their gauges."""
 
     def __init__(self, config: GwmonConfig, registry: Registry, store: InfluxClient) -> None:
         self.observer: AnalyticsObserver | PartitionedObserver
@@ -195,11 +209,12 @@ class _Stages:
             self.observer = build_observer(config, registry, store)
         self.mailer: MailService = build_mail_service(config, registry, store, self.observer.book)
         self.observer.add_listener(self.mailer)
+        self.compensated = build_compensation(config, registry, store, self.observer)
         self.corrected = _corrected_series(config, registry)
 
     @property
     def observers(self) -> list[BatchObserver]:
-        return [self.observer, self.corrected]
+        return [self.compensated, self.corrected]
 
     def stop_handoffs(self) -> None:
         """On a stop signal: do not wait for hand-off owners any more."""
@@ -286,6 +301,40 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return _EXIT_BY_OUTCOME[outcome]
 
 
+# -- gwmon compensate -------------------------------------------------------------------------
+def _cmd_compensate(args: argparse.Namespace) -> int:
+    """Derive the compensated values of a period again (after an outage, or after the
+    registry named a barometer for data stored before)."""
+    try:
+        config, registry = load_config_and_registry(args.config)
+        settings = config.section(BAROMETRIC_SECTION)
+        first_ns = parse_cli_time(args.from_time, "--from")
+        last_ns = parse_cli_time(args.to_time, "--to")
+    except (ConfigError, RegistryError) as exc:
+        return _fail(str(exc))
+    loggers = [probe for probe in registry if probe.barometer is not None]
+    if args.probe is not None:
+        loggers = [probe for probe in loggers if probe.probe_id == args.probe]
+        if not loggers:
+            return _fail(
+                f"probe {args.probe!r} has no barometer in the registry (column barometer)"
+            )
+    if last_ns < first_ns:
+        return _fail("--to is before --from")
+    store = InfluxClient(config.influxdb)
+    try:
+        compensator = Compensator(registry, store, settings)
+        for probe in loggers:
+            stored = compensator.recompute(probe, first_ns, last_ns)
+            print(f"{probe.probe_id}: {len(stored)} compensated values stored (new or changed)")
+    except StoreError as exc:
+        print(f"gwmon: InfluxDB: {exc}", file=sys.stderr)
+        return EXIT_RUNTIME
+    finally:
+        store.close()
+    return 0
+
+
 # -- gwmon import -----------------------------------------------------------------------------
 def _cmd_import(args: argparse.Namespace) -> int:
     try:
@@ -300,7 +349,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
                     "import cannot hand readings to the partitions' owners)"
                 )
             # QC flags and alerts as in `gwmon run`; no mail service (docs/import.md).
-            observers.append(build_observer(config, registry, store))
+            analytics_observer = build_observer(config, registry, store)
+            observers.append(build_compensation(config, registry, store, analytics_observer))
         if not args.check:  # imported history of a corrected series gets corrected too
             observers.append(_corrected_series(config, registry))
     except StateLockedError as exc:
@@ -351,6 +401,25 @@ def build_parser() -> argparse.ArgumentParser:
         "check", parents=[config_parent], help="validate a config file and its registry"
     )
     check.set_defaults(handler=_cmd_config_check)
+
+    compensate = commands.add_parser(
+        "compensate",
+        parents=[config_parent],
+        help="derive barometrically compensated water column, depth and level again",
+        description=(
+            "Derive the water column, depth and level of absolute pressure loggers from "
+            "their stored pressures and their barometer (docs/data-management.md) for a "
+            "period; `gwmon run` does this as data arrive. Times: ISO 8601 with offset."
+        ),
+    )
+    compensate.add_argument(
+        "--from", dest="from_time", required=True, help="e.g. 2026-10-01T00:00:00+02:00"
+    )
+    compensate.add_argument("--to", dest="to_time", required=True, help="inclusive end")
+    compensate.add_argument(
+        "--probe", help="only this logger (default: every logger with a barometer)"
+    )
+    compensate.set_defaults(handler=_cmd_compensate)
 
     _register_stage_commands(commands, config_parent)
     return parser

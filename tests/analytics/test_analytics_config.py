@@ -42,7 +42,7 @@ def test_check_config_names_file_key_and_fix(tmp_path: Path) -> None:
         f"{source}: key 'analytics.alarms.breech': unknown alarm (known: breach, warning, "
         "level_low, level_high, sensor_fault, stale)",
         f"{source}: key 'analytics.qc.nitrat': unknown quantity (known: nitrate, level, depth, "
-        "temperature, conductivity, battery)",
+        "temperature, conductivity, battery, pressure_abs, air_pressure, water_column)",
         "registry: probe P-1, column qc: nitrate.spike: window='1' is outside 3..1000",
     ]
 

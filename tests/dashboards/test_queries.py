@@ -124,6 +124,21 @@ def test_every_statement_of_every_dashboard_runs_and_returns_data(
             "panel 2 'Trend Nitrat (GrwV Anlage 6)' target A probe=TH-02",
             "panel 4 'Grundwasserstand (m NHN)' target B probe=LE-07",
             "panel 4 'Grundwasserstand (m NHN)' target B probe=TH-02",
+            # The simulated month has no corrections, dips or approvals (issue 12): these
+            # queries are proven on their own data in test_probe_records.py.
+            *(
+                f"{where} probe={probe}"
+                for probe in ("LE-07", "TH-02")
+                for where in (
+                    "panel 1 'Nitrat (mg/L NO₃)' target E",
+                    "panel 4 'Grundwasserstand (m NHN)' target E",
+                    "panel 4 'Grundwasserstand (m NHN)' target F",
+                    "panel 6 'Freigabestufen' target A",
+                    "panel 7 'Korrekturen' target A",
+                    "annotation Korrekturen",
+                    "annotation Wartung und Abstiche",
+                )
+            ),
         ]
     )
 

@@ -114,6 +114,7 @@ def test_html_is_self_contained_german_and_complete(
         "66,0",
         "steigend",
         "2,35",
+        "ungeprüft",  # approval level of the values (issue 12): nothing approved here
     ]
     assert "Schwellenwert überschritten" in text and "behoben" in text
     assert text.count('src="data:image/png;base64,') == 8

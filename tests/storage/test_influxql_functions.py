@@ -54,3 +54,17 @@ def test_the_texts_run_on_influxdb(influx_db: InfluxDatabase) -> None:
     missing = q.maximum("seq") - q.minimum("seq") + 1 - q.count("seq")
     rows = influx_db.rows(q.select(SEQUENCE, missing.as_("missing"), q.percentile("seq", 50)).text)
     assert [(row["missing"], row["percentile"]) for row in rows] == [(1, 2)]
+
+
+def test_small_and_large_numbers_are_written_without_exponent(influx_db: InfluxDatabase) -> None:
+    """InfluxQL has no exponent notation (`1e-06` parses as a duration): ns -> ms."""
+    scaled = q.select(SEQUENCE, (q.Col("seq") * 0.000001).as_("milli"), q.Col("lag_s") * 1e16)
+    assert scaled.text == (
+        'SELECT "seq" * 0.000001 AS "milli", "lag_s" * 10000000000000000 FROM "sequence"'
+    )
+    tags = {"probe": "LE-01", "site": "a", "municipality": "Leipzig"}
+    point = SEQUENCE.point(tags, {"seq": 2_000_000, "lag_s": 1.0}, 10 * 10**9).to_line()
+    requests.post(
+        f"{influx_db.url}/write", params={"db": influx_db.name}, data=point.encode(), timeout=10
+    ).raise_for_status()
+    assert [row["milli"] for row in influx_db.rows(scaled.text)] == [2.0]

@@ -1,9 +1,11 @@
 """`gwmon trend`: the GrwV Anlage 6 trend test over the nitrate series in InfluxDB.
 
-`run_trend` reads each probe's nitrate readings (leaving out those quality control
-flagged bad), takes single values per sample interval, runs `mann_kendall`, stores the
-result in `trend` and opens, updates or resolves the probe's `trend` alert through the
-alert book (docs/trend.md).
+`run_trend` reads each probe's nitrate series, corrected (raw where nothing is
+corrected; values a correction deleted left out; docs/data-management.md), leaves out
+the readings quality control flagged bad, takes single values per sample interval, runs
+`mann_kendall`, stores the result in `trend` with the approval levels of the values it
+used and opens, updates or resolves the probe's `trend` alert through the alert book
+(docs/trend.md).
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from gwmon.analytics._mann_kendall import MannKendallResult, mann_kendall
 from gwmon.analytics._model import Alert
 from gwmon.analytics._settings import TrendSettings
 from gwmon.ingest import TREND_REVERSAL_START_MG_L, Probe
-from gwmon.storage import QC, READING, TREND, FieldValue, InfluxClient, Point, StoreWriter
+from gwmon.storage import QC, TREND, FieldValue, InfluxClient, Point, StoreWriter
 from gwmon.storage import influxql as q
+from gwmon.storage import series as stored
 
 logger = logging.getLogger("gwmon.analytics.trend")
 
@@ -43,6 +46,7 @@ class TrendReport:
     flagged_excluded: int
     alert: Alert | None
     alert_action: TrendAction | None
+    approval_levels: tuple[str, ...] = ()  # of the values used, best first
 
 
 def _bad_flags(detectors: DetectorRegistry) -> set[str]:
@@ -59,12 +63,9 @@ def _nitrate_of(probe: Probe, since_ns: int | None) -> tuple[q.Condition, ...]:
 
 
 def _load_series(store: InfluxClient, probe: Probe, since_ns: int | None) -> list[Sample]:
-    statement = q.select(READING, "value", "censored").where(*_nitrate_of(probe, since_ns))
-    return [
-        (int(row["time"]), float(row["value"]), row.get("censored") is True)
-        for row in store.query_rows(statement)
-        if isinstance(row.get("value"), int | float)
-    ]
+    """The corrected nitrate series without the values a correction deleted."""
+    values = stored.read_series(store, probe.probe_id, "nitrate", start_ns=since_ns)
+    return [(item.time_ns, item.value, item.censored) for item in values if item.value is not None]
 
 
 def _load_flagged(
@@ -96,7 +97,9 @@ def select_samples(series: Iterable[SampleT], interval_s: float) -> list[SampleT
     return list(chosen.values())
 
 
-def trend_point(probe: Probe, result: MannKendallResult, now_ns: int) -> Point:
+def trend_point(
+    probe: Probe, result: MannKendallResult, now_ns: int, approval_levels: Iterable[str] = ()
+) -> Point:
     """The `trend` point of a result, at the time of its last value (else `now_ns`)."""
     fields: dict[str, FieldValue] = {
         "n": result.n,
@@ -120,6 +123,7 @@ def trend_point(probe: Probe, result: MannKendallResult, now_ns: int) -> Point:
     fields.update({key: float(value) for key, value in optional.items() if value is not None})
     if result.reason:
         fields["reason"] = result.reason
+    fields["approval_levels"] = stored.levels_text(list(approval_levels))
     time_ns = now_ns if result.last_s is None else round(result.last_s * _NS)
     tags = {
         "probe": probe.probe_id,
@@ -132,8 +136,8 @@ def trend_point(probe: Probe, result: MannKendallResult, now_ns: int) -> Point:
 
 def _test(
     store: InfluxClient, probe: Probe, settings: TrendSettings, since_ns: int | None, bad: set[str]
-) -> tuple[MannKendallResult, int, int]:
-    """The probe's result, the number of values used and of flagged readings left out."""
+) -> tuple[MannKendallResult, list[Sample], int]:
+    """The probe's result, the values used and the number of flagged readings left out."""
     series = _load_series(store, probe, since_ns)
     flagged = _load_flagged(store, probe, since_ns, bad) if settings.exclude_flagged else set()
     clean = [sample for sample in series if sample[0] not in flagged]
@@ -154,7 +158,7 @@ def _test(
         min_values=settings.min_values,
         min_span_days=settings.min_span_days,
     )
-    return result, len(samples), len(series) - len(clean)
+    return result, samples, len(series) - len(clean)
 
 
 def run_trend(
@@ -176,7 +180,9 @@ def run_trend(
     reports: list[TrendReport] = []
     for probe in probes:
         result, used, excluded = _test(store, probe, settings, since_ns, bad)
-        write_points(writer, [trend_point(probe, result, now_ns)])
+        approvals = stored.read_approvals(store, probe.probe_id, "nitrate")
+        levels = tuple(stored.best_first(approvals.level_at(time_ns) for time_ns, _, _ in used))
+        write_points(writer, [trend_point(probe, result, now_ns, levels)])
         outcome = (
             book.record_trend(probe, result) if settings.open_alerts else TrendOutcome(None, None)
         )
@@ -193,10 +199,11 @@ def run_trend(
             TrendReport(
                 probe=probe,
                 result=result,
-                used_values=used,
+                used_values=len(used),
                 flagged_excluded=excluded,
                 alert=outcome.alert,
                 alert_action=outcome.action,
+                approval_levels=levels,
             )
         )
     return reports

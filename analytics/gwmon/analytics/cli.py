@@ -135,6 +135,7 @@ def _trend_rows(reports: Sequence[TrendReport]) -> list[dict[str, Any]]:
                 "reason": result.reason or "",
                 "alert_id": report.alert.alert_id if report.alert else "",
                 "alert_action": report.alert_action or "",
+                "approval_levels": ",".join(report.approval_levels),
             }
         )
     return rows
@@ -213,6 +214,8 @@ def _trend(args: argparse.Namespace, config: GwmonConfig) -> int:
             f"\nalpha = {settings.alpha:g}, autocorrelation = {settings.autocorrelation}, one "
             f"value per {settings.sample_interval_s:g} s, values < LOQ count as LOQ/2"
         )
+        used = "; ".join(f"{row['probe']} {row['approval_levels'] or '-'}" for row in rows)
+        print(f"corrected series; approval levels of the values used: {used}")
     return 0
 
 

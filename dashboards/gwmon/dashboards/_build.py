@@ -14,12 +14,7 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from gwmon.dashboards._common import INFLUXDB_TYPE
 from gwmon.dashboards._macros import used_variables
 from gwmon.dashboards._overview import build_overview
-from gwmon.dashboards._probe import (
-    ANNOTATION_QUERY,
-    ANNOTATION_TAGS,
-    ANNOTATION_TEXT,
-    build_probe,
-)
+from gwmon.dashboards._probe import annotation_columns, build_probe
 from gwmon.dashboards._quality import build_quality
 from gwmon.dashboards._settings import DashboardsSettings
 from gwmon.ingest import Registry
@@ -46,11 +41,12 @@ def _influxql_annotation(annotation: Dashboard) -> None:
     (`InfluxQuery` with `textColumn`/`tagsColumn`) and in the legacy form at the
     annotation's top level, which that data source still reads and migrates
     (github.com/grafana/grafana, public/app/plugins/datasource/influxdb/migrations.ts)."""
-    columns = {"textColumn": ANNOTATION_TEXT, "tagsColumn": ",".join(ANNOTATION_TAGS)}
-    annotation["query"] = ANNOTATION_QUERY.text
+    query, text, tags = annotation_columns()[str(annotation.get("name"))]
+    columns = {"textColumn": text, "tagsColumn": ",".join(tags)}
+    annotation["query"] = query.text
     annotation.update(columns)
     annotation["target"] = {
-        "query": ANNOTATION_QUERY.text,
+        "query": query.text,
         "rawQuery": True,
         "refId": "Anno",
         "resultFormat": "table",

@@ -14,6 +14,8 @@ from gwmon.dashboards._common import (
     datasource_ref,
 )
 from gwmon.dashboards._overview import municipality_variable
+from gwmon.dashboards._probe_records import ANNOTATIONS as RECORD_ANNOTATIONS
+from gwmon.dashboards._probe_records import approvals_panel, corrections_panel
 from gwmon.dashboards._probe_series import battery_panel, level_panel, nitrate_panel
 from gwmon.dashboards._probe_stats import status_panel, trend_panel
 from gwmon.dashboards._settings import DashboardsSettings
@@ -81,6 +83,30 @@ def annotation(settings: DashboardsSettings, t: Texts) -> db.AnnotationQuery:
     )
 
 
+def record_annotations(settings: DashboardsSettings, t: Texts) -> list[db.AnnotationQuery]:
+    """Corrections and field visits (dips) as annotations; their InfluxQL is added in the
+    build like the alerts' (`gwmon.dashboards._build`)."""
+    return [
+        db.AnnotationQuery()
+        .name(t(*record.name))
+        .datasource(datasource_ref(settings))
+        .enable(True)
+        .icon_color(record.color)
+        for record in RECORD_ANNOTATIONS
+    ]
+
+
+def annotation_columns() -> dict[str, tuple[q.Select, str, tuple[str, ...]]]:
+    """Annotation name (German and English) -> its query, text column and tag columns."""
+    columns: dict[str, tuple[q.Select, str, tuple[str, ...]]] = {
+        name: (ANNOTATION_QUERY, ANNOTATION_TEXT, ANNOTATION_TAGS) for name in ("Alarme", "Alerts")
+    }
+    for record in RECORD_ANNOTATIONS:
+        for name in record.name:
+            columns[name] = (record.query, record.text_column, record.tag_columns)
+    return columns
+
+
 def build_probe(settings: DashboardsSettings, registry: Registry) -> db.Dashboard:
     t = Texts(settings.language)
     dashboard = (
@@ -89,10 +115,12 @@ def build_probe(settings: DashboardsSettings, registry: Registry) -> db.Dashboar
         .tags(["gwmon", t("Grundwasser", "groundwater")])
         .description(
             t(
-                "Eine Messstelle im Detail: Nitrat und Wasserstand mit Schwellen, "
-                "QC-Markierungen, Alarme als Anmerkungen, Batterie, Status und Trend.",
-                "One probe in detail: nitrate and level with thresholds, QC flags, alerts "
-                "as annotations, battery, status and trend.",
+                "Eine Messstelle im Detail: Nitrat und Wasserstand roh und korrigiert mit "
+                "Schwellen, QC-Markierungen und Abstichen, Alarme, Korrekturen und "
+                "Wartung als Anmerkungen, Batterie, Status, Trend, Freigabestufen.",
+                "One probe in detail: nitrate and level raw and corrected with thresholds, "
+                "QC flags and dips, alerts, corrections and maintenance as annotations, "
+                "battery, status, trend, approval levels.",
             )
         )
         .time("now-30d", "now")
@@ -106,7 +134,11 @@ def build_probe(settings: DashboardsSettings, registry: Registry) -> db.Dashboar
         .with_panel(status_panel(settings, t))
         .with_panel(level_panel(settings, registry, t))
         .with_panel(battery_panel(settings, t))
+        .with_panel(approvals_panel(settings, t))
+        .with_panel(corrections_panel(settings, t))
     )
+    for extra in record_annotations(settings, t):
+        dashboard = dashboard.annotation(extra)
     for variable in _variables(settings, registry, t):
         dashboard = dashboard.with_variable(variable)
     return dashboard

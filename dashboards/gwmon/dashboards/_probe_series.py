@@ -1,4 +1,5 @@
-"""The probe dashboard's time series: nitrate, level and battery."""
+"""The probe dashboard's time series: nitrate, level (each raw and corrected; level with
+the manual dips) and battery."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from gwmon.dashboards._common import (
     prop,
     thresholds,
 )
+from gwmon.dashboards._probe_records import corrected_query, dip_query
 from gwmon.dashboards._settings import DashboardsSettings
 from gwmon.dashboards._target import InfluxQL
 from gwmon.ingest import Registry
@@ -100,6 +102,18 @@ def below_loq_points(t: Texts) -> list[dm.DynamicConfigValue]:
     return [*_points(7, STALE_COLOR), prop("unit", BELOW_LOQ_UNIT), prop("displayName", name)]
 
 
+def _corrected_line(t: Texts) -> list[dm.DynamicConfigValue]:
+    return [
+        prop("custom.lineStyle", {"dash": [4, 4], "fill": "dash"}),
+        fixed_color(OK_COLOR),
+        prop("displayName", t("korrigiert", "corrected")),
+    ]
+
+
+def _dip_points(t: Texts) -> list[dm.DynamicConfigValue]:
+    return [*_points(10, WARNING_COLOR), prop("displayName", t("Abstich", "Manual dip"))]
+
+
 def _series(settings: DashboardsSettings, title: str, color: str) -> timeseries.Panel:
     return (
         timeseries.Panel()
@@ -128,6 +142,7 @@ def nitrate_panel(settings: DashboardsSettings, t: Texts) -> timeseries.Panel:
         .with_target(InfluxQL("A", series_query("nitrate")))
         .with_target(InfluxQL("B", qc_query("nitrate")))
         .with_target(InfluxQL("D", below_loq_query("nitrate")))
+        .with_target(InfluxQL("E", corrected_query("nitrate")))
         .unit(NITRATE_UNIT)
         .decimals(1)
         .min(0)
@@ -141,6 +156,7 @@ def nitrate_panel(settings: DashboardsSettings, t: Texts) -> timeseries.Panel:
         .override_by_name("nitrate", display_name(t("Nitrat", "Nitrate")))
         .override_by_name("qc_flagged", _qc_points(t))
         .override_by_name("below_loq", below_loq_points(t))
+        .override_by_name("nitrate_corrected", _corrected_line(t))
         .legend(
             cb.VizLegendOptions()
             .show_legend(True)
@@ -161,13 +177,19 @@ def level_panel(settings: DashboardsSettings, registry: Registry, t: Texts) -> t
         _series(settings, t("Grundwasserstand (m NHN)", "Groundwater level (m NHN)"), "blue")
         .description(
             t(
-                "Gestrichelt: Mindest- und Höchststand der Messstelle aus dem Register.",
-                "Dashed: the probe's minimum and maximum level from the registry.",
+                "Gestrichelt rot: Mindest- und Höchststand der Messstelle aus dem "
+                "Register. Gestrichelt grün: die korrigierte Reihe (wo korrigiert). Orange "
+                "Punkte: manuelle Abstiche.",
+                "Dashed red: the probe's minimum and maximum level from the registry. "
+                "Dashed green: the corrected series (where corrected). Orange points: "
+                "manual dips.",
             )
         )
         .with_target(InfluxQL("A", series_query("level")))
         .with_target(InfluxQL("B", qc_query("level")))
         .with_target(InfluxQL("C", level_limits_query(registry)))
+        .with_target(InfluxQL("E", corrected_query("level")))
+        .with_target(InfluxQL("F", dip_query()))
         .unit(LEVEL_UNIT)
         .decimals(2)
         .line_width(2)
@@ -176,6 +198,8 @@ def level_panel(settings: DashboardsSettings, registry: Registry, t: Texts) -> t
         .override_by_regexp("level_(min|max)", dashed_limit)
         .override_by_name("level_min", display_name(t("Mindeststand", "Minimum level")))
         .override_by_name("level_max", display_name(t("Höchststand", "Maximum level")))
+        .override_by_name("level_corrected", _corrected_line(t))
+        .override_by_name("dip", _dip_points(t))
         .grid_pos(dm.GridPos(h=10, w=16, x=0, y=10))
     )
 

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from gwmon.dashboards._common import KIND_DE, STATE_DE, VERDICT_DE, Texts, legal_nitrate
 from gwmon.dashboards._report_chart import nitrate_chart
+from gwmon.dashboards._report_levels import LevelMonth
 from gwmon.dashboards._report_month import AlertRow, MonthlyReport, ProbeMonth, number_or_none
 from gwmon.dashboards._settings import DashboardsSettings
 
@@ -50,6 +51,18 @@ def _word(t: Texts, german: dict[str, str], code: str) -> str:
     return german.get(code, code) if t.language == "de" else code
 
 
+APPROVAL_DE = {"raw": "ungeprüft", "checked": "geprüft", "approved": "freigegeben"}
+
+
+def _levels_text(levels: Sequence[str], t: Texts) -> str:
+    """The approval levels of the values behind a row, best first."""
+    return ", ".join(_word(t, APPROVAL_DE, level) for level in levels) or "–"
+
+
+def _date(value: float, zone: ZoneInfo) -> str:
+    return datetime.fromtimestamp(value, tz=UTC).astimezone(zone).strftime("%d.%m.%Y")
+
+
 def _header_row(headings: Sequence[str]) -> str:
     return "<table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in headings) + "</tr>"
 
@@ -68,7 +81,9 @@ def _definitions(report: MonthlyReport, t: Texts) -> str:
         "der Alarmschwelle der Messstelle. „< 0,5“: unter der Bestimmungsgrenze "
         "(BG), als solcher gemeldet oder unter der BG des Messstellenregisters; im "
         "Mittel zählt ein solcher Wert mit der halben BG. Von der "
-        "Qualitätskontrolle markierte Werte sind nicht gewertet.",
+        "Qualitätskontrolle markierte Werte sind nicht gewertet. Gewertet wird die "
+        "korrigierte Reihe (Rohwerte, wo nichts korrigiert ist); durch eine Korrektur "
+        "gelöschte Werte zählen nicht. Freigabe: ungeprüft, geprüft, freigegeben.",
         f"Period {start} to {end} ({report.period.timezone}). Nitrate as mg/L NO₃. "
         f"Threshold value per GrwV Annex 2: {legal.breach} mg/L; start of trend reversal: "
         f"at most {legal.share} % of it, {legal.warning} mg/L. Other alarm and warning "
@@ -76,7 +91,9 @@ def _definitions(report: MonthlyReport, t: Texts) -> str:
         'threshold count values above the probe\'s alarm threshold. "< 0.5": below '
         "the limit of quantification (LOQ), reported as such or below the LOQ of the "
         "probe registry; the mean counts such a value as half the LOQ. Values "
-        "flagged by quality control are not counted.",
+        "flagged by quality control are not counted. The corrected series is used (raw "
+        "values where nothing is corrected); values a correction deleted do not count. "
+        "Approval: raw, checked, approved.",
     )
     return f'<p class="muted">{esc(text)}</p>'
 
@@ -112,7 +129,8 @@ def _probe_row(entry: ProbeMonth, report: MonthlyReport, t: Texts) -> str:
         f'<td class="num">{esc(_stat(maximum, entry.maximum_below_loq, 1, t))}</td>'
         f'<td class="num">{_num(hours, 1, t)}</td>'
         f"<td>{esc(_word(t, VERDICT_DE, verdict) if verdict else '–')}</td>"
-        f'<td class="num">{_num(slope, 2, t)}</td></tr>'
+        f'<td class="num">{_num(slope, 2, t)}</td>'
+        f"<td>{esc(_levels_text(entry.levels_used, t))}</td></tr>"
     )
 
 
@@ -128,6 +146,7 @@ def _probes_table(report: MonthlyReport, t: Texts) -> list[str]:
         t("Stunden über Schwellenwert", "Hours above threshold"),
         t("Trend (GrwV Anl. 6)", "Trend (GrwV Annex 6)"),
         t("Sen-Steigung mg/L pro Jahr", "Sen's slope mg/L per year"),
+        t("Freigabe", "Approval"),
     )
     rows = [_probe_row(entry, report, t) for entry in report.probes]
     return [
@@ -136,6 +155,42 @@ def _probes_table(report: MonthlyReport, t: Texts) -> list[str]:
         *rows,
         "</table>",
     ]
+
+
+def _level_row(entry: LevelMonth, zone: ZoneInfo, t: Texts) -> str:
+    cells = [esc(entry.probe.probe_id), esc(entry.probe.site)]
+    numbers = [str(entry.count), _num(entry.mean, 2, t)]
+    for extreme in (entry.highest, entry.lowest):
+        numbers.append(_num(extreme[0] if extreme else None, 2, t))
+        numbers.append(_date(extreme[1], zone) if extreme else "–")
+    return (
+        "<tr>"
+        + "".join(f"<td>{cell}</td>" for cell in cells)
+        + "".join(f'<td class="num">{esc(number)}</td>' for number in numbers)
+        + f"<td>{esc(_levels_text(entry.approval_levels, t))}</td></tr>"
+    )
+
+
+def _levels_table(report: MonthlyReport, t: Texts) -> list[str]:
+    headings = (
+        t("Messstelle", "Probe"),
+        t("Standort", "Site"),
+        t("Werte", "Values"),
+        t("Monatsmittel m NHN", "Monthly mean m NHN"),
+        t("Höchster m NHN", "Highest m NHN"),
+        t("am", "on"),
+        t("Niedrigster m NHN", "Lowest m NHN"),
+        t("am", "on"),
+        t("Freigabe", "Approval"),
+    )
+    zone = ZoneInfo(report.period.timezone)
+    title = f"<h2>{esc(t('Grundwasserstand je Messstelle', 'Groundwater level per well'))}</h2>"
+    measured = [entry for entry in report.levels if entry.count]
+    if not measured:
+        none = t("Keine Grundwasserstände in diesem Monat.", "No groundwater levels this month.")
+        return [title, f"<p>{esc(none)}</p>"]
+    rows = [_level_row(entry, zone, t) for entry in measured]
+    return [title, _header_row(headings), *rows, "</table>"]
 
 
 def _alert_row(alert: AlertRow, zone: ZoneInfo, t: Texts) -> str:
@@ -193,6 +248,7 @@ def render_html(report: MonthlyReport, settings: DashboardsSettings, *, charts: 
         f"<h1>{esc(title)}</h1>",
         _definitions(report, t),
         *_probes_table(report, t),
+        *_levels_table(report, t),
         *_alerts_table(report, t),
         *(_charts(report, t) if charts else []),
         f'<p class="muted">{esc(made_by)}</p></body></html>',

@@ -1,9 +1,11 @@
 """The monthly report's figures: one municipality's month read from InfluxDB.
 
-Per probe: min/mean/max nitrate, hours above the breach threshold, the month's alerts
-and the latest trend verdict. Values flagged by quality control are left out of the
-statistics (and counted), because a stuck or spiking sensor says nothing about the
-groundwater.
+Per probe: min/mean/max nitrate, hours above the breach threshold, the month's alerts,
+the latest trend verdict, the approval levels of the values and the groundwater-level
+table (`_report_levels`). Values are those of the corrected series (raw where nothing is
+corrected; docs/data-management.md). Values flagged by quality control are left out of
+the statistics (and counted), because a stuck or spiking sensor says nothing about the
+groundwater; values a correction deleted are left out too.
 
 Exceedance hours: each valid reading stands for the time until the next reading, at
 most the probe's expected interval and never past the month's end; the hours of readings
@@ -15,7 +17,6 @@ the data therefore never counts as exceedance.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,9 +24,11 @@ from zoneinfo import ZoneInfo
 
 from gwmon.config import GwmonError
 from gwmon.dashboards._common import Texts
+from gwmon.dashboards._report_levels import LevelMonth, read_level_months
 from gwmon.ingest import Probe, Registry
-from gwmon.storage import ALERT, QC, READING, TREND, InfluxClient
+from gwmon.storage import ALERT, TREND, InfluxClient
 from gwmon.storage import influxql as q
+from gwmon.storage import series as stored
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _MONTHS_DE = (
@@ -37,7 +40,8 @@ _MONTHS_EN = (
     "July", "August", "September", "October", "November", "December",
 )  # fmt: skip
 _NS = 1_000_000_000
-_TREND_COLUMNS = ("verdict", "slope_per_year", "p", "n")
+_TREND_COLUMNS = ("verdict", "slope_per_year", "p", "n", "approval_levels")
+NITRATE = "nitrate"
 
 
 class ReportError(GwmonError, ValueError):
@@ -113,6 +117,13 @@ class ProbeMonth:
     flagged: list[tuple[float, float]] = field(default_factory=list)
     trend: dict[str, object] | None = None
     limits: list[float | None] = field(default_factory=list)
+    approval_levels: list[str] = field(default_factory=list)  # of each counted value
+    deleted: int = 0  # values a correction removed from the corrected series
+
+    @property
+    def levels_used(self) -> list[str]:
+        """The approval levels of the counted values, best first."""
+        return stored.best_first(self.approval_levels)
 
     def add(self, time_s: float, value: float, *, censored: bool = False) -> None:
         loq = self.probe.nitrate_loq_mg_l
@@ -228,40 +239,25 @@ class MonthlyReport:
     period: Period
     probes: list[ProbeMonth]
     alerts: list[AlertRow]
+    levels: list[LevelMonth] = field(default_factory=list)
 
 
-def _nitrate_where(municipality: str, period: Period) -> tuple[q.Condition, ...]:
-    return (q.eq("quantity", "nitrate"), q.eq("municipality", municipality), *period.conditions())
-
-
-def _flagged_times(client: InfluxClient, municipality: str, period: Period) -> dict[str, set[int]]:
-    """Measurement times (ns) of the month's QC-flagged nitrate values per probe."""
-    statement = q.select(QC, "value").where(*_nitrate_where(municipality, period)).group_by("probe")
-    flagged: dict[str, set[int]] = defaultdict(set)
-    for row in client.query_rows(statement):
-        flagged[row["probe"]].add(int(row["time"]))
-    return flagged
-
-
-def _read_values(
-    client: InfluxClient, months: dict[str, ProbeMonth], municipality: str, period: Period
-) -> None:
-    """The month's nitrate values into `months`, QC-flagged ones set apart."""
-    flagged = _flagged_times(client, municipality, period)
-    statement = (
-        q.select(READING, "value", "censored")
-        .where(*_nitrate_where(municipality, period))
-        .group_by("probe")
-    )
-    for row in client.query_rows(statement):
-        entry = months.get(row["probe"])
-        if entry is None:
-            continue
-        time_s = int(row["time"]) / _NS
-        if int(row["time"]) in flagged[row["probe"]]:
-            entry.flagged.append((time_s, float(row["value"])))
-        else:
-            entry.add(time_s, float(row["value"]), censored=row.get("censored") is True)
+def _read_values(client: InfluxClient, months: dict[str, ProbeMonth], period: Period) -> None:
+    """The month's nitrate values into `months`: the corrected series (raw where nothing
+    is corrected), QC-flagged ones set apart, values a correction deleted left out."""
+    start_ns, end_ns = int(period.start_s * _NS), period.end_ns
+    for probe_id, entry in months.items():
+        flagged = stored.read_flags(client, probe_id, NITRATE, start_ns=start_ns, end_ns=end_ns)
+        approvals = stored.read_approvals(client, probe_id, NITRATE)
+        values = stored.read_series(client, probe_id, NITRATE, start_ns=start_ns, end_ns=end_ns)
+        for item in values:
+            if item.value is None:
+                entry.deleted += 1
+            elif item.time_ns in flagged:
+                entry.flagged.append((item.time_ns / _NS, item.value))
+            else:
+                entry.add(item.time_ns / _NS, item.value, censored=item.censored)
+                entry.approval_levels.append(approvals.level_at(item.time_ns))
 
 
 def _read_trends(
@@ -310,10 +306,11 @@ def collect(
         msg = f"municipality {municipality!r} has no probes in the registry (known: {known})"
         raise ReportError(msg)
     months = {probe.probe_id: ProbeMonth(probe) for probe in probes}
-    _read_values(client, months, municipality, period)
+    _read_values(client, months, period)
     _read_trends(client, months, municipality, period)
     alerts = _read_alerts(client, municipality, period)
-    return MonthlyReport(municipality, period, list(months.values()), alerts)
+    levels = read_level_months(client, probes, int(period.start_s * _NS), period.end_ns)
+    return MonthlyReport(municipality, period, list(months.values()), alerts, levels)
 
 
 def number_or_none(value: object) -> float | None:

@@ -1,4 +1,4 @@
-"""`gwmon dashboards build|push` and `gwmon report`."""
+"""`gwmon dashboards build|push`, `gwmon report` and `gwmon export`."""
 
 from __future__ import annotations
 
@@ -17,11 +17,22 @@ from gwmon.dashboards._build import (
     validate_dashboard,
     write_files,
 )
+from gwmon.dashboards._export import FORMATS, SERIES_KINDS, ExportError, collect_export
+from gwmon.dashboards._export_csv import render_csv
+from gwmon.dashboards._export_waterml import render_waterml
+from gwmon.dashboards._export_zrxp import render_zrxp
 from gwmon.dashboards._push import PushError, connect, push
 from gwmon.dashboards._report import write_reports
 from gwmon.dashboards._report_month import ReportError
 from gwmon.dashboards._settings import CONFIG_SECTION, DashboardsSettings
-from gwmon.ingest import GwmonConfig, Registry, RegistryError, load_config, load_registry
+from gwmon.ingest import (
+    GwmonConfig,
+    Registry,
+    RegistryError,
+    load_config,
+    load_registry,
+    parse_cli_time,
+)
 from gwmon.storage import InfluxClient, StoreError
 
 EXIT_CONFIG = 2
@@ -118,11 +129,75 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+RENDERERS = {"zrxp": render_zrxp, "waterml2": render_waterml, "csv": render_csv}
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    try:
+        config, registry, _ = _load(args)
+        from_ns = parse_cli_time(args.from_time, "--from")
+        to_ns = parse_cli_time(args.to_time, "--to")
+    except (ConfigError, RegistryError) as exc:
+        return _fail(str(exc))
+    client = InfluxClient(config.influxdb)
+    try:
+        export = collect_export(
+            client,
+            registry,
+            args.probe,
+            args.quantity,
+            from_ns=from_ns,
+            to_ns=to_ns,
+            series=args.series,
+        )
+    except ExportError as exc:
+        return _fail(str(exc))
+    except StoreError as exc:
+        return _fail(f"InfluxDB: {exc}", EXIT_RUNTIME)
+    finally:
+        client.close()
+    text = RENDERERS[args.format](export)
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        args.out.write_text(text, encoding="utf-8")
+        print(f"{args.out}: {len(export.values)} values", file=sys.stderr)
+    return 0
+
+
+def _add_export(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    config_parent: argparse.ArgumentParser,
+) -> None:
+    export = subparsers.add_parser(
+        "export",
+        parents=[config_parent],
+        help="one probe's series for the authority: ZRXP (WISKI), WaterML 2.0 or CSV",
+        description=(
+            "Export a probe's quantity over [--from, --to] (both inclusive; ISO 8601 with "
+            "offset), the corrected series by default, with approval levels and QC flags "
+            "(docs/data-management.md, Exports)."
+        ),
+    )
+    export.add_argument("--probe", required=True, help="probe_id from the registry")
+    export.add_argument("--quantity", required=True, help="e.g. level, nitrate, depth")
+    export.add_argument(
+        "--from", dest="from_time", required=True, help="e.g. 2026-10-01T00:00:00+02:00"
+    )
+    export.add_argument("--to", dest="to_time", required=True, help="inclusive end")
+    export.add_argument("--format", choices=FORMATS, required=True)
+    export.add_argument("--series", choices=SERIES_KINDS, default="corrected")
+    export.add_argument("--out", type=Path, default=None, help="file (default: standard output)")
+    export.add_argument("--registry", type=Path, default=None, help="registry CSV override")
+    export.set_defaults(handler=_cmd_export)
+
+
 def register_cli(
     subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
     config_parent: argparse.ArgumentParser,
 ) -> None:
-    """Add `dashboards build`, `dashboards push` and `report` to the gwmon command."""
+    """Add `dashboards build`, `dashboards push`, `report` and `export` to the gwmon
+    command."""
     dashboards = subparsers.add_parser("dashboards", help="Grafana dashboards: build or push")
     commands = dashboards.add_subparsers(dest="dashboards_command", required=True)
     build = commands.add_parser(
@@ -165,3 +240,4 @@ def register_cli(
     report.add_argument("--registry", type=Path, default=None, help="registry CSV override")
     report.add_argument("--language", choices=["de", "en"], default=None)
     report.set_defaults(handler=_cmd_report)
+    _add_export(subparsers, config_parent)

@@ -1,7 +1,11 @@
 """gwmon.ingest: the spine. Wire contract decoder, configuration, probe registry and the
 MQTT -> InfluxDB ingest service (the storage contract is `gwmon.storage`)."""
 
+from gwmon.ingest._barometric import CONFIG_SECTION as BAROMETRIC_SECTION
+from gwmon.ingest._barometric import BarometricSettings
 from gwmon.ingest._bounded import PayloadRejected, Reason
+from gwmon.ingest._clitime import parse_cli_time
+from gwmon.ingest._compensation import CompensatingObserver, Compensator, build_compensation
 from gwmon.ingest._config import (
     GwmonConfig,
     IngestSettings,
@@ -42,6 +46,7 @@ from gwmon.ingest._timestamps import TimeFormatError, format_time_ns, parse_time
 from gwmon.ingest._topics import parse_topic, subscription_filters, topic_root
 
 __all__ = [
+    "BAROMETRIC_SECTION",
     "CANONICAL_QUANTITIES",
     "DEFAULT_DRIFT_TOLERANCE_M",
     "DEFAULT_NITRATE_BREACH_MG_L",
@@ -51,7 +56,10 @@ __all__ = [
     "PROBE_ID_PATTERN",
     "RECORDS",
     "TREND_REVERSAL_START_MG_L",
+    "BarometricSettings",
     "BatchObserver",
+    "CompensatingObserver",
+    "Compensator",
     "DecodedPack",
     "DipRow",
     "DipsFile",
@@ -74,12 +82,14 @@ __all__ = [
     "StatusUpdate",
     "TimeFormatError",
     "WellGeometry",
+    "build_compensation",
     "decode_pack",
     "decode_status",
     "format_time_ns",
     "load_config",
     "load_configured_registry",
     "load_registry",
+    "parse_cli_time",
     "parse_dips",
     "parse_time_ns",
     "parse_topic",

@@ -45,8 +45,13 @@ OPTIONAL_COLUMNS = (
     "nitrate_loq_mg_l",
     "qc",
     "sensor_depth_below_mp_m",
+    "kind",
+    "barometer",
     "drift_tolerance_m",
 )
+KIND_WELL = "well"
+KIND_BAROMETER = "barometer"  # air pressure at the site, for barometric compensation
+KINDS = (KIND_WELL, KIND_BAROMETER)
 
 
 class RegistryError(GwmonError):
@@ -82,6 +87,8 @@ class Probe:
     # Surveyed periods from the geometry file, sorted, without overlap; outside them
     # the registry row's heights apply (`geometry_at`).
     geometry_periods: tuple[WellGeometry, ...] = ()
+    kind: str = KIND_WELL
+    barometer: str | None = None  # probe_id of the barometer covering this probe
 
     def level_from_depth(self, depth_m_below_ground: float) -> float:
         """Groundwater level in m NHN from a depth below ground level, with the
@@ -134,6 +141,13 @@ class Registry:
 
     def municipalities(self) -> set[str]:
         return {probe.municipality for probe in self.probes.values()}
+
+    def covered_by(self, barometer_id: str) -> list[Probe]:
+        """The probes whose `barometer` column names `barometer_id`, sorted by id."""
+        return sorted(
+            (probe for probe in self.probes.values() if probe.barometer == barometer_id),
+            key=lambda probe: probe.probe_id,
+        )
 
 
 def _parse_qc(text: str) -> dict[str, str]:
@@ -200,6 +214,11 @@ def _parse_row(row: Mapping[str, str | None]) -> Probe:
         high=SENSOR_DEPTH_RANGE_M[1],
     )
     drift_tolerance = _number(row, "drift_tolerance_m", required=False, low=0.001, high=10)
+    kind = (row.get("kind") or "").strip() or KIND_WELL
+    if kind not in KINDS:
+        msg = f"kind {kind!r} must be one of {', '.join(KINDS)} (empty: {KIND_WELL})"
+        raise ValueError(msg)
+    barometer = (row.get("barometer") or "").strip() or None
     return Probe(
         probe_id=probe_id,
         site=site,
@@ -220,7 +239,29 @@ def _parse_row(row: Mapping[str, str | None]) -> Probe:
         drift_tolerance_m=(
             DEFAULT_DRIFT_TOLERANCE_M if drift_tolerance is None else drift_tolerance
         ),
+        kind=kind,
+        barometer=barometer,
     )
+
+
+def _barometer_problems(probes: Mapping[str, Probe], lines: Mapping[str, int]) -> list[str]:
+    """A `barometer` must name a probe of kind barometer, which names none itself."""
+    problems = []
+    for probe in probes.values():
+        if probe.barometer is None:
+            continue
+        where = f"line {lines[probe.probe_id]}: probe {probe.probe_id}, column barometer"
+        target = probes.get(probe.barometer)
+        if probe.kind == KIND_BAROMETER:
+            problems.append(f"{where}: a barometer is not compensated itself; leave it empty")
+        elif target is None:
+            problems.append(f"{where}: {probe.barometer!r} is not a probe_id of this registry")
+        elif target.kind != KIND_BAROMETER:
+            problems.append(
+                f"{where}: {probe.barometer} is not a barometer; set its column kind to "
+                f"{KIND_BAROMETER}"
+            )
+    return problems
 
 
 def load_registry(path: Path, geometry_path: Path | None = None) -> Registry:
@@ -252,6 +293,7 @@ def load_registry(path: Path, geometry_path: Path | None = None) -> Registry:
     if problems:
         raise RegistryError(path, problems)
     probes: dict[str, Probe] = {}
+    line_of: dict[str, int] = {}
     for row in table.rows:
         if row.problem is not None:
             problems.append(f"line {row.line}: {row.problem}")
@@ -265,6 +307,8 @@ def load_registry(path: Path, geometry_path: Path | None = None) -> Registry:
             problems.append(f"line {row.line}: duplicate probe_id {probe.probe_id}")
             continue
         probes[probe.probe_id] = probe
+        line_of[probe.probe_id] = row.line
+    problems.extend(_barometer_problems(probes, line_of))
     if problems:
         raise RegistryError(path, problems)
     if not probes:

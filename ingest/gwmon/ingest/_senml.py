@@ -85,6 +85,7 @@ class QuantitySpec:
 
 
 _ONE = Unit(Decimal(1))
+_PRESSURE_UNITS = {"hPa": _ONE, "kPa": Unit(Decimal(10)), "Pa": Unit(Decimal("0.01"))}
 
 # Record name -> canonical quantity and the accepted units. Units registered with IANA's
 # SenML registry first; `mg/L` and `uS/cm` because probes and labs use them.
@@ -107,8 +108,23 @@ RECORDS: dict[str, QuantitySpec] = {
         "conductivity", "uS/cm", {"uS/cm": _ONE, "S/m": Unit(Decimal(10_000))}
     ),
     "battery": QuantitySpec("battery", "%EL", {"%EL": _ONE}),
+    # Absolute pressure loggers and the barometers that compensate them (hPa stored).
+    "pressure_abs": QuantitySpec("pressure_abs", "hPa", _PRESSURE_UNITS),
+    "air_pressure": QuantitySpec("air_pressure", "hPa", _PRESSURE_UNITS),
 }
-CANONICAL_QUANTITIES = ("nitrate", "level", "depth", "temperature", "conductivity", "battery")
+# What `reading.quantity` holds: the records' quantities and what gwmon derives from them
+# (a level from a depth; water column, depth and level from a compensated pressure).
+CANONICAL_QUANTITIES = (
+    "nitrate",
+    "level",
+    "depth",
+    "temperature",
+    "conductivity",
+    "battery",
+    "pressure_abs",
+    "air_pressure",
+    "water_column",
+)
 
 
 @dataclass(frozen=True, slots=True)

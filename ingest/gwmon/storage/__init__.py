@@ -2,11 +2,14 @@
 
 Measurements with their tags and fields (`READING`, `ALERT`, ...), points checked against
 them, line protocol, the InfluxQL builder (`influxql.select`, `influxql.eq`, ...), the
-InfluxDB client and the one store writer with its policy for refused writes.
-docs/storage.md describes the same contract for people.
+InfluxDB client and the one store writer with its policy for refused writes, and the one
+reader of a probe's raw or corrected series with its approval levels and QC flags
+(`series.read_series`, `series.read_approvals`, `series.read_flags`). docs/storage.md
+describes the same contract for people.
 """
 
 from gwmon.storage import _influxql as influxql
+from gwmon.storage import _series as series
 from gwmon.storage._client import InfluxClient
 from gwmon.storage._errors import StoreConfigError, StoreError, StoreWriteError
 from gwmon.storage._influxql import Statement
@@ -73,4 +76,5 @@ __all__ = [
     "WriteResult",
     "float_lines",
     "influxql",
+    "series",
 ]

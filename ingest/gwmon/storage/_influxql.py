@@ -19,6 +19,7 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from typing import Literal
 
 from gwmon.storage._schema import ContractError, Measurement
@@ -53,7 +54,12 @@ def _number(value: float | int) -> str:
     if isinstance(value, float) and not math.isfinite(value):
         msg = f"InfluxQL has no literal for {value!r}"
         raise ContractError(msg)
-    return repr(value) if isinstance(value, float) else str(int(value))
+    if not isinstance(value, float):
+        return str(int(value))
+    text = repr(value)
+    if "e" in text:  # InfluxQL has no exponent notation: 1e-06 would parse as a duration
+        text = format(Decimal(text), "f")
+    return text
 
 
 # -- expressions in the SELECT list ----------------------------------------------------------

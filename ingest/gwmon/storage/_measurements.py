@@ -12,7 +12,9 @@ PROBE = Tag("probe", "probe id from the registry")
 SITE = Tag("site", "site name from the registry at write time")
 MUNICIPALITY = Tag("municipality", "municipality from the registry at write time")
 QUANTITY = Tag(
-    "quantity", "canonical quantity: nitrate, level, depth, temperature, conductivity, battery"
+    "quantity",
+    "canonical quantity: nitrate, level, depth, temperature, conductivity, battery, "
+    "pressure_abs, air_pressure, water_column",
 )
 _PROBE_TAGS = (PROBE, SITE, MUNICIPALITY)
 
@@ -27,7 +29,8 @@ READING = Measurement(
             "value",
             "float",
             "canonical unit: nitrate mg/L NO3, level m NHN, depth m below ground, "
-            "temperature °C, conductivity µS/cm, battery %",
+            "temperature °C, conductivity µS/cm, battery %, pressure_abs and air_pressure "
+            "hPa, water_column m of water above the sensor",
             required=True,
         ),
         Field("lag_s", "float", "arrival at gwmon minus measurement time, seconds", required=True),
@@ -36,6 +39,18 @@ READING = Measurement(
             "boolean",
             "only present (true) for a value reported below the limit of quantification: "
             "`value` is then that LOQ, an upper bound",
+        ),
+        Field(
+            "derived_from",
+            "string",
+            "only on values gwmon computed from another quantity after storing it: "
+            "pressure_abs for a barometrically compensated water_column, depth and level",
+        ),
+        Field(
+            "air_pressure_hpa",
+            "float",
+            "with derived_from = pressure_abs: the barometer's value interpolated to the "
+            "measurement time, hPa",
         ),
     ),
 )
@@ -186,6 +201,12 @@ TREND = Measurement(
         Field("first_s", "float", "UNIX seconds of the first value used"),
         Field("last_s", "float", "UNIX seconds of the last value used"),
         Field("reason", "string", "why a test was refused"),
+        Field(
+            "approval_levels",
+            "string",
+            "approval levels of the values used, best first, comma-separated "
+            "(approved, checked, raw); empty when none was used",
+        ),
     ),
 )
 

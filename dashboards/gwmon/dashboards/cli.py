@@ -30,6 +30,7 @@ from gwmon.ingest import (
     Registry,
     RegistryError,
     load_config,
+    load_configured_registry,
     load_registry,
     parse_cli_time,
 )
@@ -46,8 +47,9 @@ def _fail(message: str, code: int = EXIT_CONFIG) -> int:
 
 def _load(args: argparse.Namespace) -> tuple[GwmonConfig, Registry, DashboardsSettings]:
     config = load_config(args.config)
-    registry_path = getattr(args, "registry", None) or config.registry_path
-    registry = load_registry(registry_path)
+    other_registry = getattr(args, "registry", None)
+    # The configured geometry history belongs to the configured registry only.
+    registry = load_registry(other_registry) if other_registry else load_configured_registry(config)
     settings = config.section(CONFIG_SECTION)
     language = getattr(args, "language", None)
     if language:

@@ -202,55 +202,21 @@ def check_config(config: GwmonConfig, registry: Registry) -> list[str]:
         return [str(exc)]
     if not settings.enabled:
         return []
-    src = config.source
-    problems: list[str] = []
-    municipalities = sorted({probe.municipality for probe in registry})
-    for name in municipalities:
-        if name not in settings.routes:
-            problems.append(
-                str(
-                    ConfigProblem(
-                        src,
-                        "mail.routes",
-                        f"no route for municipality '{name}' of the registry "
-                        f"{registry.path}; add a [mail.routes.{_toml_key(name)}] table with "
-                        "stabsstelle and recipients",
-                    )
-                )
-            )
-    for name in sorted(settings.routes):
-        if name not in municipalities:
-            problems.append(
-                str(
-                    ConfigProblem(
-                        src,
-                        f"mail.routes.{_toml_key(name)}",
-                        f"unknown municipality '{name}' "
-                        f"(the registry {registry.path} has {', '.join(municipalities)}); fix the "
-                        "spelling or remove the table",
-                    )
-                )
-            )
+    problems = _route_problems(settings, registry)
     if not settings.operators:
         problems.append(
-            str(
-                ConfigProblem(
-                    src,
-                    "mail.operators",
-                    "empty; water-quality alerts must also reach the "
-                    "waterworks operators: add their address(es)",
-                )
+            (
+                "mail.operators",
+                "empty; water-quality alerts must also reach the "
+                "waterworks operators: add their address(es)",
             )
         )
     if not settings.maintenance:
         problems.append(
-            str(
-                ConfigProblem(
-                    src,
-                    "mail.maintenance",
-                    "empty; sensor faults and stale probes go only "
-                    "there: add the maintenance address(es)",
-                )
+            (
+                "mail.maintenance",
+                "empty; sensor faults and stale probes go only "
+                "there: add the maintenance address(es)",
             )
         )
     for key, path in (
@@ -259,21 +225,43 @@ def check_config(config: GwmonConfig, registry: Registry) -> list[str]:
         ("smtp_ca_file", settings.smtp_ca_file),
     ):
         if path is not None and not path.is_file():
-            problems.append(
-                str(ConfigProblem(src, f"mail.{key}", f"{path} is not a readable file"))
-            )
+            problems.append((f"mail.{key}", f"{path} is not a readable file"))
     local = settings.smtp_host in ("127.0.0.1", "::1", "localhost")
     if settings.transport == "smtp" and settings.smtp_security == "none" and not local:
         problems.append(
-            str(
-                ConfigProblem(
-                    src,
-                    "mail.smtp_security",
-                    "'none' sends alert mails unencrypted; "
-                    "use starttls or tls (none is accepted only for a relay on this host)",
-                )
+            (
+                "mail.smtp_security",
+                "'none' sends alert mails unencrypted; "
+                "use starttls or tls (none is accepted only for a relay on this host)",
             )
         )
+    return [str(ConfigProblem(config.source, key, text)) for key, text in problems]
+
+
+def _route_problems(settings: MailSettings, registry: Registry) -> list[tuple[str, str]]:
+    """(key, problem) for municipalities without a route and routes without a municipality."""
+    problems: list[tuple[str, str]] = []
+    municipalities = sorted({probe.municipality for probe in registry})
+    for name in municipalities:
+        if name not in settings.routes:
+            problems.append(
+                (
+                    "mail.routes",
+                    f"no route for municipality '{name}' of the registry "
+                    f"{registry.path}; add a [mail.routes.{_toml_key(name)}] table with "
+                    "stabsstelle and recipients",
+                )
+            )
+    for name in sorted(settings.routes):
+        if name not in municipalities:
+            problems.append(
+                (
+                    f"mail.routes.{_toml_key(name)}",
+                    f"unknown municipality '{name}' "
+                    f"(the registry {registry.path} has {', '.join(municipalities)}); fix the "
+                    "spelling or remove the table",
+                )
+            )
     return problems
 
 

@@ -16,7 +16,15 @@ from types import FrameType
 from typing import Any
 
 from gwmon import analytics, dashboards
-from gwmon.analytics import StateLockedError, build_observer, mail
+from gwmon.analytics import (
+    AnalyticsObserver,
+    PartitionedObserver,
+    StateLockedError,
+    build_observer,
+    build_partitioned_observer,
+    load_settings,
+    mail,
+)
 from gwmon.analytics import cli as analytics_cli
 from gwmon.analytics.mail import MailService, build_mail_service
 from gwmon.analytics.mail import cli as mail_cli
@@ -161,7 +169,11 @@ def _build_observers(
     config: GwmonConfig, registry: Registry, store: InfluxClient
 ) -> tuple[list[BatchObserver], list[MailService]]:
     """The analytics observer of the ingest, and the mail service around it."""
-    observer = build_observer(config, registry, store)
+    observer: AnalyticsObserver | PartitionedObserver
+    if load_settings(config).scale_out.enabled:
+        observer = build_partitioned_observer(config, registry)
+    else:
+        observer = build_observer(config, registry, store)
     mailer = build_mail_service(config, registry, store, observer.book)
     observer.add_listener(mailer)
     return [observer], [mailer]
@@ -182,6 +194,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     def _on_signal(signum: int, frame: FrameType | None) -> None:
         logger.info("received %s: flushing and stopping", signal.Signals(signum).name)
         service.stop()
+        for observer in observers:
+            if isinstance(observer, PartitionedObserver):
+                observer.stop()  # do not wait for hand-off owners any more
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
@@ -207,6 +222,11 @@ def _cmd_import(args: argparse.Namespace) -> int:
         store.ensure_database()
         observers: list[BatchObserver] = []
         if not (args.check or args.no_analytics):
+            if load_settings(config).scale_out.enabled:
+                return _fail(
+                    "[analytics.scale_out] is enabled: import with --no-analytics (the "
+                    "import cannot hand readings to the partitions' owners)"
+                )
             # QC flags and alerts as in `gwmon run`; no mail service (docs/import.md).
             observers.append(build_observer(config, registry, store))
     except StateLockedError as exc:

@@ -2,7 +2,8 @@
 the alert lifecycle (the alert book), and the GrwV Anlage 6 trend test (Mann-Kendall,
 Sen's slope).
 
-In `gwmon run`: `build_observer(...)` (a `gwmon.ingest.BatchObserver`); its `book` is
+In `gwmon run`: `build_observer(...)` (a `gwmon.ingest.BatchObserver`), or with
+[analytics.scale_out] `build_partitioned_observer(...)` around it; its `book` is
 the `AlertBookView` other stages read and acknowledge through, and it announces every
 alert change to its `AlertListener`s. Elsewhere: `StoredAlertBook` (alerts as InfluxDB
 holds them), `run_trend`, `mann_kendall`. A new QC check: a `QcDetector` in a
@@ -36,11 +37,17 @@ from gwmon.analytics._model import (
     Severity,
 )
 from gwmon.analytics._observer import AnalyticsObserver, build_observer
+from gwmon.analytics._scale_out import (
+    PartitionedObserver,
+    build_partitioned_observer,
+    partition_of,
+)
 from gwmon.analytics._settings import (
     CONFIG_SECTION,
     EXAMPLE_TOML,
     AnalyticsSettings,
     ProbePlan,
+    ScaleOutSettings,
     TrendSettings,
     build_plan,
     check_config,
@@ -70,9 +77,11 @@ __all__ = [
     "Episode",
     "MannKendallResult",
     "Param",
+    "PartitionedObserver",
     "ProbeEvaluator",
     "ProbePlan",
     "QcDetector",
+    "ScaleOutSettings",
     "Severity",
     "StateLockedError",
     "StoredAlertBook",
@@ -81,11 +90,13 @@ __all__ = [
     "alert_point",
     "alert_to_json",
     "build_observer",
+    "build_partitioned_observer",
     "build_plan",
     "check_config",
     "default_detectors",
     "load_settings",
     "mann_kendall",
+    "partition_of",
     "run_trend",
     "sens_slope",
 ]

@@ -50,8 +50,17 @@ logger = logging.getLogger("gwmon.analytics.delivery")
 _LINES_PER_WRITE = 5_000
 
 
-def qc_point(probe: Probe, quantity: str, time_ns: int, value: float, flag: Flag) -> Point:
-    """The `qc` point of one flag on one reading (at the reading's measurement time)."""
+def qc_point(
+    probe: Probe,
+    quantity: str,
+    time_ns: int,
+    value: float,
+    flag: Flag,
+    *,
+    withdrawn: bool | None = None,
+) -> Point:
+    """The `qc` point of one flag on one reading (at the reading's measurement time);
+    `withdrawn` only with [analytics] qc_withdrawal = "mark" (docs/alerts.md)."""
     tags = {
         "probe": probe.probe_id,
         "site": probe.site,
@@ -64,6 +73,8 @@ def qc_point(probe: Probe, quantity: str, time_ns: int, value: float, flag: Flag
         "detector": flag.detector,
         "detail": flag.detail,
     }
+    if withdrawn is not None:
+        fields["withdrawn"] = withdrawn
     return QC.point(tags, fields, time_ns)
 
 

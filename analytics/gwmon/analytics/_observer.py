@@ -339,12 +339,29 @@ class AnalyticsObserver:
         key = (probe.probe_id, entry.quantity, entry.time_ns)
         if old == new and not (flags and key in changes.history):
             return  # unchanged (a replaced value with flags must rewrite the qc value)
-        for name in old.keys() - new.keys():
-            withdrawn = QcWithdrawal(probe.probe_id, entry.quantity, name, entry.time_ns)
-            changes.add_qc_delete(withdrawn.to_body())
+        # "mark" (InfluxDB 3 has no point-level DELETE): a withdrawn flag's point is
+        # written again with withdrawn = true, and every flag carries withdrawn = false
+        # (a rewrite must clear a former withdrawal: InfluxDB merges a point's fields).
+        marking = self.settings.qc_withdrawal == "mark"
+        for name in sorted(old.keys() - new.keys()):
+            if marking:
+                point = qc_point(
+                    probe, entry.quantity, entry.time_ns, entry.value, old[name], withdrawn=True
+                )
+                changes.add_line(point.to_line())
+            else:
+                withdrawn = QcWithdrawal(probe.probe_id, entry.quantity, name, entry.time_ns)
+                changes.add_qc_delete(withdrawn.to_body())
         for flag in flags:
             self.stats.flags += 1
-            point = qc_point(probe, entry.quantity, entry.time_ns, entry.value, flag)
+            point = qc_point(
+                probe,
+                entry.quantity,
+                entry.time_ns,
+                entry.value,
+                flag,
+                withdrawn=False if marking else None,
+            )
             changes.add_line(point.to_line())
         entry.flags = flags
         changes.history[key] = entry.row(probe)

@@ -111,6 +111,21 @@ class TrendSettings(BaseModel):
     open_alerts: bool = True
 
 
+class ScaleOutSettings(BaseModel):
+    """[analytics.scale_out]: analytics split over the `gwmon run` processes of one
+    shared subscription group (docs/deployment.md, "Scale-out")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = False
+    partitions: Annotated[int, Field(ge=1, le=4096)] = 16
+    owned: tuple[Annotated[int, Field(ge=0, le=4095)], ...] = ()
+    topic: Annotated[str, Field(min_length=1, max_length=200)] = "gwmon/v1/analytics"
+    client_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    username: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    password_file: Path | None = None
+
+
 class AnalyticsSettings(BaseModel):
     """[analytics]: streaming QC, alarms and alert lifecycle inside `gwmon run`."""
 
@@ -121,9 +136,11 @@ class AnalyticsSettings(BaseModel):
     reorder_horizon_s: Annotated[float, Field(ge=3600, le=366 * 86400)] = 14 * 86400.0
     stale_startup_grace_s: Annotated[float, Field(ge=0, le=86400)] = 300.0
     ack_poll_interval_s: Annotated[float, Field(gt=0, le=3600)] = 10.0
+    qc_withdrawal: Literal["delete", "mark"] = "delete"
     alarms: dict[str, RawParams] = Field(default_factory=dict)
     qc: dict[str, dict[str, RawParams]] = Field(default_factory=dict)
     trend: TrendSettings = TrendSettings()
+    scale_out: ScaleOutSettings = ScaleOutSettings()
 
     def resolved_state_dir(self, config: GwmonConfig) -> Path:
         if self.state_dir.is_absolute():
@@ -313,7 +330,11 @@ def check_config(config: GwmonConfig, registry: Registry) -> list[str]:
     except ConfigError as exc:
         return [str(exc)]
     problems = config_problems(settings, default_detectors(), registry, config.source)
-    if settings.enabled and config.mqtt.shared_group:
+    if settings.scale_out.enabled:
+        from gwmon.analytics._scale_out import scale_out_problems  # noqa: PLC0415
+
+        problems.extend(str(problem) for problem in scale_out_problems(settings, config))
+    elif settings.enabled and config.mqtt.shared_group:
         problems.append(
             str(
                 ConfigProblem(
@@ -322,7 +343,8 @@ def check_config(config: GwmonConfig, registry: Registry) -> list[str]:
                     "is set while [analytics] enabled = true: each ingest process would "
                     "see only part of every probe's readings and evaluate "
                     "alarms wrongly. Run analytics in exactly one process (set analytics.enabled = "
-                    "false in the others, or drop shared_group)",
+                    "false in the others, or drop shared_group), or split it with "
+                    '[analytics.scale_out] (docs/deployment.md, "Scale-out")',
                 )
             )
         )
@@ -344,6 +366,10 @@ reorder_horizon_s = 1209600.0
 stale_startup_grace_s = 300.0
 # How often `gwmon run` picks up acknowledgements and trend alerts written by the CLI.
 ack_poll_interval_s = 10.0
+# How a qc flag that no longer holds is taken back: "delete" (InfluxDB 1.x/2.x: a DELETE
+# of its point) or "mark" (InfluxDB 3.x, no point-level DELETE: its point is written
+# again with withdrawn = true; readers skip it). docs/deployment.md, "InfluxDB 3".
+qc_withdrawal = "delete"
 
 # Alarm parameters (per probe overridable in the registry's qc column, e.g.
 # "breach.min_consecutive=3"). Thresholds themselves are registry columns
@@ -410,6 +436,21 @@ sample_interval_s = 86400.0
 # reversal_start_mg_l = 37.5
 exclude_flagged = true
 open_alerts = true
+
+[analytics.scale_out]
+# Analytics in every `gwmon run` of one [mqtt] shared_group (docs/deployment.md,
+# "Scale-out"): probes fall into partitions by a stable hash of the probe id (CRC-32);
+# each process evaluates the partitions it owns and hands the stored readings of the
+# others to their owners over MQTT (QoS 1, persistent session), after they were stored.
+enabled = false
+partitions = 16           # the same in every process
+owned = []                # this process's partitions, e.g. [0, 1, 2, 3, 4, 5, 6, 7]
+topic = "gwmon/v1/analytics"  # hand-off topics <topic>/<partition>; the ACL: ingest users only
+# Its own MQTT session (default: [mqtt] client_id + "-analytics"; with
+# use_username_as_clientid also its own username and password_file).
+# client_id = "gwmon-ingest-a-analytics"
+# username = "gwmon-ingest-a-analytics"
+# password_file = "/etc/gwmon/analytics-mqtt.secret"
 """
 
 

@@ -70,8 +70,13 @@ def _load_series(store: InfluxClient, probe: Probe, since_ns: int | None) -> lis
 def _load_flagged(
     store: InfluxClient, probe: Probe, since_ns: int | None, bad: set[str]
 ) -> set[int]:
-    statement = q.select(QC, "value", "flag").where(*_nitrate_of(probe, since_ns))
-    return {int(row["time"]) for row in store.query_rows(statement) if row.get("flag") in bad}
+    # A flag withdrawn by marking ([analytics] qc_withdrawal = "mark") no longer counts.
+    statement = q.select(QC, "value", "flag", "withdrawn").where(*_nitrate_of(probe, since_ns))
+    return {
+        int(row["time"])
+        for row in store.query_rows(statement)
+        if row.get("flag") in bad and row.get("withdrawn") is not True
+    }
 
 
 SampleT = TypeVar("SampleT", tuple[int, float], tuple[int, float, bool])

@@ -122,6 +122,12 @@ QC = Measurement(
         Field("value", "float", "the raw value flagged, for plotting", required=True),
         Field("detector", "string", "the detector that set the flag", required=True),
         Field("detail", "string", "human-readable detail", required=True),
+        Field(
+            "withdrawn",
+            "boolean",
+            'only with [analytics] qc_withdrawal = "mark": false on a flag, true when the '
+            "flag was withdrawn (instead of a DELETE; readers skip such points)",
+        ),
     ),
 )
 

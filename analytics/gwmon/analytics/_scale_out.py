@@ -1,0 +1,382 @@
+"""Analytics over the `gwmon run` processes of one MQTT 5 shared subscription group.
+
+The shared group spreads the probes' messages over the processes as the broker likes,
+but each probe's state (history, alarms, alerts) must live in exactly one of them. So
+the probes fall into `partitions` by CRC-32 of the probe id (stable across processes,
+machines and Python versions, unlike `hash()`), and each process owns the partitions
+listed in its `[analytics.scale_out] owned` (configured ownership: the lists of all
+processes together cover every partition once). `PartitionedObserver` is the
+`BatchObserver` of each process:
+
+- readings of owned probes go straight to the process's `AnalyticsObserver`, which holds
+  only the owned probes (stale checks, trend alerts and ack polls included);
+- readings of other probes, after InfluxDB stored them (the ingest calls observers only
+  with stored readings, so refused ones never travel), are published as one hand-off
+  per partition at QoS 1 to `<topic>/<partition>`, and `batch_stored` returns only when
+  the broker has taken each for a subscriber: the ingest acknowledges its own messages
+  after that, so a crash in between redelivers, stores again (idempotent) and hands off
+  again;
+- the owner's `HandoffLink` subscribes to its partitions' topics with a persistent
+  session; each hand-off is evaluated (and committed to the state file) before it is
+  acknowledged to the broker. While the owner is down its session queues them.
+
+Duplicates and order: QoS 1 redelivery, a message redelivered to another group member
+and late (buffered) readings all reach the owner as readings in any order; the
+observer's replay makes alarms a function of the set of readings, and an exact
+duplicate changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from gwmon.analytics._book import AlertBook
+from gwmon.analytics._handoff import (
+    HandoffLink,
+    HandoffRejected,
+    LinkSettings,
+    decode_handoff,
+    encode_handoff,
+)
+from gwmon.analytics._model import Alert, AlertListener
+from gwmon.analytics._observer import AnalyticsObserver
+from gwmon.analytics._settings import AnalyticsSettings, ScaleOutSettings, load_settings
+from gwmon.analytics._stats import AnalyticsStats
+from gwmon.config import ConfigProblem, config_error, read_secret_file
+from gwmon.ingest import GwmonConfig, Reading, Registry, topic_root
+from gwmon.storage import InfluxClient
+
+logger = logging.getLogger("gwmon.analytics.scale_out")
+
+_READINGS_PER_HANDOFF = 10_000
+
+
+def partition_of(probe_id: str, partitions: int) -> int:
+    """The partition of a probe: CRC-32 of its UTF-8 id, modulo `partitions`."""
+    return zlib.crc32(probe_id.encode("utf-8")) % partitions
+
+
+def partition_topic(topic: str, partition: int) -> str:
+    return f"{topic}/{partition}"
+
+
+def scale_out_problems(settings: AnalyticsSettings, config: GwmonConfig) -> list[ConfigProblem]:
+    """What is wrong with [analytics.scale_out] (only checked when it is enabled)."""
+    scale = settings.scale_out
+    source = config.source
+    key = "analytics.scale_out"
+    problems: list[ConfigProblem] = []
+    if not settings.enabled:
+        problems.append(ConfigProblem(source, f"{key}.enabled", "needs analytics.enabled = true"))
+    if not config.mqtt.shared_group:
+        problems.append(
+            ConfigProblem(
+                source,
+                "mqtt.shared_group",
+                "is not set: scale-out splits analytics over the processes of one shared "
+                "subscription group; set the same shared_group in each of them",
+            )
+        )
+    if not scale.owned:
+        problems.append(
+            ConfigProblem(
+                source,
+                f"{key}.owned",
+                f"is empty: list this process's partitions (0 to {scale.partitions - 1}); "
+                "the lists of all processes must cover every partition exactly once",
+            )
+        )
+    outside = sorted({p for p in scale.owned if p >= scale.partitions})
+    if outside:
+        problems.append(
+            ConfigProblem(
+                source,
+                f"{key}.owned",
+                f"lists {outside}, outside 0 to {scale.partitions - 1} "
+                f"(partitions = {scale.partitions})",
+            )
+        )
+    twice = sorted({p for p in scale.owned if scale.owned.count(p) > 1})
+    if twice:
+        problems.append(ConfigProblem(source, f"{key}.owned", f"lists {twice} more than once"))
+    problems.extend(_topic_problems(scale, config, f"{key}.topic"))
+    if scale.password_file is not None and scale.username is None:
+        problems.append(
+            ConfigProblem(
+                source, f"{key}.password_file", "is set without analytics.scale_out.username"
+            )
+        )
+    return problems
+
+
+def _topic_problems(scale: ScaleOutSettings, config: GwmonConfig, key: str) -> list[ConfigProblem]:
+    topic = scale.topic
+    if topic.endswith("/") or topic.startswith("$") or any(c in topic for c in "+#"):
+        return [
+            ConfigProblem(
+                config.source,
+                key,
+                "must not start with '$', end with '/' or contain '+' or '#' "
+                "(e.g. 'gwmon/v1/analytics')",
+            )
+        ]
+    # The probes' tree belongs to the probes (their ACL and the wire contract).
+    root = topic_root(config.mqtt.topic_prefix)
+    if topic == root or topic.startswith(root + "/"):
+        return [
+            ConfigProblem(
+                config.source,
+                key,
+                f"lies under the probes' topics ({root}/...); use e.g. 'gwmon/v1/analytics'",
+            )
+        ]
+    return []
+
+
+@dataclass
+class ScaleOutStats:
+    """Readings handed to other owners, hand-offs received (and their readings), and
+    hand-off messages rejected (not gwmon's, or for another partition layout)."""
+
+    handed_off: int = 0
+    received: int = 0
+    received_readings: int = 0
+    rejected: int = 0
+    errors: int = 0
+
+
+def owned_registry(registry: Registry, scale: ScaleOutSettings) -> Registry:
+    """The probes this process evaluates."""
+    owned = set(scale.owned)
+    probes = {
+        probe_id: probe
+        for probe_id, probe in registry.probes.items()
+        if partition_of(probe_id, scale.partitions) in owned
+    }
+    return Registry(probes=probes, path=registry.path)
+
+
+class PartitionedObserver:
+    """The `BatchObserver` of one process of a scaled-out group (see module docstring);
+    `book`, `add_listener` and the rest are those of the inner `AnalyticsObserver`."""
+
+    def __init__(
+        self, inner: AnalyticsObserver, scale: ScaleOutSettings, link_of: MakeLink
+    ) -> None:
+        self.inner = inner
+        self.scale = scale
+        self.owned = frozenset(scale.owned)
+        self.stats = ScaleOutStats()
+        self.sender = inner.config.mqtt.client_id
+        topics = tuple(partition_topic(scale.topic, p) for p in sorted(self.owned))
+        self.link = link_of(topics, self._on_handoff)
+        self.link.start()
+        logger.info(
+            "analytics scale-out: %d of %d partitions owned (%s), %d probes evaluated here",
+            len(self.owned),
+            scale.partitions,
+            ", ".join(map(str, sorted(self.owned))),
+            len(inner.registry),
+        )
+
+    # -- the inner observer's public API ---------------------------------------------------------
+    @property
+    def book(self) -> AlertBook:
+        return self.inner.book
+
+    @property
+    def analytics_stats(self) -> AnalyticsStats:
+        return self.inner.stats
+
+    def add_listener(self, listener: AlertListener) -> None:
+        self.inner.add_listener(listener)
+
+    def open_alerts(self) -> list[Alert]:
+        return self.inner.open_alerts()
+
+    def acknowledge(
+        self, alert_id: str, *, by: str, comment: str | None, at: datetime | None = None
+    ) -> Alert:
+        return self.inner.acknowledge(alert_id, by=by, comment=comment, at=at)
+
+    # -- BatchObserver -----------------------------------------------------------------------------
+    def batch_stored(self, readings: Sequence[Reading]) -> None:
+        own: list[Reading] = []
+        others: dict[int, list[Reading]] = {}
+        partitions = self.scale.partitions
+        for reading in readings:
+            partition = partition_of(reading.probe, partitions)
+            if partition in self.owned:
+                own.append(reading)
+            else:
+                others.setdefault(partition, []).append(reading)
+        sent = []
+        for partition, group in sorted(others.items()):
+            for start in range(0, len(group), _READINGS_PER_HANDOFF):
+                chunk = group[start : start + _READINGS_PER_HANDOFF]
+                payload = encode_handoff(
+                    chunk, partitions=partitions, partition=partition, sender=self.sender
+                )
+                sent.append(
+                    self.link.publish(partition_topic(self.scale.topic, partition), payload)
+                )
+                self.stats.handed_off += len(chunk)
+        try:
+            if own:  # evaluated while the broker takes the hand-offs
+                self.inner.batch_stored(own)
+        finally:
+            if sent and not self.link.wait_delivered(sent):
+                probes = sorted({r.probe for group in others.values() for r in group})
+                logger.error(
+                    "stopped before the broker took the hand-off of %d readings (probes %s); "
+                    "their owners do not evaluate them",
+                    sum(map(len, others.values())),
+                    ", ".join(probes[:20]),
+                )
+
+    def tick(self, now_s: float) -> None:
+        self.inner.tick(now_s)
+
+    def stop(self) -> None:
+        """Shutdown signal: hand-offs of the final flush still wait a little for the
+        broker, but no longer for a partition without an owner."""
+        self.link.stop()
+
+    def close(self) -> None:
+        self.link.close()
+        self.inner.close()
+        logger.info(
+            "analytics scale-out stopped: handed off %d readings; received %d hand-offs "
+            "(%d readings), rejected %d, failed %d",
+            self.stats.handed_off,
+            self.stats.received,
+            self.stats.received_readings,
+            self.stats.rejected,
+            self.stats.errors,
+        )
+
+    # -- hand-offs from the other processes (paho's network thread) -------------------------------
+    def _on_handoff(self, topic: str, payload: bytes) -> None:
+        try:
+            handoff = decode_handoff(payload)
+            if handoff.partitions != self.scale.partitions:
+                msg = (
+                    f"sent by {handoff.sender} with partitions = {handoff.partitions}, here "
+                    f"{self.scale.partitions}: every process needs the same "
+                    "[analytics.scale_out] partitions"
+                )
+                raise HandoffRejected(msg)
+            wrong = {
+                r.probe
+                for r in handoff.readings
+                if partition_of(r.probe, self.scale.partitions) not in self.owned
+            }
+            if handoff.partition not in self.owned or wrong:
+                msg = f"holds probes of partitions not owned here ({sorted(wrong)[:5]})"
+                raise HandoffRejected(msg)
+        except HandoffRejected as exc:
+            self.stats.rejected += 1
+            logger.error("hand-off on %s rejected: %s", topic, exc)
+            return
+        try:
+            if handoff.readings:
+                self.inner.batch_stored(handoff.readings)
+        except Exception:
+            # As the ingest does with a failing observer: counted, logged, acknowledged
+            # (the readings are in InfluxDB; analytics can be re-run from there).
+            self.stats.errors += 1
+            logger.exception("analytics failed on a hand-off from %s", handoff.sender)
+            return
+        self.stats.received += 1
+        self.stats.received_readings += len(handoff.readings)
+
+
+OnHandoff = Callable[[str, bytes], None]
+
+
+class Link(Protocol):
+    """What the observer needs of the MQTT side (`HandoffLink`)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def publish(self, topic: str, payload: bytes) -> tuple[str, bytes, int]: ...
+
+    def wait_delivered(self, sent: list[tuple[str, bytes, int]]) -> bool: ...
+
+
+MakeLink = Callable[[tuple[str, ...], OnHandoff], Link]
+
+
+class LinkFactory:
+    """Makes the process's `HandoffLink` from the config. Reads the password file at
+    once (ValueError naming the key and file)."""
+
+    def __init__(self, config: GwmonConfig, scale: ScaleOutSettings) -> None:
+        mqtt_settings = config.mqtt
+        self.mqtt = mqtt_settings
+        self.client_id = scale.client_id or f"{mqtt_settings.client_id}-analytics"
+        if scale.username is not None:
+            self.username: str | None = scale.username
+            self.password = (
+                read_secret_file(
+                    _resolved(config, scale.password_file), "analytics.scale_out.password_file"
+                )
+                if scale.password_file is not None
+                else None
+            )
+        else:
+            self.username = mqtt_settings.username
+            self.password = mqtt_settings.resolved_password()
+
+    def __call__(self, topics: tuple[str, ...], on_message: OnHandoff) -> HandoffLink:
+        settings = LinkSettings(
+            mqtt=self.mqtt,
+            client_id=self.client_id,
+            username=self.username,
+            password=self.password,
+            topics=topics,
+        )
+        return HandoffLink(settings, on_message)
+
+
+def _resolved(config: GwmonConfig, path: Path) -> Path:
+    return path if path.is_absolute() else config.base_dir / path
+
+
+def build_partitioned_observer(
+    config: GwmonConfig,
+    registry: Registry,
+    *,
+    settings: AnalyticsSettings | None = None,
+    make_link: MakeLink | None = None,
+) -> PartitionedObserver:
+    """The observer of one process of a scaled-out group. Its analytics observer has an
+    InfluxDB client of its own: hand-offs are evaluated on the link's thread.
+    `make_link` replaces the MQTT link (tests). Raises ConfigError when
+    [analytics.scale_out] is wrong."""
+    settings = settings or load_settings(config)
+    problems = scale_out_problems(settings, config)
+    if problems:
+        raise config_error(problems, source=config.source)
+    scale = settings.scale_out
+    try:
+        factory = LinkFactory(config, scale)
+    except ValueError as exc:
+        raise config_error(
+            [ConfigProblem(config.source, "analytics.scale_out.password_file", str(exc))],
+            source=config.source,
+        ) from None
+    inner = AnalyticsObserver(
+        config, owned_registry(registry, scale), InfluxClient(config.influxdb), settings=settings
+    )
+    return PartitionedObserver(inner, scale, make_link or factory)

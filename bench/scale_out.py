@@ -1,0 +1,263 @@
+"""Scale-out: one `gwmon run` against two in one shared subscription group, analytics on
+([analytics.scale_out], docs/deployment.md), on packs of 96 readings (issue 11).
+
+Private Mosquitto and InfluxDB 1.x; eight parallel `mosquitto_pub -l` publishers (one
+probe each, four probes of each process's partitions) send the side-by-side bench's
+pre-encoded packs at QoS 1 to a fresh broker and database per run. Two times per run,
+from the first publish: every reading stored (counted in InfluxDB), and every reading
+evaluated by analytics (the rows of the analytics state files, which hold each distinct
+reading once: the re-evaluation horizon is set long enough that nothing is pruned).
+Rounds alternate 1 and 2 processes; medians of the rounds and the ratio 2 : 1.
+
+    .venv/bin/python -m bench.scale_out               # 3 rounds, 250 packs per publisher
+    .venv/bin/python -m bench.scale_out --quick       # 1 round, 30 packs per publisher
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+from bench._harness import (
+    BenchError,
+    Publishers,
+    log_tail,
+    publish_one,
+    registry_csv,
+    start_gwmon,
+    stop_process,
+    wait_ready,
+    wait_stored,
+)
+from bench._loads import ProbeInfo, make_load, read_registry, warmup_payload
+
+from gwmon.analytics import partition_of
+from gwmon.ingest.devservers import InfluxDatabase, InfluxServer, MosquittoServer
+
+PARTITIONS = 4
+OWNED = ([0, 1], [2, 3])
+
+
+@dataclass(frozen=True)
+class ScaleRun:
+    processes: int
+    readings: int
+    stored_s: float
+    evaluated_s: float
+
+    @property
+    def stored_rate(self) -> float:
+        return self.readings / self.stored_s
+
+    @property
+    def evaluated_rate(self) -> float:
+        return self.readings / self.evaluated_s
+
+
+def pick_probes(count: int) -> list[ProbeInfo]:
+    """`count` demo probes, half of them in each process's partitions."""
+    probes = read_registry()
+    halves = [
+        [p for p in probes if partition_of(p.probe_id, PARTITIONS) in owned] for owned in OWNED
+    ]
+    per_half = count // 2
+    if any(len(half) < per_half for half in halves):
+        raise BenchError(f"the demo registry has too few probes for {count} publishers")
+    return halves[0][:per_half] + halves[1][:per_half]
+
+
+def config_text(
+    mosquitto: MosquittoServer,
+    database: InfluxDatabase,
+    registry: Path,
+    *,
+    member: int,
+    of: int,
+    horizon_days: float,
+) -> str:
+    text = (
+        f'[mqtt]\nurl = "{mosquitto.url}"\nclient_id = "bench-gwmon-{member}"\n'
+        + ('shared_group = "bench"\n' if of > 1 else "")
+        + f'\n[influxdb]\nurl = "{database.url}"\ndatabase = "{database.name}"\n\n'
+        f'[registry]\npath = "{registry}"\n\n'
+        '[analytics]\nenabled = true\nstate_dir = "state"\n'
+        f"reorder_horizon_s = {horizon_days * 86400.0}\n"
+    )
+    if of > 1:
+        text += (
+            f"[analytics.scale_out]\nenabled = true\npartitions = {PARTITIONS}\n"
+            f"owned = {OWNED[member]}\n"
+        )
+    return text
+
+
+def _says_running(log: Path) -> bool:
+    return "ingest running" in log.read_text()
+
+
+def evaluated(folders: list[Path]) -> int:
+    total = 0
+    for folder in folders:
+        path = folder / "state" / "analytics.sqlite3"
+        if not path.exists():
+            continue
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            total += int(db.execute("SELECT count(*) FROM history").fetchone()[0])
+        except sqlite3.OperationalError:
+            pass
+        finally:
+            db.close()
+    return total
+
+
+def run_once(
+    workdir: Path,
+    influx: InfluxServer,
+    *,
+    processes: int,
+    packs: int,
+    publishers: int,
+    round_no: int,
+    horizon_days: float,
+) -> ScaleRun:
+    folder = workdir / f"r{round_no}-{processes}"
+    folder.mkdir(parents=True)
+    probes = pick_probes(publishers)
+    load = make_load("pack96", probes, packs, folder / "load")
+    registry = folder / "registry.csv"
+    registry.write_text(registry_csv(read_registry()), encoding="utf-8")
+    mosquitto = MosquittoServer(folder / "mosquitto")
+    mosquitto.start()
+    database = influx.new_database("scale")
+    members = [folder / f"gwmon-{m}" for m in range(processes)]
+    running = []
+    try:
+        for number, member in enumerate(members):
+            member.mkdir()
+            config = member / "gwmon.toml"
+            config.write_text(
+                config_text(
+                    mosquitto,
+                    database,
+                    registry,
+                    member=number,
+                    of=processes,
+                    horizon_days=horizon_days,
+                ),
+                encoding="utf-8",
+            )
+            running.append(start_gwmon(config, member))
+        for process, log in running:  # every member subscribed before the clock starts
+            wait_ready(partial(_says_running, log), lambda: None, process, log)
+        warm = probes[0]
+        process, log = running[0]
+        wait_ready(
+            lambda: database.count("reading") >= 1,
+            lambda: publish_one(
+                mosquitto.port, f"gw/v1/{warm.probe_id}/data", warmup_payload(warm)
+            ),
+            process,
+            log,
+        )
+        sender = Publishers(mosquitto.port, load, folder)
+        started = sender.start()
+        stored = wait_stored(database, 1 + load.readings, started, process, log)
+        if not stored.complete:
+            raise BenchError(f"stored {stored.count - 1} of {load.readings}:\n{log_tail(log)}")
+        deadline = time.monotonic() + 300
+        # The warm-up reading is far older than the load: pruned from the state, not counted.
+        # With a horizon shorter than the load the state is pruned: not measured then.
+        while horizon_days > packs + 2 and evaluated(members) < load.readings:
+            if time.monotonic() > deadline:
+                raise BenchError(f"analytics did not finish:\n{log_tail(log)}")
+            time.sleep(0.05)
+        evaluated_at = time.monotonic() if horizon_days > packs + 2 else math.nan
+        sender.wait()
+        return ScaleRun(processes, load.readings, stored.at - started, evaluated_at - started)
+    finally:
+        for process, _ in running:
+            stop_process(process)
+        mosquitto.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.scale_out", description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--rounds", type=int)
+    parser.add_argument("--packs", type=int, help="per publisher (default 250, quick 30)")
+    parser.add_argument("--publishers", type=int, default=8)
+    parser.add_argument(
+        "--horizon-days",
+        type=float,
+        default=365.0,
+        help="[analytics] reorder_horizon_s in days (default 365: nothing pruned, so "
+        "'evaluated' is counted exactly; shorter than the load: not measured)",
+    )
+    parser.add_argument("--keep", type=Path, help="work in this folder and keep its logs")
+    parser.add_argument("--processes", type=int, nargs="+", default=[1, 2], choices=[1, 2])
+    args = parser.parse_args(argv)
+    rounds = args.rounds or (1 if args.quick else 3)
+    packs = args.packs or (30 if args.quick else 250)
+    runs: list[ScaleRun] = []
+    with tempfile.TemporaryDirectory(prefix="gwmon-scale-") as tmp:
+        workdir = args.keep or Path(tmp)
+        influx = InfluxServer(workdir / "influxdb")
+        influx.start()
+        try:
+            for round_no in range(rounds):
+                order = args.processes if round_no % 2 == 0 else args.processes[::-1]
+                for processes in order:
+                    run = run_once(
+                        workdir,
+                        influx,
+                        processes=processes,
+                        packs=packs,
+                        publishers=args.publishers,
+                        round_no=round_no,
+                        horizon_days=args.horizon_days,
+                    )
+                    runs.append(run)
+                    print(
+                        f"round {round_no + 1}, {processes} process(es): "
+                        f"{run.readings} readings, stored {run.stored_rate:,.0f}/s, "
+                        f"evaluated {run.evaluated_rate:,.0f}/s",
+                        flush=True,
+                    )
+        finally:
+            influx.stop()
+    print(
+        f"\ncores: {os.cpu_count()}; python {sys.version.split()[0]}; rounds: {rounds}; "
+        f"{packs} packs per publisher, {args.publishers} publishers; "
+        f"reorder horizon {args.horizon_days:g} days"
+    )
+    print("| processes | stored, readings/s (median; min-max) | evaluated, readings/s |")
+    print("|---|---|---|")
+    medians = {}
+    for processes in (1, 2):
+        mine = [r for r in runs if r.processes == processes]
+        stored = [r.stored_rate for r in mine]
+        done = [r.evaluated_rate for r in mine]
+        medians[processes] = (statistics.median(stored), statistics.median(done))
+        print(
+            f"| {processes} | {medians[processes][0]:,.0f} ({min(stored):,.0f}-{max(stored):,.0f})"
+            f" | {medians[processes][1]:,.0f} ({min(done):,.0f}-{max(done):,.0f}) |"
+        )
+    print(
+        f"ratio 2 : 1 — stored {medians[2][0] / medians[1][0]:.2f}, "
+        f"evaluated {medians[2][1] / medians[1][1]:.2f}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

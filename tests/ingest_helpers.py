@@ -14,7 +14,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gwmon.ingest import IngestService, load_config, load_registry
+from gwmon.ingest import IngestService, load_config, load_configured_registry
 from servers import InfluxDatabase, MosquittoServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -31,6 +31,7 @@ def write_config(
     extra: str = "",
     mqtt_extra: str = "",
     influx_extra: str = "",
+    ops_extra: str = "port = 0",
     registry: Path = DEMO_REGISTRY,
 ) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
@@ -56,6 +57,9 @@ path = "registry.csv"
 [ingest]
 stats_interval_s = 3600
 {extra}
+
+[ops]
+{ops_extra}
 """
     )
     return path
@@ -65,7 +69,7 @@ stats_interval_s = 3600
 def running_service(config_path: Path, **kwargs: Any) -> Iterator[IngestService]:
     """An IngestService in a thread; stopped (flushed) on exit."""
     config = load_config(config_path)
-    service = IngestService(config, load_registry(config.registry_path), **kwargs)
+    service = IngestService(config, load_configured_registry(config), **kwargs)
     errors: list[BaseException] = []
 
     def target() -> None:

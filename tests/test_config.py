@@ -12,7 +12,7 @@ import pytest
 from gwmon.cli import STAGE_SECTIONS, example_toml
 from gwmon.config import ConfigError, registered_sections
 from gwmon.ingest import load_config
-from gwmon.ingest._config import IngestSettings, MqttSettings
+from gwmon.ingest._config import IngestSettings, MqttSettings, OpsSettings
 from gwmon.storage import InfluxSettings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +34,7 @@ def test_example_is_valid_toml_and_its_values_are_the_real_defaults() -> None:
         ("mqtt", MqttSettings),
         ("influxdb", InfluxSettings),
         ("ingest", IngestSettings),
+        ("ops", OpsSettings),
     ):
         defaults = model().model_dump()
         for key, value in example[name].items():

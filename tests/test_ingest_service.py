@@ -355,7 +355,13 @@ def test_kill_9_mid_stream_then_restart_stores_every_published_reading(
         process.send_signal(signal.SIGTERM)
         assert process.wait(30) == 0
     expected = {("nitrate", T0 + i * 60): round(20 + i * 0.001, 3) for i in range(total)}
-    assert stored_values(influx_db, "LE-05") == expected
+    stored = stored_values(influx_db, "LE-05")
+    print(
+        f"FAULT FIGURE gwmon run SIGKILL mid-stream: sent={total} stored={len(stored)} "
+        f"lost={len(set(expected) - set(stored))} duplicated={len(set(stored) - set(expected))} "
+        f"stored_at_kill={stored_at_kill}"
+    )
+    assert stored == expected
 
 
 def test_sigterm_flushes_the_pending_batch_acks_and_exits_0(

@@ -331,6 +331,9 @@ def test_censored_values_are_the_loq_in_canonical_units(
         ({"n": "nitrate", "u": "mg/L", "vs": "<.5"}, Reason.BAD_CENSORED_VALUE),
         ({"n": "nitrate", "u": "mg/L", "vs": " <0.5"}, Reason.BAD_CENSORED_VALUE),
         ({"n": "nitrate", "u": "mg/L", "vs": "<" + "1" * 24}, Reason.BAD_CENSORED_VALUE),
+        # Bounded like every number (±1e10); found by tests/fuzz/test_fuzz_mutations.py.
+        ({"n": "nitrate", "u": "mg/L", "vs": "<" + "9" * 19}, Reason.BAD_CENSORED_VALUE),
+        ({"n": "nitrate", "u": "mg/L", "vs": "<10000000000.5"}, Reason.BAD_CENSORED_VALUE),
         ({"n": "nitrate", "u": "mg/L", "vs": "<0.5", "v": 0.4}, Reason.BAD_CENSORED_VALUE),
         ({"n": "level", "u": "m", "vs": "<0.5"}, Reason.BAD_CENSORED_VALUE),
         ({"n": "seq", "vs": "<1"}, Reason.BAD_CENSORED_VALUE),

@@ -10,13 +10,15 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from gwmon import analytics, dashboards
 from gwmon.analytics import (
+    AlertKind,
     AnalyticsObserver,
     PartitionedObserver,
     StateLockedError,
@@ -24,10 +26,12 @@ from gwmon.analytics import (
     build_partitioned_observer,
     load_settings,
     mail,
+    records,
 )
 from gwmon.analytics import cli as analytics_cli
 from gwmon.analytics.mail import MailService, build_mail_service
 from gwmon.analytics.mail import cli as mail_cli
+from gwmon.analytics.records import cli as records_cli
 from gwmon.config import CONFIG_ENV_VAR, ConfigError, ConfigSection, GwmonError
 from gwmon.dashboards import cli as dashboards_cli
 from gwmon.ingest import (
@@ -38,20 +42,31 @@ from gwmon.ingest import (
     Registry,
     RegistryError,
     load_config,
-    load_registry,
+    load_configured_registry,
 )
 from gwmon.ingest import cli as ingest_cli
 from gwmon.ingest._config import SPINE_SECTIONS
 from gwmon.ingest._example import HEADER as EXAMPLE_HEADER
-from gwmon.storage import InfluxClient, StoreConfigError, StoreError
+from gwmon.ingest._ops import GaugeSource, OpsServer, StorePing
+from gwmon.ingest._service import StopOutcome
+from gwmon.storage import InfluxClient, InfluxSettings, StoreConfigError, StoreError
 from gwmon_sim import EXAMPLE_TOML as SIM_EXAMPLE_TOML
 from gwmon_sim import SimSettings, check_settings
 from gwmon_sim import cli as sim_cli
 
 logger = logging.getLogger("gwmon.cli")
 
-EXIT_CONFIG = 2
-EXIT_RUNTIME = 1
+# Exit codes of `gwmon` (docs/reliability.md). 3 and 4 end `gwmon run` only after
+# SIGTERM/SIGINT: nothing is lost, the broker redelivers what was not acknowledged.
+EXIT_RUNTIME = 1  # a runtime failure
+EXIT_CONFIG = 2  # unusable configuration, registry, state or port
+EXIT_STOPPED_STORE_DOWN = 3  # stopped while InfluxDB did not accept the last batch
+EXIT_STOPPED_BROKER_DOWN = 4  # stopped while the broker was unreachable
+_EXIT_BY_OUTCOME = {
+    StopOutcome.CLEAN: 0,
+    StopOutcome.STORE_UNAVAILABLE: EXIT_STOPPED_STORE_DOWN,
+    StopOutcome.BROKER_UNREACHABLE: EXIT_STOPPED_BROKER_DOWN,
+}
 
 
 class _JsonFormatter(logging.Formatter):
@@ -81,7 +96,7 @@ def _configure_logging(level: str, fmt: str) -> None:
 def load_config_and_registry(config_path: Path | None) -> tuple[GwmonConfig, Registry]:
     """Load both or raise ConfigError/RegistryError with a message for the operator."""
     config = load_config(config_path)
-    registry = load_registry(config.registry_path)
+    registry = load_configured_registry(config)
     return config, registry
 
 
@@ -110,6 +125,7 @@ def example_toml() -> str:
 STAGE_SECTIONS: tuple[ConfigSection[Any], ...] = (
     analytics.CONFIG_SECTION,
     mail.CONFIG_SECTION,
+    records.CONFIG_SECTION,
     dashboards.CONFIG_SECTION,
     SIM_CONFIG_SECTION,
 )
@@ -127,6 +143,7 @@ def _stage_checks(config: GwmonConfig, registry: Registry) -> list[str]:
     return [
         *analytics.check_config(config, registry),
         *mail.check_config(config, registry),
+        *records.check_config(config, registry),
         *dashboards.check_config(config, registry),
     ]
 
@@ -165,18 +182,68 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
 
 
 # -- gwmon run --------------------------------------------------------------------------------
-def _build_observers(
-    config: GwmonConfig, registry: Registry, store: InfluxClient
-) -> tuple[list[BatchObserver], list[MailService]]:
-    """The analytics observer of the ingest, and the mail service around it."""
-    observer: AnalyticsObserver | PartitionedObserver
-    if load_settings(config).scale_out.enabled:
-        observer = build_partitioned_observer(config, registry)
-    else:
-        observer = build_observer(config, registry, store)
-    mailer = build_mail_service(config, registry, store, observer.book)
-    observer.add_listener(mailer)
-    return [observer], [mailer]
+class _Stages:
+    """What `gwmon run` runs beside the ingest: analytics (one process or a partition of
+    a shared group), mail, the mirror that keeps the corrected series complete, their
+    gauges."""
+
+    def __init__(self, config: GwmonConfig, registry: Registry, store: InfluxClient) -> None:
+        self.observer: AnalyticsObserver | PartitionedObserver
+        if load_settings(config).scale_out.enabled:
+            self.observer = build_partitioned_observer(config, registry)
+        else:
+            self.observer = build_observer(config, registry, store)
+        self.mailer: MailService = build_mail_service(config, registry, store, self.observer.book)
+        self.observer.add_listener(self.mailer)
+        self.corrected = _corrected_series(config, registry)
+
+    @property
+    def observers(self) -> list[BatchObserver]:
+        return [self.observer, self.corrected]
+
+    def stop_handoffs(self) -> None:
+        """On a stop signal: do not wait for hand-off owners any more."""
+        if isinstance(self.observer, PartitionedObserver):
+            self.observer.stop()
+
+    def gauges(self) -> list[GaugeSource]:
+        """The stages' numbers for /metrics, through their public API."""
+        return [
+            GaugeSource(
+                "gwmon_alerts_open",
+                "Alerts open (not resolved), by kind",
+                ("kind",),
+                lambda: _open_alerts_by_kind(self.observer),
+            ),
+            GaugeSource(
+                "gwmon_mails_queued",
+                "Mails waiting for the mail server plus alert events not yet in a mail",
+                (),
+                lambda: {(): float(self.mailer.pending())},
+            ),
+        ]
+
+
+def _corrected_series(config: GwmonConfig, registry: Registry) -> BatchObserver:
+    """Writes the corrected point of every stored reading of a corrected series
+    (docs/data-management.md); its own client: one session per user."""
+    return records.CorrectedSeriesObserver(
+        InfluxClient(config.influxdb),
+        registry,
+        poll_interval_s=records.load_settings(config).poll_interval_s,
+    )
+
+
+def _open_alerts_by_kind(
+    observer: AnalyticsObserver | PartitionedObserver,
+) -> Mapping[tuple[str, ...], float]:
+    counts = Counter(alert.kind.value for alert in observer.open_alerts())
+    return {(kind.value,): float(counts[kind.value]) for kind in AlertKind}
+
+
+def _store_ping(settings: InfluxSettings) -> StorePing:
+    verify: bool | str = str(settings.ca_file) if settings.ca_file else settings.verify_tls
+    return StorePing(settings.url, verify=verify)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -186,32 +253,37 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if problems:
             return _fail("configuration problems:\n  " + "\n  ".join(problems))
         store = InfluxClient(config.influxdb)
-        observers, services = _build_observers(config, registry, store)
+        stages = _Stages(config, registry, store)
     except (ConfigError, RegistryError, StateLockedError) as exc:
         return _fail(str(exc))
-    service = IngestService(config, registry, observers=observers, store=store)
+    service = IngestService(config, registry, observers=stages.observers, store=store)
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
         logger.info("received %s: flushing and stopping", signal.Signals(signum).name)
         service.stop()
-        for observer in observers:
-            if isinstance(observer, PartitionedObserver):
-                observer.stop()  # do not wait for hand-off owners any more
+        stages.stop_handoffs()
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
+    ops: OpsServer | None = None
     try:
-        for background in services:
-            background.start()
-        service.run()
-    except OSError as exc:  # e.g. the mail ack endpoint's port is taken
+        if config.ops.enabled:
+            ping = _store_ping(config.influxdb)
+            ops = OpsServer(config.ops, service, store_ping=ping, sources=stages.gauges())
+            ops.start()
+        stages.mailer.start()
+        outcome = service.run()
+    except OSError as exc:  # e.g. the mail ack endpoint's or the ops port is taken
         return _fail(f"cannot start: {exc}")
     except (IngestError, StoreConfigError) as exc:
         return _fail(str(exc))
     finally:
-        for background in services:
-            background.stop()
-    return 0
+        stages.mailer.stop()
+        if ops is not None:
+            ops.stop()
+    if outcome is not StopOutcome.CLEAN:
+        logger.warning("stopped: %s (exit code %d)", outcome.value, _EXIT_BY_OUTCOME[outcome])
+    return _EXIT_BY_OUTCOME[outcome]
 
 
 # -- gwmon import -----------------------------------------------------------------------------
@@ -229,6 +301,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
                 )
             # QC flags and alerts as in `gwmon run`; no mail service (docs/import.md).
             observers.append(build_observer(config, registry, store))
+        if not args.check:  # imported history of a corrected series gets corrected too
+            observers.append(_corrected_series(config, registry))
     except StateLockedError as exc:
         return _fail(f"{exc}; stop `gwmon run` during the import, or import with --no-analytics")
     except (ConfigError, RegistryError, StoreError) as exc:
@@ -325,7 +399,9 @@ def _register_stage_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
     config_parent: argparse.ArgumentParser,
 ) -> None:
+    ingest_cli.register_cli(commands, config_parent)
     analytics_cli.register_cli(commands, config_parent)
+    records_cli.register_cli(commands, config_parent)
     mail_cli.register_cli(commands, config_parent)
     dashboards_cli.register_cli(commands, config_parent)
 

@@ -79,6 +79,9 @@ path = "registry.csv"
 [ingest]
 stats_interval_s = 5.0
 
+[ops]
+port = 0  # any free port: the log names it
+
 [analytics]
 state_dir = "state/analytics"
 

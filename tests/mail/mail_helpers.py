@@ -289,6 +289,7 @@ UNITS = {
     AlertKind.LEVEL_HIGH: ("m", None, Severity.WARNING),
     AlertKind.SENSOR_FAULT: ("mg/L", None, Severity.WARNING),
     AlertKind.STALE: ("", None, Severity.WARNING),
+    AlertKind.DRIFT: ("m", 0.03, Severity.WARNING),
 }
 
 

@@ -87,6 +87,10 @@ def test_smtp_down_then_back_every_mail_delivered_exactly_once(mail_rig: RigFact
             rig.clock.advance(60)
             service.run_once()
         assert len(smtp.mails()) == 6
+        print(
+            f"FAULT FIGURE SMTP down then back: alerts={len(alerts)} mails_queued=6 "
+            f"delivered={len(smtp.mails())} lost=0 duplicated={len(smtp.mails()) - 6}"
+        )
     finally:
         smtp.stop()
 

@@ -1,16 +1,17 @@
 """The alert book: the one owner of the alert lifecycle.
 
-An alert is opened by an alarm episode of the evaluator, a silent probe (stale) or a
-rising trend (`gwmon trend`); it is updated by a new peak or a correction, acknowledged
-by a person (mail link, `gwmon alerts ack`), and resolved when the alarm releases, data
-arrives again or the trend ends. A replay with late readings withdraws an alert whose
-alarm never held (resolved at its opening, `withdrawn`). At most one alert per (probe,
-kind) is open or acknowledged. The rules are the transitions of `_lifecycle.py`; the
-book applies them and keeps the result:
+An alert is opened by an alarm episode of the evaluator, a silent probe (stale), a
+rising trend (`gwmon trend`) or a logger that disagrees with a manual dip (drift,
+`gwmon dips import`); it is updated by a new peak or a correction, acknowledged by a
+person (mail link, `gwmon alerts ack`), and resolved when the alarm releases, data
+arrives again, the trend ends or a dip agrees again. A replay with late readings
+withdraws an alert whose alarm never held (resolved at its opening, `withdrawn`). At
+most one alert per (probe, kind) is open or acknowledged. The rules are the transitions
+of `_lifecycle.py`; the book applies them and keeps the result:
 
 - `AlertBook`, inside `gwmon run`: the alerts in memory and in the analytics state file,
   every change an `alert` point and an event. It takes over what other processes wrote
-  to InfluxDB (acknowledgements by the CLI, trend alerts) on `adopt_stored`.
+  to InfluxDB (acknowledgements by the CLI, trend and drift alerts) on `adopt_stored`.
 - `StoredAlertBook`, for processes without that state (`gwmon alerts`, `gwmon trend`):
   the same operations on InfluxDB alone; the running service picks its points up.
 
@@ -34,10 +35,12 @@ from gwmon.analytics._lifecycle import (
     BUMP_NS,
     MEASURED_KINDS,
     Change,
+    DriftCheck,
     TrendOutcome,
     acknowledged,
     alert_id,
     announced,
+    drift_outcome,
     episode_changes,
     stale_opened,
     stale_resolved,
@@ -55,6 +58,9 @@ from gwmon.storage import influxql as q
 logger = logging.getLogger("gwmon.analytics.book")
 
 SeriesKey = tuple[str, str]  # (probe, kind): one series of `alert` points
+# Kinds that commands write to InfluxDB (`gwmon trend`, `gwmon dips` / `corrections`) and
+# the running service adopts and announces.
+STORED_KINDS = frozenset({AlertKind.TREND.value, AlertKind.DRIFT.value})
 
 
 class AlertBookView(Protocol):
@@ -257,21 +263,22 @@ class AlertBook:
     def adopt_stored(
         self, stored: StoredAlertBook, probes: Container[str], changes: Changes
     ) -> None:
-        """Take over acknowledgements and trend alerts written to InfluxDB by the CLI
-        (`gwmon alerts ack`, `gwmon trend`); trend alerts only of `probes` (those the
-        service evaluates). Raises StoreError when InfluxDB fails."""
+        """Take over acknowledgements, trend and drift alerts written to InfluxDB by the
+        CLI (`gwmon alerts ack`, `gwmon trend`, `gwmon dips import`, `gwmon corrections`);
+        trend and drift alerts only of `probes` (those the service evaluates). Raises
+        StoreError when InfluxDB fails."""
         for aid, state, kind in stored.present_states():
             local = self._alerts.get(aid)
             if local is None:
-                if kind == AlertKind.TREND.value and state != AlertState.RESOLVED.value:
-                    self._adopt_trend(stored, aid, probes, changes)
+                if kind in STORED_KINDS and state != AlertState.RESOLVED.value:
+                    self._adopt_opened(stored, aid, probes, changes)
                 continue
             if state == local.state.value:
                 continue
             if state == AlertState.ACKNOWLEDGED.value and local.acked_at is None:
                 self._adopt_ack(stored, local, changes)
-            elif kind == AlertKind.TREND.value and state == AlertState.RESOLVED.value:
-                self._adopt_trend_resolution(stored, aid, changes)
+            elif kind in STORED_KINDS and state == AlertState.RESOLVED.value:
+                self._adopt_resolution(stored, aid, changes)
             elif local.state == AlertState.RESOLVED:
                 self._write_over_older(stored, local, changes)
 
@@ -297,7 +304,7 @@ class AlertBook:
         event = AlertEvent(f"{local.alert_id}:acknowledged", AlertEventType.ACKNOWLEDGED, acked)
         self.record([(event, point_ns)], changes, write=resolved)
 
-    def _adopt_trend(
+    def _adopt_opened(
         self, stored: StoredAlertBook, aid: str, probes: Container[str], changes: Changes
     ) -> None:
         fetched = stored.fetch(aid)
@@ -312,7 +319,7 @@ class AlertBook:
         event = AlertEvent(f"{aid}:opened", AlertEventType.OPENED, alert)
         self.record([(event, point_ns)], changes, write=False)
 
-    def _adopt_trend_resolution(self, stored: StoredAlertBook, aid: str, changes: Changes) -> None:
+    def _adopt_resolution(self, stored: StoredAlertBook, aid: str, changes: Changes) -> None:
         fetched = stored.fetch(aid)
         if fetched is None:
             return
@@ -426,6 +433,15 @@ class StoredAlertBook:
         if result.verdict == "insufficient":
             return TrendOutcome(None, None)
         outcome = trend_outcome(probe, result, self.latest(probe.probe_id, AlertKind.TREND))
+        if outcome.action is not None and outcome.alert is not None:
+            self.write(outcome.alert, outcome.point_ns)
+        return outcome
+
+    def record_drift(self, probe: Probe, check: DriftCheck, *, now_ns: int) -> TrendOutcome:
+        """Open, update or resolve the probe's drift alert after its latest dip was
+        compared with the logger (`gwmon dips import`, `gwmon corrections`)."""
+        latest = self.latest(probe.probe_id, AlertKind.DRIFT)
+        outcome = drift_outcome(probe, check, latest, now_ns=now_ns)
         if outcome.action is not None and outcome.alert is not None:
             self.write(outcome.alert, outcome.point_ns)
         return outcome

@@ -24,6 +24,8 @@ from gwmon.analytics._mann_kendall import MannKendallResult
 from gwmon.analytics._messages import (
     WITHDRAWN_PREFIX,
     data_again,
+    drift_message,
+    drift_resolved,
     episode_message,
     stale_message,
     trend_message,
@@ -51,6 +53,7 @@ SEVERITY: dict[AlertKind, Severity] = {
     AlertKind.TREND: Severity.WARNING,
     AlertKind.SENSOR_FAULT: Severity.WARNING,
     AlertKind.STALE: Severity.WARNING,
+    AlertKind.DRIFT: Severity.WARNING,
 }
 QUANTITY_UNIT = {
     "nitrate": "mg/L",
@@ -67,6 +70,7 @@ KIND_UNIT = {
     AlertKind.LEVEL_HIGH: "m",
     AlertKind.STALE: "s",
     AlertKind.TREND: "mg/L/a",
+    AlertKind.DRIFT: "m",
 }
 # Kinds the evaluator derives from readings: a replay may withdraw them.
 MEASURED_KINDS = frozenset(
@@ -305,3 +309,79 @@ def superseded(previous: Alert, by: Alert, point_ns: int) -> Change:
     """An open trend alert closed because a newer one of the same probe was opened."""
     closed = previous.with_changes(state=AlertState.RESOLVED, resolved_at=by.opened_at)
     return _event(closed, "superseded", AlertEventType.RESOLVED, point_ns)
+
+
+# -- drift of a level logger against manual dips (written by `gwmon dips` / `corrections`) ---
+@dataclass(frozen=True, slots=True)
+class DriftCheck:
+    """The comparison that decides a probe's drift alert: its latest dip (time `dip_ns`)
+    against the logger's corrected level nearest to it. `offset_m`: logger minus dip,
+    None when that logger value is deleted from the corrected series; `correction`: the
+    operation that changed the comparison (for the message), if one did."""
+
+    dip_ns: int
+    offset_m: float | None
+    tolerance_m: float
+    correction: str | None = None
+
+    @property
+    def exceeded(self) -> bool:
+        return self.offset_m is not None and abs(self.offset_m) > self.tolerance_m
+
+
+def drift_outcome(
+    probe: Probe, check: DriftCheck, latest: tuple[Alert, int] | None, *, now_ns: int
+) -> TrendOutcome:
+    """An offset beyond the tolerance opens a drift alert (at the dip's time) or updates
+    the open one; a check within the tolerance, or with the logger value deleted,
+    resolves it (at the dip's time; at `now_ns` when a correction made the difference).
+    `latest`: the probe's newest stored drift alert and its point time."""
+    existing, existing_ns = latest if latest is not None else (None, 0)
+    active = existing if existing is not None and existing.state != AlertState.RESOLVED else None
+    natural_ns = now_ns if check.correction is not None else check.dip_ns
+    point_ns = max(natural_ns, existing_ns + BUMP_NS)
+    if check.exceeded:
+        assert check.offset_m is not None
+        message = drift_message(probe, check.dip_ns, check.offset_m, check.tolerance_m)
+        if active is not None:
+            if active.value == check.offset_m and active.message == message:
+                return TrendOutcome(active, None)
+            updated = active.with_changes(
+                value=check.offset_m,
+                threshold=check.tolerance_m,
+                message=message,
+                updated_at=to_datetime(point_ns),
+            )
+            return TrendOutcome(updated, "updated", point_ns)
+        opened_ns = check.dip_ns
+        if existing is not None and existing.alert_id == alert_id(
+            probe.probe_id, AlertKind.DRIFT.value, opened_ns
+        ):
+            opened_ns = point_ns  # opened again by a revert: a new alert, not the old id
+        opened = Alert(
+            alert_id=alert_id(probe.probe_id, AlertKind.DRIFT.value, opened_ns),
+            probe=probe.probe_id,
+            site=probe.site,
+            municipality=probe.municipality,
+            kind=AlertKind.DRIFT,
+            severity=SEVERITY[AlertKind.DRIFT],
+            state=AlertState.OPEN,
+            opened_at=to_datetime(opened_ns),
+            updated_at=to_datetime(point_ns),
+            value=check.offset_m,
+            threshold=check.tolerance_m,
+            unit=KIND_UNIT[AlertKind.DRIFT],
+            message=message,
+            arrival_at=to_datetime(now_ns),
+            quantity="level",
+        )
+        return TrendOutcome(opened, "opened", point_ns)
+    if active is None:
+        return TrendOutcome(None, None)
+    resolved = active.with_changes(
+        state=AlertState.RESOLVED,
+        resolved_at=to_datetime(max(natural_ns, to_ns(active.opened_at))),
+        updated_at=to_datetime(point_ns),
+        message=active.message + drift_resolved(check.dip_ns, check.offset_m, check.correction),
+    )
+    return TrendOutcome(resolved, "resolved", point_ns)

@@ -140,3 +140,28 @@ def trend_resolved(last_ns: int, result: MannKendallResult) -> str:
         f" Resolved: the test of {to_datetime(last_ns):%Y-%m-%d} shows {result.verdict}"
         f" (p = {result.p:.3g})."
     )
+
+
+def drift_message(probe: Probe, dip_ns: int, offset_m: float, tolerance_m: float) -> str:
+    """The text of a drift alert: the logger against a manual dip (Abstich)."""
+    side = "above" if offset_m > 0 else "below"
+    return (
+        f"The level logger of {_place(probe)} reads {abs(offset_m):.3f} m {side} the manual "
+        f"dip of {when(dip_ns)} (logger minus dip {offset_m:+.3f} m, tolerance "
+        f"±{tolerance_m:g} m): check, clean or recalibrate the sensor, or correct the "
+        "series (`gwmon corrections add`)."
+    )
+
+
+def drift_resolved(dip_ns: int, offset_m: float | None, correction: str | None) -> str:
+    """Why a drift alert ended: the latest dip agrees, or a correction made it agree."""
+    if offset_m is None:
+        return (
+            f" Resolved: the logger value compared with the dip of {when(dip_ns)} is deleted "
+            f"from the corrected series ({correction or 'a delete'})."
+        )
+    cause = f" after correction {correction}" if correction else ""
+    return (
+        f" Resolved: the dip of {when(dip_ns)} agrees with the logger{cause} "
+        f"(logger minus dip {offset_m:+.3f} m)."
+    )

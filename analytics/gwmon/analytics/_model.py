@@ -20,6 +20,7 @@ class AlertKind(StrEnum):
     SENSOR_FAULT = "sensor_fault"  # QC says the sensor, not the aquifer, has a problem
     STALE = "stale"  # probe silent for longer than expected_interval_s x N
     TREND = "trend"  # significant rising nitrate trend (GrwV Anlage 6)
+    DRIFT = "drift"  # the logger's level differs from a manual dip beyond the tolerance
 
 
 class Severity(StrEnum):
@@ -36,7 +37,7 @@ class AlertState(StrEnum):
 
 # Maintenance kinds go to the operators' maintenance crew only; the others (water
 # quality) to the Stabsstelle and the waterworks operators.
-MAINTENANCE_KINDS = frozenset({AlertKind.SENSOR_FAULT, AlertKind.STALE})
+MAINTENANCE_KINDS = frozenset({AlertKind.SENSOR_FAULT, AlertKind.STALE, AlertKind.DRIFT})
 
 
 @dataclass(frozen=True, slots=True)

@@ -209,9 +209,14 @@ def level_range_default(probe: Probe, depth_range: Mapping[str, object]) -> dict
     depth range (m below ground, default -10..500) carried over with the surveyed
     heights, so that a depth the depth range accepts gives a level the level range
     accepts. Lower end: ground_level_m_nhn - depth max; upper end: the higher of ground
-    level and measuring point (top of casing) - depth min (artesian head above ground)."""
-    ground = probe.ground_level_m_nhn
-    top = max(ground, probe.measuring_point_m_nhn or ground)
+    level and measuring point (top of casing) - depth min (artesian head above ground).
+    With a geometry history, the widest range over all surveyed periods."""
+    geometries = (*probe.geometry_periods, probe.registry_geometry)
+    ground = min(g.ground_level_m_nhn for g in geometries)
+    top = max(
+        max(g.ground_level_m_nhn, g.measuring_point_m_nhn or g.ground_level_m_nhn)
+        for g in geometries
+    )
     deepest = _number_or_none(depth_range.get("max"))
     highest = _number_or_none(depth_range.get("min"))
     return {

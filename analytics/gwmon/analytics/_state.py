@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import sqlite3
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +27,8 @@ from typing import IO, Any
 from gwmon.analytics._codec import alert_to_state, event_to_state
 from gwmon.analytics._model import Alert, AlertEvent
 from gwmon.config import GwmonError
+
+logger = logging.getLogger("gwmon.analytics.state")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS history (
@@ -123,10 +127,7 @@ class StateStore:
                 "one `gwmon run` only (set [analytics] enabled = false in the others)"
             )
             raise StateLockedError(msg) from None
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        self._db = _open_database(self.path)
         present = {row[1] for row in self._db.execute("PRAGMA table_info(history)")}
         for column, declaration in _ADDED_HISTORY_COLUMNS.items():
             if column not in present:
@@ -216,3 +217,133 @@ class StateStore:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
             self._db.execute("COMMIT")
+
+
+# -- a file damaged by a power loss -----------------------------------------------------------
+# table -> (its rows in key order, the same backwards, write one row, columns now). A
+# damaged B-tree is read from both ends: each way stops at the first unreadable page.
+_COPY = {
+    "history": (
+        "SELECT * FROM history ORDER BY probe, quantity, time_ns",
+        "SELECT * FROM history ORDER BY probe DESC, quantity DESC, time_ns DESC",
+        "INSERT OR REPLACE INTO history VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        8,
+    ),
+    "probe_state": (
+        "SELECT * FROM probe_state ORDER BY probe",
+        "SELECT * FROM probe_state ORDER BY probe DESC",
+        "INSERT OR REPLACE INTO probe_state VALUES (?, ?, ?, ?)",
+        4,
+    ),
+    "alerts": (
+        "SELECT * FROM alerts ORDER BY alert_id",
+        "SELECT * FROM alerts ORDER BY alert_id DESC",
+        "INSERT OR REPLACE INTO alerts VALUES (?, ?, ?, ?)",
+        4,
+    ),
+    "series": (
+        "SELECT * FROM series ORDER BY probe, kind",
+        "SELECT * FROM series ORDER BY probe DESC, kind DESC",
+        "INSERT OR REPLACE INTO series VALUES (?, ?, ?)",
+        3,
+    ),
+    "outbox": (
+        "SELECT * FROM outbox ORDER BY id",
+        "SELECT * FROM outbox ORDER BY id DESC",
+        "INSERT OR REPLACE INTO outbox VALUES (?, ?, ?)",
+        3,
+    ),
+    "meta": (
+        "SELECT * FROM meta ORDER BY key",
+        "SELECT * FROM meta ORDER BY key DESC",
+        "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+        2,
+    ),
+}
+_TABLES = tuple(_COPY)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.executescript(_SCHEMA)
+    return db
+
+
+def _open_database(path: Path) -> sqlite3.Connection:
+    """The state database; a damaged one is set aside (never deleted), what can still be
+    read from it is copied into a fresh one, and the start-up goes on: a crash here
+    would only repeat at every restart."""
+    try:
+        db = _connect(path)
+        verdict = str(db.execute("PRAGMA quick_check").fetchone()[0])
+        if verdict == "ok":
+            return db
+        db.close()
+    except sqlite3.DatabaseError as exc:
+        verdict = str(exc)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    aside = path.with_name(f"{path.name}.damaged-{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        part = path.with_name(path.name + suffix)
+        if part.exists():
+            part.replace(aside.with_name(aside.name + suffix))
+    db = _connect(path)
+    kept = _salvage(aside, db)
+    logger.error(
+        "analytics state %s is damaged (%s); set aside as %s, kept what was readable "
+        "(%s); alerts and flags in InfluxDB are untouched",
+        path,
+        verdict[:200],
+        aside,
+        ", ".join(f"{table}: {count} rows" for table, count in kept.items()),
+    )
+    return db
+
+
+def _salvage(damaged: Path, into: sqlite3.Connection) -> dict[str, int]:
+    """Copy every row still readable from `damaged`, table by table."""
+    kept = dict.fromkeys(_TABLES, 0)
+    readable = _padded_copy(damaged)
+    try:
+        source = sqlite3.connect(f"file:{readable}?mode=ro", uri=True)
+        try:
+            for table in _TABLES:
+                kept[table] = _copy_table(source, into, table)
+        finally:
+            source.close()
+    except sqlite3.DatabaseError:
+        pass
+    finally:
+        for suffix in ("", "-wal", "-shm"):
+            readable.with_name(readable.name + suffix).unlink(missing_ok=True)
+    return kept
+
+
+def _padded_copy(damaged: Path) -> Path:
+    """A copy of `damaged` as long as its header says: SQLite refuses every page of a
+    cut-short file, but reads the surviving pages once the missing ones are zeros."""
+    data = damaged.read_bytes()
+    page_size = int.from_bytes(data[16:18], "big") if len(data) >= 100 else 0
+    page_size = 65_536 if page_size == 1 else page_size
+    pages = int.from_bytes(data[28:32], "big") if len(data) >= 100 else 0
+    wanted = page_size * pages
+    copy = damaged.with_name(damaged.name + ".salvage")
+    copy.write_bytes(data + bytes(max(0, min(wanted, 2**31) - len(data))))
+    return copy
+
+
+def _copy_table(source: sqlite3.Connection, into: sqlite3.Connection, table: str) -> int:
+    forwards, backwards, insert, width = _COPY[table]
+    into.execute("BEGIN IMMEDIATE")
+    for select in (forwards, backwards):
+        try:
+            for row in source.execute(select):
+                # Files from before the added history columns have fewer: their defaults.
+                into.execute(insert, (*row, 0, None)[:width])
+        except sqlite3.DatabaseError:
+            pass  # the rest is unreadable this way round; keep what came before
+    into.execute("COMMIT")
+    count = into.execute(backwards.replace("SELECT *", "SELECT count(*)", 1).split(" ORDER")[0])
+    return int(count.fetchone()[0])

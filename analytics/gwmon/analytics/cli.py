@@ -18,7 +18,13 @@ from gwmon.analytics._model import AlertState
 from gwmon.analytics._settings import load_settings
 from gwmon.analytics._trend import TrendReport, run_trend
 from gwmon.config import ConfigError
-from gwmon.ingest import GwmonConfig, Registry, RegistryError, load_config, load_registry
+from gwmon.ingest import (
+    GwmonConfig,
+    Registry,
+    RegistryError,
+    load_config,
+    load_configured_registry,
+)
 from gwmon.storage import InfluxClient, StoreError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -78,7 +84,7 @@ def _guarded(handler: Callable[[argparse.Namespace, GwmonConfig], int]) -> Handl
 
 
 def _registry(config: GwmonConfig) -> Registry:
-    return load_registry(config.registry_path)
+    return load_configured_registry(config)
 
 
 def _parse_since(text: str | None) -> datetime | None:
@@ -134,7 +140,8 @@ def _trend_rows(reports: Sequence[TrendReport]) -> list[dict[str, Any]]:
     return rows
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Rows under their headers in aligned columns (the `--format table` of the CLI)."""
     widths = [
         max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
     ]
@@ -201,7 +208,7 @@ def _trend(args: argparse.Namespace, config: GwmonConfig) -> int:
             ]
             for row in rows
         ]
-        print(_table(headers, table))
+        print(format_table(headers, table))
         print(
             f"\nalpha = {settings.alpha:g}, autocorrelation = {settings.autocorrelation}, one "
             f"value per {settings.sample_interval_s:g} s, values < LOQ count as LOQ/2"
@@ -234,7 +241,7 @@ def _list(args: argparse.Namespace, config: GwmonConfig) -> int:
         for alert in alerts
     ]
     headers = ["id", "state", "severity", "opened (UTC)", "resolved (UTC)", "value", "acked by"]
-    print(_table(headers, rows))
+    print(format_table(headers, rows))
     print(f"\n{len(alerts)} alert(s)")
     return 0
 

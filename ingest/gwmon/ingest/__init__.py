@@ -8,11 +8,15 @@ from gwmon.ingest._config import (
     MqttSettings,
     RegistrySettings,
     load_config,
+    load_configured_registry,
 )
+from gwmon.ingest._dips import DipRow, DipsFile, DipsFileError, parse_dips
+from gwmon.ingest._geometry import WellGeometry
 from gwmon.ingest._legal import GRWV_NITRATE_THRESHOLD_MG_L, TREND_REVERSAL_START_MG_L
 from gwmon.ingest._observer import BatchObserver
 from gwmon.ingest._pack import decode_pack
 from gwmon.ingest._registry import (
+    DEFAULT_DRIFT_TOLERANCE_M,
     DEFAULT_NITRATE_BREACH_MG_L,
     DEFAULT_NITRATE_WARNING_MG_L,
     PROBE_ID_PATTERN,
@@ -34,10 +38,12 @@ from gwmon.ingest._service import IngestService
 from gwmon.ingest._source import IngestError
 from gwmon.ingest._status import StatusUpdate, decode_status
 from gwmon.ingest._storage import IngestCounters
+from gwmon.ingest._timestamps import TimeFormatError, format_time_ns, parse_time_ns
 from gwmon.ingest._topics import parse_topic, subscription_filters, topic_root
 
 __all__ = [
     "CANONICAL_QUANTITIES",
+    "DEFAULT_DRIFT_TOLERANCE_M",
     "DEFAULT_NITRATE_BREACH_MG_L",
     "DEFAULT_NITRATE_WARNING_MG_L",
     "GRWV_NITRATE_THRESHOLD_MG_L",
@@ -47,6 +53,9 @@ __all__ = [
     "TREND_REVERSAL_START_MG_L",
     "BatchObserver",
     "DecodedPack",
+    "DipRow",
+    "DipsFile",
+    "DipsFileError",
     "GwmonConfig",
     "IngestCounters",
     "IngestError",
@@ -63,10 +72,16 @@ __all__ = [
     "RegistrySettings",
     "SequenceMark",
     "StatusUpdate",
+    "TimeFormatError",
+    "WellGeometry",
     "decode_pack",
     "decode_status",
+    "format_time_ns",
     "load_config",
+    "load_configured_registry",
     "load_registry",
+    "parse_dips",
+    "parse_time_ns",
     "parse_topic",
     "subscription_filters",
     "topic_root",

@@ -1,6 +1,6 @@
 """The configuration: one TOML file, every key overridable by GWMON_<SECTION>__<KEY>.
 
-The spine's sections ([mqtt], [influxdb], [registry], [ingest]) are validated by
+The spine's sections ([mqtt], [influxdb], [registry], [ingest], [ops]) are validated by
 `load_config`; every other table belongs to a stage that registered it
 (`gwmon.config.ConfigSection`, entry points `gwmon.config_sections`) and is validated,
 once, when that stage asks for it (`GwmonConfig.section`); `gwmon run` asks for all it
@@ -34,7 +34,8 @@ from gwmon.config import (
     validate_section,
 )
 from gwmon.config._sections import UNKNOWN_KEY
-from gwmon.ingest._example import INGEST_EXAMPLE, MQTT_EXAMPLE, REGISTRY_EXAMPLE
+from gwmon.ingest._example import INGEST_EXAMPLE, MQTT_EXAMPLE, OPS_EXAMPLE, REGISTRY_EXAMPLE
+from gwmon.ingest._registry import Registry, load_registry
 from gwmon.storage import INFLUXDB_SECTION, InfluxSettings
 
 SectionModel = TypeVar("SectionModel", bound=BaseModel)
@@ -133,9 +134,10 @@ class MqttSettings(Section):
 
 
 class RegistrySettings(Section):
-    """Where the probe registry (master data CSV) lives."""
+    """Where the probe registry (master data CSV) and the well geometry file live."""
 
     path: Path = Path("registry.csv")
+    geometry_path: Path | None = None
 
 
 class IngestSettings(Section):
@@ -147,14 +149,26 @@ class IngestSettings(Section):
     stats_interval_s: Annotated[float, Field(gt=0, le=3600)] = 10.0
 
 
+class OpsSettings(Section):
+    """Where `gwmon run` serves /metrics and /healthz, and the broker queue it watches."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65_535)] = 9746
+    broker_queue_limit: Annotated[int, Field(ge=0)] = 1_000_000
+    queue_warning_fraction: Annotated[float, Field(gt=0, le=1)] = 0.8
+
+
 MQTT_SECTION = ConfigSection("mqtt", MqttSettings, MQTT_EXAMPLE)
 REGISTRY_SECTION = ConfigSection("registry", RegistrySettings, REGISTRY_EXAMPLE)
 INGEST_SECTION = ConfigSection("ingest", IngestSettings, INGEST_EXAMPLE)
+OPS_SECTION = ConfigSection("ops", OpsSettings, OPS_EXAMPLE)
 SPINE_SECTIONS: tuple[ConfigSection[Any], ...] = (
     MQTT_SECTION,
     INFLUXDB_SECTION,
     REGISTRY_SECTION,
     INGEST_SECTION,
+    OPS_SECTION,
 )
 
 
@@ -166,6 +180,7 @@ class GwmonConfig:
     influxdb: InfluxSettings
     registry: RegistrySettings
     ingest: IngestSettings
+    ops: OpsSettings
     source: str
     base_dir: Path
     # Raw stage tables (file + environment); may hold secrets, so never in repr.
@@ -178,6 +193,11 @@ class GwmonConfig:
     @property
     def registry_path(self) -> Path:
         return self.registry.path
+
+    @property
+    def geometry_path(self) -> Path | None:
+        """The well geometry file (docs/registry.md), None when there is none."""
+        return self.registry.geometry_path
 
     def has_section(self, name: str) -> bool:
         """Whether the file or the environment gives the table `name` at all."""
@@ -206,6 +226,12 @@ def _read_file(path: Path) -> dict[str, Any]:
         raise ConfigError(msg, source=str(path)) from None
     except tomllib.TOMLDecodeError as exc:
         msg = f"{path}: not valid TOML: {exc}"
+        raise ConfigError(msg, source=str(path)) from None
+    except UnicodeDecodeError as exc:
+        msg = f"{path}: not UTF-8 (byte {exc.start}); save the file as UTF-8"
+        raise ConfigError(msg, source=str(path)) from None
+    except OSError as exc:
+        msg = f"{path}: cannot read the config file: {exc.strerror}"
         raise ConfigError(msg, source=str(path)) from None
 
 
@@ -243,8 +269,15 @@ def load_config(path: Path | None = None) -> GwmonConfig:
     if problems:
         raise config_error(problems, source=source)
     registry: RegistrySettings = validated["registry"]
-    if not registry.path.is_absolute():
-        registry = RegistrySettings(path=base_dir / registry.path)
+    geometry = registry.geometry_path
+    registry = RegistrySettings(
+        path=registry.path if registry.path.is_absolute() else base_dir / registry.path,
+        geometry_path=None
+        if geometry is None
+        else geometry
+        if geometry.is_absolute()
+        else base_dir / geometry,
+    )
     mqtt: MqttSettings = validated["mqtt"]
     influx: InfluxSettings = validated["influxdb"]
     try:
@@ -259,8 +292,14 @@ def load_config(path: Path | None = None) -> GwmonConfig:
         influxdb=influx,
         registry=registry,
         ingest=validated["ingest"],
+        ops=validated["ops"],
         source=source,
         base_dir=base_dir,
         tables={name: data[name] for name in data if name not in spine},
         env_keys=frozenset(env_keys),
     )
+
+
+def load_configured_registry(config: GwmonConfig) -> Registry:
+    """The registry of `config` with its well geometry file, if one is configured."""
+    return load_registry(config.registry_path, config.geometry_path)

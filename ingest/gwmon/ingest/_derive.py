@@ -1,6 +1,6 @@
 """Values the ingest derives from what a probe sent, stored beside it (docs/wire-format.md):
 a depth below ground becomes a level above sea level through the well's surveyed heights
-from the registry."""
+valid at the measurement time (registry and well geometry file, docs/registry.md)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,13 @@ DEPTH = "depth"
 LEVEL = "level"
 
 
-def level_from_depth(probe: Probe, depth_m: float) -> float:
-    """The level (m NHN) of a depth (m below ground) at this well."""
+def level_from_depth(probe: Probe, depth_m: float, time_ns: int) -> float:
+    """The level (m NHN) of a depth (m below ground) measured at `time_ns`, with the
+    ground level surveyed for that time (docs/registry.md, well geometry): a re-survey
+    changes the levels derived from then on, never those stored before."""
     # Decimal keeps 143.4 - 8.13 = 135.27 exact instead of 135.26999999999998.
-    return float(Decimal(repr(probe.ground_level_m_nhn)) - Decimal(repr(depth_m)))
+    ground = probe.ground_level_at(time_ns)
+    return float(Decimal(repr(ground)) - Decimal(repr(depth_m)))
 
 
 def with_derived(probe: Probe, columns: PackColumns) -> PackColumns:
@@ -41,5 +44,5 @@ def with_derived(probe: Probe, columns: PackColumns) -> PackColumns:
     ):
         derived.append(quantity, time_ns, value, name, censored)
         if quantity == DEPTH:
-            derived.append(LEVEL, time_ns, level_from_depth(probe, value), name, False)
+            derived.append(LEVEL, time_ns, level_from_depth(probe, value, time_ns), name, False)
     return derived

@@ -46,6 +46,10 @@ REGISTRY_EXAMPLE = """\
 # relative to this file's folder. "registry.csv" is a placeholder, not a shipped file;
 # the gwmon repository's demo registry is examples/registry-wertvoll.csv.
 path = "registry.csv"
+# Well geometry with history (re-surveys, new sensor depths): a CSV beside the registry,
+# one row per probe and period (docs/registry.md, "Well geometry"). Without it the
+# registry row's heights apply at every time.
+# geometry_path = "geometry.csv"
 """
 
 INGEST_EXAMPLE = """\
@@ -58,4 +62,18 @@ future_margin_s = 300.0
 rejected_payload_max_chars = 2048
 # How often the counters are written to `ingest_stats`.
 stats_interval_s = 10.0
+"""
+
+OPS_EXAMPLE = """\
+[ops]
+# Prometheus /metrics and /healthz of `gwmon run` (docs/reliability.md). Loopback by
+# default: put a reverse proxy with TLS in front to expose them. port = 0: any free port.
+enabled = true
+host = "127.0.0.1"
+port = 9746
+# The broker's max_queued_messages (examples/mosquitto.conf). gwmon reads the broker's
+# $SYS statistics and says loudly (log, /healthz, metric) at queue_warning_fraction of
+# it, before the broker starts dropping messages. 0 = do not watch.
+broker_queue_limit = 1000000
+queue_warning_fraction = 0.8
 """

@@ -91,9 +91,12 @@ class Layout:
 
 def read_layout(header: str, path: Path) -> Layout:
     delimiter = ";" if header.count(";") > header.count(",") else ","
-    columns = tuple(
-        name.strip().lower() for name in next(csv.reader([header], delimiter=delimiter))
-    )
+    try:
+        columns = tuple(
+            name.strip().lower() for name in next(csv.reader([header], delimiter=delimiter))
+        )
+    except csv.Error:  # e.g. a stray carriage return
+        columns = ()
     missing = [name for name in COLUMNS if name not in columns]
     unknown = [name for name in columns if name not in COLUMNS]
     if missing or unknown or len(set(columns)) != len(columns):
@@ -248,11 +251,15 @@ class CsvReader:
             return None
 
     def _row(self, number: int, text: str, layout: Layout) -> tuple[Probe, str] | None:
-        fields = (
-            next(csv.reader([text], delimiter=layout.delimiter))
-            if '"' in text
-            else text.split(layout.delimiter)
-        )
+        try:
+            fields = (
+                next(csv.reader([text], delimiter=layout.delimiter))
+                if '"' in text
+                else text.split(layout.delimiter)
+            )
+        except csv.Error as exc:  # e.g. a stray carriage return beside quotes
+            self._problem(number, BAD_ROW, f"not a CSV row ({exc})", text)
+            return None
         if len(fields) != len(layout.columns):
             detail = f"{len(fields)} fields; the header has {len(layout.columns)}"
             self._problem(number, BAD_ROW, detail, text)

@@ -7,13 +7,19 @@ once, so an operator can correct a spreadsheet export in one go.
 from __future__ import annotations
 
 import csv
-import math
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from gwmon.config import GwmonError
+from gwmon.ingest._csvtable import parse_number, read_table
+from gwmon.ingest._geometry import (
+    SENSOR_DEPTH_RANGE_M,
+    WellGeometry,
+    geometry_at,
+    read_geometry,
+)
 from gwmon.ingest._legal import GRWV_NITRATE_THRESHOLD_MG_L, TREND_REVERSAL_START_MG_L
 
 PROBE_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -23,6 +29,9 @@ PROBE_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 DEFAULT_NITRATE_WARNING_MG_L = TREND_REVERSAL_START_MG_L
 DEFAULT_NITRATE_BREACH_MG_L = GRWV_NITRATE_THRESHOLD_MG_L
 DEFAULT_EXPECTED_INTERVAL_S = 3600
+# A logger whose level differs from a manual dip by more than this is drifting
+# (docs/data-management.md); a few centimetres is what a dip meter resolves.
+DEFAULT_DRIFT_TOLERANCE_M = 0.03
 
 REQUIRED_COLUMNS = ("probe_id", "site", "municipality", "lat", "lon", "ground_level_m_nhn")
 OPTIONAL_COLUMNS = (
@@ -35,16 +44,18 @@ OPTIONAL_COLUMNS = (
     "level_max_m_nhn",
     "nitrate_loq_mg_l",
     "qc",
+    "sensor_depth_below_mp_m",
+    "drift_tolerance_m",
 )
 
 
 class RegistryError(GwmonError):
     """The registry CSV cannot be used; `problems` lists every line at fault."""
 
-    def __init__(self, path: Path, problems: list[str]) -> None:
+    def __init__(self, path: Path, problems: list[str], *, what: str = "registry") -> None:
         self.path = path
         self.problems = problems
-        super().__init__(f"{path}: " + "\n  ".join(["registry has errors:", *problems]))
+        super().__init__(f"{path}: " + "\n  ".join([f"{what} has errors:", *problems]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +77,40 @@ class Probe:
     level_max_m_nhn: float | None = None
     nitrate_loq_mg_l: float | None = None
     qc: Mapping[str, str] = field(default_factory=dict)
+    sensor_depth_below_mp_m: float | None = None
+    drift_tolerance_m: float = DEFAULT_DRIFT_TOLERANCE_M
+    # Surveyed periods from the geometry file, sorted, without overlap; outside them
+    # the registry row's heights apply (`geometry_at`).
+    geometry_periods: tuple[WellGeometry, ...] = ()
 
     def level_from_depth(self, depth_m_below_ground: float) -> float:
-        """Groundwater level in m NHN from a depth below ground level."""
+        """Groundwater level in m NHN from a depth below ground level, with the
+        registry row's ground level (see `geometry_at` for the one valid at a time)."""
         return self.ground_level_m_nhn - depth_m_below_ground
+
+    @property
+    def registry_geometry(self) -> WellGeometry:
+        """The registry row's heights: valid wherever no geometry period is."""
+        return WellGeometry(
+            ground_level_m_nhn=self.ground_level_m_nhn,
+            measuring_point_m_nhn=self.measuring_point_m_nhn,
+            sensor_depth_below_mp_m=self.sensor_depth_below_mp_m,
+            valid_from_ns=None,
+            valid_to_ns=None,
+            source="registry",
+        )
+
+    def geometry_at(self, time_ns: int) -> WellGeometry:
+        """The well geometry valid at `time_ns` (a measurement time)."""
+        if not self.geometry_periods:
+            return self.registry_geometry
+        return geometry_at(self.geometry_periods, self.registry_geometry, time_ns)
+
+    def ground_level_at(self, time_ns: int) -> float:
+        """Ground level (m NHN) valid at `time_ns`: the ingest's depth-to-level lookup."""
+        if not self.geometry_periods:
+            return self.ground_level_m_nhn
+        return self.geometry_at(time_ns).ground_level_m_nhn
 
 
 @dataclass(frozen=True)
@@ -119,17 +160,7 @@ def _number(
             msg = f"column {column} is empty; it is required"
             raise ValueError(msg)
         return None
-    try:
-        value = (
-            float(raw.replace(",", ".")) if raw.count(",") == 1 and "." not in raw else float(raw)
-        )
-    except ValueError:
-        msg = f"column {column}: {raw!r} is not a number (use a decimal point, e.g. 112.5)"
-        raise ValueError(msg) from None
-    if not math.isfinite(value) or not low <= value <= high:
-        msg = f"column {column}: {raw} is outside {low:g}..{high:g}"
-        raise ValueError(msg)
-    return value
+    return parse_number(raw, column, low=low, high=high)
 
 
 def _parse_row(row: Mapping[str, str | None]) -> Probe:
@@ -161,6 +192,14 @@ def _parse_row(row: Mapping[str, str | None]) -> Probe:
     interval = _number(row, "expected_interval_s", required=False, low=1, high=31 * 86400)
     measuring_point = _number(row, "measuring_point_m_nhn", required=False, low=-500, high=9000)
     loq = _number(row, "nitrate_loq_mg_l", required=False, low=0, high=100)
+    sensor_depth = _number(
+        row,
+        "sensor_depth_below_mp_m",
+        required=False,
+        low=SENSOR_DEPTH_RANGE_M[0],
+        high=SENSOR_DEPTH_RANGE_M[1],
+    )
+    drift_tolerance = _number(row, "drift_tolerance_m", required=False, low=0.001, high=10)
     return Probe(
         probe_id=probe_id,
         site=site,
@@ -177,11 +216,16 @@ def _parse_row(row: Mapping[str, str | None]) -> Probe:
         level_max_m_nhn=level_max,
         nitrate_loq_mg_l=loq,
         qc=_parse_qc(row.get("qc") or ""),
+        sensor_depth_below_mp_m=sensor_depth,
+        drift_tolerance_m=(
+            DEFAULT_DRIFT_TOLERANCE_M if drift_tolerance is None else drift_tolerance
+        ),
     )
 
 
-def load_registry(path: Path) -> Registry:
-    """Read and validate the registry CSV (UTF-8, with or without BOM, `,` or `;`)."""
+def load_registry(path: Path, geometry_path: Path | None = None) -> Registry:
+    """Read and validate the registry CSV (UTF-8, with or without BOM, `,` or `;`) and,
+    when given, the well geometry file beside it (docs/registry.md)."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
@@ -189,47 +233,58 @@ def load_registry(path: Path) -> Registry:
     except UnicodeDecodeError as exc:
         msg = f"not UTF-8 (byte {exc.start}); export the spreadsheet as 'CSV UTF-8'"
         raise RegistryError(path, [msg]) from None
-    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
-    if not lines:
+    try:
+        table = read_table(text)
+    except csv.Error as exc:
+        raise RegistryError(path, [f"header line is not a CSV row ({exc})"]) from None
+    if table is None:
         raise RegistryError(path, ["file is empty; it needs a header line and one row per probe"])
-    dialect = ";" if lines[0].count(";") > lines[0].count(",") else ","
-    # Keep the file's own line numbers for messages: enumerate before filtering.
-    numbered = [
-        (number, line)
-        for number, line in enumerate(text.splitlines(), start=1)
-        if line.strip() and not line.startswith("#")
-    ]
-    reader = csv.DictReader([line for _, line in numbered], delimiter=dialect)
-    header = [name.strip() for name in (reader.fieldnames or [])]
-    reader.fieldnames = header
     problems: list[str] = []
-    missing = [name for name in REQUIRED_COLUMNS if name not in header]
-    unknown = [name for name in header if name not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
+    missing = [name for name in REQUIRED_COLUMNS if name not in table.header]
+    unknown = [name for name in table.header if name not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
     if missing:
-        problems.append(f"line {numbered[0][0]}: header lacks column(s) {', '.join(missing)}")
+        problems.append(f"line {table.header_line}: header lacks column(s) {', '.join(missing)}")
     if unknown:
         problems.append(
-            f"line {numbered[0][0]}: unknown column(s) {', '.join(unknown)}; "
+            f"line {table.header_line}: unknown column(s) {', '.join(unknown)}; "
             "see docs/registry.md for the columns"
         )
     if problems:
         raise RegistryError(path, problems)
     probes: dict[str, Probe] = {}
-    for (line_number, _), row in zip(numbered[1:], reader, strict=True):
-        if None in row:
-            problems.append(f"line {line_number}: more fields than header columns")
+    for row in table.rows:
+        if row.problem is not None:
+            problems.append(f"line {row.line}: {row.problem}")
             continue
         try:
-            probe = _parse_row(row)
+            probe = _parse_row(row.cells)
         except ValueError as exc:
-            problems.append(f"line {line_number}: {exc}")
+            problems.append(f"line {row.line}: {exc}")
             continue
         if probe.probe_id in probes:
-            problems.append(f"line {line_number}: duplicate probe_id {probe.probe_id}")
+            problems.append(f"line {row.line}: duplicate probe_id {probe.probe_id}")
             continue
         probes[probe.probe_id] = probe
     if problems:
         raise RegistryError(path, problems)
     if not probes:
         raise RegistryError(path, ["no probes: add one row per probe below the header"])
+    if geometry_path is not None:
+        probes = _with_geometry(probes, geometry_path)
     return Registry(probes=probes, path=path)
+
+
+def _with_geometry(probes: Mapping[str, Probe], geometry_path: Path) -> dict[str, Probe]:
+    periods, problems = read_geometry(geometry_path, probes)
+    if problems:
+        raise RegistryError(geometry_path, problems, what="well geometry file")
+    return {
+        probe_id: replace(probe, geometry_periods=tuple(sorted(periods[probe_id], key=_valid_from)))
+        if probe_id in periods
+        else probe
+        for probe_id, probe in probes.items()
+    }
+
+
+def _valid_from(geometry: WellGeometry) -> int:
+    return geometry.valid_from_ns or 0

@@ -451,7 +451,11 @@ def _censored_limit(name: str, record: dict[str, Any]) -> Decimal:
                 "e.g. '<0.5'",
             )
         )
-    loq = Decimal(match.group(1))
+    loq = Decimal(match.group(1))  # at most 23 digits: cheap to convert
     if loq.is_zero():
         _refuse((Reason.BAD_CENSORED_VALUE, f"{name}: a limit of quantification must be > 0"))
+    if number_problem(loq) is not None:
+        _refuse(
+            (Reason.BAD_CENSORED_VALUE, f"{name}: limit of quantification {loq} is beyond 1e10")
+        )
     return loq

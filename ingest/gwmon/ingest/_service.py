@@ -22,10 +22,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from enum import StrEnum
 
 from gwmon.backoff import Backoff
 from gwmon.ingest._batch import Batch, FlushPolicy, StoredReadings
 from gwmon.ingest._config import GwmonConfig
+from gwmon.ingest._health import BROKER_STAT_TOPICS, IngestHealth
 from gwmon.ingest._intake import Intake
 from gwmon.ingest._observer import BatchObserver
 from gwmon.ingest._registry import Registry
@@ -37,6 +39,7 @@ from gwmon.storage import (
     InfluxClient,
     StoreConfigError,
     StoreError,
+    StoreUnavailable,
     StoreWriteError,
     StoreWriter,
     WriteResult,
@@ -49,6 +52,14 @@ _OBSERVER_TICK_S = 1.0
 _POLL_S = 0.05
 _POLL_WRITING_S = 0.005  # while a write is in flight: notice its end soon
 _FULL_WAIT_S = 1.0  # longest wait for a write in flight while the next batch is full
+
+
+class StopOutcome(StrEnum):
+    """How `IngestService.run()` ended after `stop()` (the CLI's exit code says it)."""
+
+    CLEAN = "clean"  # everything received is stored and acknowledged
+    STORE_UNAVAILABLE = "store_unavailable"  # InfluxDB refused the last batch: not acked
+    BROKER_UNREACHABLE = "broker_unreachable"  # stored, but acks could not go out
 
 
 class IngestService:
@@ -69,7 +80,15 @@ class IngestService:
         self.store = store or InfluxClient(config.influxdb)
         self.clock = clock
         self.counters = IngestCounters()
+        self.health = IngestHealth(
+            queue_limit=config.ops.broker_queue_limit,
+            warn_fraction=config.ops.queue_warning_fraction,
+        )
         self._stop = threading.Event()
+        self._writing_messages = 0
+        self._write_started = 0.0
+        self._store_unavailable = False
+        self._connected_at_stop = False
         self._batch = Batch()
         self._policy = FlushPolicy(
             max_lines=config.influxdb.batch_size,
@@ -78,7 +97,12 @@ class IngestService:
         )
         self._intake = Intake(config, registry, self.counters)
         self._source = MqttSource(
-            config.mqtt, on_message=self._on_message, stop=self._stop, clock=clock
+            config.mqtt,
+            on_message=self._on_message,
+            stop=self._stop,
+            clock=clock,
+            broker_statistic=self.health.broker_statistic,
+            statistic_topics=BROKER_STAT_TOPICS,
         )
         # The writer runs on the write-behind thread: it waits between retries without
         # MQTT, which the ingest thread keeps serving meanwhile.
@@ -87,7 +111,7 @@ class IngestService:
                 self.store,
                 writer=config.mqtt.client_id,
                 max_retry_interval_s=config.influxdb.max_retry_interval_s,
-                wait=self._pause,
+                wait=self._pause_between_write_tries,
                 should_stop=self._stop.is_set,
                 rejected_payload_max_chars=config.ingest.rejected_payload_max_chars,
                 clock=clock,
@@ -101,7 +125,9 @@ class IngestService:
         """Ask the service to flush, acknowledge, disconnect and return from run()."""
         self._stop.set()
 
-    def _pause(self, seconds: float) -> None:
+    def _pause_between_write_tries(self, seconds: float) -> None:
+        # On the write-behind thread; stop() cuts the wait short (a bounded stop).
+        self.health.write_failing(self.clock())
         self._stop.wait(seconds)
 
     @property
@@ -114,16 +140,24 @@ class IngestService:
         return self._source.connections
 
     @property
+    def unacknowledged(self) -> int:
+        """Messages received and not yet acknowledged (the batch being written and the
+        one filling); read by the ops endpoint from another thread."""
+        return self._writing_messages + len(self._batch.messages)
+
+    @property
     def rejected_by_reason(self) -> dict[str, int]:
         """Rejections since start, by reason (messages, records and refused points)."""
         return dict(self._intake.rejected_by_reason)
 
-    def run(self) -> None:
-        """Connect and process until stop(). Raises IngestError/StoreConfigError on fatal
-        configuration problems found at start-up."""
+    def run(self) -> StopOutcome:
+        """Connect and process until stop(); say how it ended. Raises IngestError or
+        StoreConfigError on fatal configuration problems found at start-up."""
         self._wait_for_store()
         if self._stop.is_set():
-            return
+            self._store_unavailable = True
+            self._shutdown()
+            return StopOutcome.STORE_UNAVAILABLE
         self._source.connect()
         logger.info(
             "ingest running: broker=%s:%d database=%s client_id=%s filters=%s",
@@ -133,26 +167,37 @@ class IngestService:
             self.config.mqtt.client_id,
             self._source.filters,
         )
-        last_tick = 0.0
         try:
-            while not self._stop.is_set():
-                if self._writes.busy and self._policy.full(self._batch):
-                    # The next batch is full while the last write is still in flight:
-                    # give InfluxDB time before reading more (bounds batch and memory);
-                    # a poll a second keeps the connection alive during a long outage.
-                    self._writes.wait_until_done(_FULL_WAIT_S)
-                self._source.poll(_POLL_WRITING_S if self._writes.busy else _POLL_S)
-                now = self.clock()
-                self._finish_write()
-                if not self._writes.busy and self._policy.due(self._batch, now):
-                    self._start_write()
-                if now - self._last_stats >= self.config.ingest.stats_interval_s:
-                    self._append_stats(now)
-                if now - last_tick >= _OBSERVER_TICK_S:
-                    last_tick = now
-                    self._tick_observers(now)
+            self._loop()
+        except StoreUnavailable as exc:  # stop() came while InfluxDB was down
+            self._store_unavailable = True
+            logger.error("%s; unacknowledged messages will be redelivered", exc)
         finally:
             self._shutdown()
+        if self._store_unavailable:
+            return StopOutcome.STORE_UNAVAILABLE
+        if not self._connected_at_stop:
+            return StopOutcome.BROKER_UNREACHABLE
+        return StopOutcome.CLEAN
+
+    def _loop(self) -> None:
+        last_tick = 0.0
+        while not self._stop.is_set():
+            if self._writes.busy and self._policy.full(self._batch):
+                # The next batch is full while the last write is still in flight:
+                # give InfluxDB time before reading more (bounds batch and memory);
+                # a poll a second keeps the connection alive during a long outage.
+                self._writes.wait_until_done(_FULL_WAIT_S)
+            self._source.poll(_POLL_WRITING_S if self._writes.busy else _POLL_S)
+            now = self.clock()
+            self._finish_write()
+            if not self._writes.busy and self._policy.due(self._batch, now):
+                self._start_write()
+            if now - self._last_stats >= self.config.ingest.stats_interval_s:
+                self._append_stats(now)
+            if now - last_tick >= _OBSERVER_TICK_S:
+                last_tick = now
+                self._tick_observers(now)
 
     def _wait_for_store(self) -> None:
         backoff = Backoff(0.5, 30.0)
@@ -162,6 +207,7 @@ class IngestService:
             except StoreConfigError:
                 raise
             except StoreWriteError as exc:
+                self.health.write_failing(self.clock())
                 delay = backoff.next_delay()
                 logger.warning("InfluxDB not reachable (%s); retrying in %.0f s", exc, delay)
                 self._stop.wait(delay)
@@ -171,16 +217,21 @@ class IngestService:
                 )
                 raise IngestError(msg) from None
             else:
+                self.health.store_reachable()
                 return
 
     def _shutdown(self) -> None:
         # Finish the write in flight, flush what we have; acks go out only if the
-        # connection is still the same.
+        # connection is still the same. Once InfluxDB is known to be down, do not wait
+        # for it again (a bounded stop).
+        self._connected_at_stop = self._source.connected
         try:
-            self._flush()
-            self._append_stats(self.clock())
-            self._flush()
+            if not self._store_unavailable:
+                self._flush()
+                self._append_stats(self.clock())
+                self._flush()
         except StoreError as exc:
+            self._store_unavailable = isinstance(exc, StoreUnavailable)
             logger.error(
                 "final flush failed (%s); unacknowledged messages will be redelivered", exc
             )
@@ -233,6 +284,8 @@ class IngestService:
 
     def _start_write(self) -> None:
         batch, self._batch = self._batch, Batch()
+        self._writing_messages = len(batch.messages)
+        self._write_started = time.monotonic()
         self._writes.start(batch)
 
     def _finish_write(self) -> None:
@@ -241,6 +294,7 @@ class IngestService:
             self._after_write(*done)
 
     def _after_write(self, batch: Batch, result: WriteResult) -> None:
+        self.health.write_succeeded(time.monotonic() - self._write_started, self.clock())
         self.counters.write_errors += result.failed_requests
         self.counters.batches += 1
         if result.refused:
@@ -257,6 +311,7 @@ class IngestService:
                     self.counters.observer_errors += 1
                     logger.exception("observer %r failed on a batch", observer)
         acked = sum(message.ack() for message in batch.messages)
+        self._writing_messages = 0
         logger.debug(
             "batch written: lines=%d readings=%d refused=%d acked=%d",
             len(batch.lines),

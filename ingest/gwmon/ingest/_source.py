@@ -68,9 +68,16 @@ class MqttSource:
         on_message: Callable[[InboundMessage], None],
         stop: threading.Event,
         clock: Callable[[], float] = time.time,
+        broker_statistic: Callable[[str, bytes], None] | None = None,
+        statistic_topics: tuple[str, ...] = (),
     ) -> None:
         self.settings = settings
         self._on_message_cb = on_message
+        # The broker's $SYS statistics (QoS 0: outside Receive Maximum), asked for in a
+        # SUBSCRIBE of their own so that an ACL refusing them costs only a warning.
+        self._on_statistic = broker_statistic
+        self._statistic_topics = statistic_topics if broker_statistic else ()
+        self._statistics_mid: int | None = None
         self._stop = stop
         self._clock = clock
         self._generation = 0
@@ -134,7 +141,7 @@ class MqttSource:
     def _await_connack(self) -> None:
         settings = self.settings
         deadline = time.monotonic() + _CONNACK_TIMEOUT_S
-        while not self._connected and self._connect_error is None:
+        while not self._connected and self._connect_error is None and not self._stop.is_set():
             self._client.loop(timeout=0.1)
             if time.monotonic() > deadline:
                 msg = f"broker {settings.host}:{settings.port} did not answer CONNECT"
@@ -167,8 +174,8 @@ class MqttSource:
                 return
 
     def keep_alive(self, seconds: float) -> None:
-        """Wait `seconds` while serving the connection (keepalive); used between write
-        retries. New messages go into the next batch; Receive Maximum bounds them."""
+        """Wait `seconds` while serving the connection (keepalive); used while a write is
+        in flight. New messages go into the next batch; Receive Maximum bounds them."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             if self._connected:
@@ -250,6 +257,11 @@ class MqttSource:
         self._connected = True
         options = SubscribeOptions(qos=self.settings.qos)
         client.subscribe([(topic, options) for topic in self._filters])
+        if self._statistic_topics:
+            qos0 = SubscribeOptions(qos=0)
+            _, self._statistics_mid = client.subscribe(
+                [(topic, qos0) for topic in self._statistic_topics]
+            )
         logger.info("connected (session present: %s)", flags.session_present)
 
     def _on_subscribe(
@@ -261,6 +273,15 @@ class MqttSource:
         properties: Properties | None,
     ) -> None:
         refused = [str(code) for code in reason_codes if code.is_failure]
+        if mid == self._statistics_mid:
+            if refused:
+                logger.warning(
+                    "the broker refused us its statistics %s (%s): the broker queue is not "
+                    "watched; let the ingest user read them (examples/mosquitto.acl)",
+                    list(self._statistic_topics),
+                    refused,
+                )
+            return
         if refused:
             # E.g. the broker's ACL does not let our user read gw/v1/#: say so loudly.
             logger.error("broker refused our subscription: %s; check the broker ACL", refused)
@@ -283,9 +304,13 @@ class MqttSource:
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         self._delivered += 1
+        topic = message.topic
+        if self._on_statistic is not None and topic.startswith("$SYS/"):
+            self._on_statistic(topic, bytes(message.payload))
+            return
         self._on_message_cb(
             InboundMessage(
-                topic=message.topic,
+                topic=topic,
                 payload=bytes(message.payload),
                 qos=message.qos,
                 received_at=self._clock(),

@@ -138,7 +138,7 @@ ALERT = Measurement(
     written_by="analytics",
     tags=(
         *_PROBE_TAGS,
-        Tag("kind", "breach, warning, level_low, level_high, sensor_fault, stale, trend"),
+        Tag("kind", "breach, warning, level_low, level_high, sensor_fault, stale, trend, drift"),
         Tag("severity", "critical, warning, info"),
     ),
     fields=(
@@ -215,7 +215,7 @@ DIP = Measurement(
             "depth_below_ground_m", "float", "the dip as depth below ground level", required=True
         ),
         Field("by", "string", "who measured", required=True),
-        Field("note", "string", "remark of the field visit"),
+        Field("note", "string", "remark of the field visit (empty when none)"),
         Field("source", "string", "file and line it was imported from", required=True),
         Field(
             "logger_level_m_nhn", "float", "the logger's level nearest in time (within tolerance)"
@@ -268,7 +268,11 @@ READING_CORRECTED = Measurement(
             required=True,
         ),
         Field("censored", "boolean", "as in reading: value is an upper bound (below the LOQ)"),
-        Field("corrections", "string", "ids of the operations applied, in order"),
+        Field(
+            "corrections",
+            "string",
+            "ids of the operations applied, in order; empty when none (always written)",
+        ),
     ),
 )
 

@@ -2,6 +2,9 @@
 
 `GET /ack?t=TOKEN` shows a confirmation page with a button; only `POST /ack` acknowledges.
 (Mail scanners and link previews fetch links with GET; they must not acknowledge alerts.)
+A token acknowledges once: a replayed POST is refused (409) while this process runs; after
+a restart a replay reaches the acknowledger, which changes nothing for an alert that is
+already acknowledged.
 
 The endpoint faces mail recipients' networks, so it is built to be abused: waitress
 (a maintained WSGI server) reads requests in one event loop and hands only complete,
@@ -42,6 +45,7 @@ MAX_COMMENT = 1000
 READ_TIMEOUT_S = 10  # a connection without progress for this long is closed
 MAX_CONNECTIONS = 512  # open at once (a socket each, no thread); more wait in the backlog
 WORKER_THREADS = 4  # complete requests are answered by these
+MAX_USED_TOKENS = 100_000  # remembered until they expire; beyond, the oldest are forgotten
 
 
 class AckRefused(Exception):
@@ -110,6 +114,10 @@ class AckPages:
                 "The link has expired. Please acknowledge through the control room.",
             ),
             "invalid": self._t("Der Link ist ungültig.", "The link is not valid."),
+            "used": self._t(
+                "Dieser Link wurde bereits verwendet: die Meldung ist bestätigt.",
+                "This link has already been used: the alert is acknowledged.",
+            ),
         }
         return self.page(
             f"{status.value} {status.phrase}", f"<p>{html.escape(texts.get(reason, reason))}</p>"
@@ -118,6 +126,32 @@ class AckPages:
 
 AckHandler = Callable[[AckClaims, str, str | None], str]
 """(claims, by, comment) -> who is recorded; raises AckRefused."""
+
+
+class UsedTokens:
+    """Tokens that acknowledged, until they expire (thread-safe, bounded)."""
+
+    def __init__(self, limit: int = MAX_USED_TOKENS) -> None:
+        self._limit = limit
+        self._expiry: dict[str, int] = {}  # token signature -> expiry (insertion order)
+        self._lock = threading.Lock()
+
+    def claim(self, token: str, expires_s: int, now_s: float) -> bool:
+        """True the first time `token` is claimed (and not released since)."""
+        key = token.strip().rpartition(".")[2]
+        with self._lock:
+            if key in self._expiry:
+                return False
+            self._expiry = {k: e for k, e in self._expiry.items() if e >= now_s}
+            while len(self._expiry) >= self._limit:
+                del self._expiry[next(iter(self._expiry))]
+            self._expiry[key] = expires_s
+            return True
+
+    def release(self, token: str) -> None:
+        """The acknowledgement was refused: the link may be used again."""
+        with self._lock:
+            self._expiry.pop(token.strip().rpartition(".")[2], None)
 
 
 class AckServer:
@@ -161,6 +195,7 @@ class AckServer:
         )
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._used = UsedTokens()
 
     @property
     def port(self) -> int:
@@ -234,15 +269,23 @@ class AckServer:
             return HTTPStatus.BAD_REQUEST, self.pages.error(HTTPStatus.BAD_REQUEST, "invalid")
         raw = environ["wsgi.input"].read(length)
         form = parse_qs(raw.decode("utf-8", "replace"), max_num_fields=MAX_FIELDS)
-        claims = self._claims(form.get("t", [""])[0])
+        token = form.get("t", [""])[0]
+        claims = self._claims(token)
         if isinstance(claims, tuple):
             return claims
+        if not self._used.claim(token, claims.expires_s, self._clock()):
+            logger.info("ack link refused: already used for alert %s", claims.alert_id)
+            return HTTPStatus.CONFLICT, self.pages.error(HTTPStatus.CONFLICT, "used")
         by = " ".join(form.get("name", [""])[0].split())[:MAX_NAME] or claims.audience
         comment = form.get("comment", [""])[0].strip()[:MAX_COMMENT] or None
         try:
             recorded = self._on_ack(claims, by, comment)
         except AckRefused as exc:
+            self._used.release(token)
             return exc.status, self.pages.error(exc.status, str(exc))
+        except BaseException:
+            self._used.release(token)
+            raise
         return HTTPStatus.OK, self.pages.done(claims.alert_id, recorded)
 
     def _claims(self, token: str) -> AckClaims | tuple[HTTPStatus, bytes]:

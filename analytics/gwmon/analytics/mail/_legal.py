@@ -60,6 +60,16 @@ _MEANING: dict[AlertKind, tuple[str, str]] = {
         "Quality control finds the sensor, not the groundwater, at fault. This probe's "
         "values raise no water-quality alert meanwhile. Please check the probe.",
     ),
+    AlertKind.DRIFT: (
+        "Der Grundwasserstand der Sonde weicht von der Handmessung (Abstich vom "
+        "Messpunkt) um mehr als die Toleranz dieser Messstelle ab: die Sonde driftet oder "
+        "ist verschmutzt, nicht das Grundwasser hat sich geändert. Bitte Sonde prüfen, "
+        "reinigen oder neu kalibrieren und die Messreihe korrigieren.",
+        "The logger's groundwater level differs from the manual dip (measured from the "
+        "measuring point) by more than this well's tolerance: the sensor drifts or is "
+        "fouled; the groundwater did not change. Please check, clean or recalibrate the "
+        "sensor and correct the series.",
+    ),
     AlertKind.STALE: (
         "Die Sonde sendet länger als erwartet keine Daten. Solange keine Daten kommen, "
         "kann gwmon an dieser Messstelle nichts überwachen. Bitte Sonde und Übertragung "
@@ -233,6 +243,8 @@ def threshold_row(alert: Alert, lang: Language) -> tuple[str, str] | None:
         return ("Mindest-Betriebswasserstand" if de else "Minimum operating level"), text
     if alert.kind == AlertKind.LEVEL_HIGH:
         return ("Höchststand" if de else "Maximum level"), text
+    if alert.kind == AlertKind.DRIFT:
+        return word("tolerance", lang), f"± {fmt_number(threshold, 3, lang)} m"
     return word("threshold", lang), text
 
 

@@ -124,6 +124,7 @@ class Outbox:
             if create:
                 folder.mkdir(parents=True, exist_ok=True)
         self.alerts_file = root / "alerts.json"
+        self._writable = create  # `gwmon mail status` only looks, the service tidies up
         self._lock = threading.RLock()
 
     # -- events ---------------------------------------------------------------------------
@@ -197,9 +198,22 @@ class Outbox:
                     data = json.loads(path.read_text(encoding="utf-8"))
                     mails.append(QueuedMail.from_json(data))
                 except (OSError, ValueError, KeyError) as exc:
-                    logger.error("unreadable outbox entry %s: %s", path, exc)
+                    self._set_aside_unreadable(path, exc)
             mails.sort(key=lambda m: (m.created_s, m.seq, m.key))
             return mails
+
+    def _set_aside_unreadable(self, path: Path, exc: Exception) -> None:
+        """A mail record cut short (power loss): moved to failed/ with its message, for
+        a human, and said once; never retried, never blocking the others."""
+        if not self._writable:
+            logger.error("unreadable outbox entry %s: %s", path, exc)
+            return
+        message = path.with_suffix(".eml")
+        if message.exists():
+            message.replace(self.failed / message.name)
+        path.replace(self.failed / path.name)
+        _fsync_dir(self.queue)
+        logger.error("unreadable outbox entry %s (%s); moved to %s", path, exc, self.failed)
 
     def pending_count(self) -> int:
         """Mails waiting for the server plus events not yet in a mail."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from gwmon.analytics import Alert, AlertKind, AlertState
+from gwmon.analytics import MAINTENANCE_KINDS, Alert, AlertKind, AlertState
 
 from ._legal import headline, meaning, threshold_row
 from ._words import (
@@ -110,7 +110,8 @@ _KIND_RANK = {
     AlertKind.WARNING: 2,
     AlertKind.TREND: 3,
     AlertKind.SENSOR_FAULT: 4,
-    AlertKind.STALE: 5,
+    AlertKind.DRIFT: 5,
+    AlertKind.STALE: 6,
 }
 
 
@@ -161,6 +162,7 @@ def _rows(section: Section, ctx: RenderContext) -> list[tuple[str, str]]:
             AlertKind.WARNING: "peak",
             AlertKind.TREND: "slope",
             AlertKind.STALE: "silent",
+            AlertKind.DRIFT: "offset",
         }.get(alert.kind, "value")
         value_text = fmt_value(alert, alert.value, lang)
         if alert.kind in (AlertKind.BREACH, AlertKind.WARNING, AlertKind.TREND):
@@ -206,7 +208,7 @@ def _lead(section: Section, ctx: RenderContext) -> list[str]:
     alert = notice.alert
     lines: list[str] = []
     if notice.type == "resolved":
-        maint = alert.kind in (AlertKind.SENSOR_FAULT, AlertKind.STALE)
+        maint = alert.kind in MAINTENANCE_KINDS
         lines.append(word("resolved_line_maint" if maint else "resolved_line", lang))
     if notice.type == "reminder":
         lines.append(word("reminder_no", lang).format(n=notice.reminder_no))
@@ -258,9 +260,7 @@ def render_plain(sections: Sequence[Section], ctx: RenderContext) -> str:
             f"{word('meaning', lang)}: "
             f"{meaning(section.notice.alert, lang, trend_alpha=ctx.trend_alpha)}",
         ]
-        if section.notice.alert.kind in (AlertKind.SENSOR_FAULT, AlertKind.STALE) and (
-            section.notice.alert.message
-        ):
+        if section.notice.alert.kind in MAINTENANCE_KINDS and section.notice.alert.message:
             out.append(f"{word('detail', lang)}: {section.notice.alert.message}")
         out += ["", f"{word('dashboard', lang)}: {section.dashboard_url}"]
         if section.chart_missing:
@@ -320,7 +320,7 @@ def render_html(sections: Sequence[Section], ctx: RenderContext) -> str:
             f"<p><strong>{e(word('meaning', lang))}:</strong> "
             f"{e(meaning(alert, lang, trend_alpha=ctx.trend_alpha))}</p>"
         )
-        if alert.kind in (AlertKind.SENSOR_FAULT, AlertKind.STALE) and alert.message:
+        if alert.kind in MAINTENANCE_KINDS and alert.message:
             parts.append(f"<p><small>{e(word('detail', lang))}: {e(alert.message)}</small></p>")
         if section.chart_cid is not None:
             alt = f"{word('chart', lang)} {alert.probe}"

@@ -22,6 +22,7 @@ _LABELS: dict[AlertKind, tuple[str, str]] = {
     AlertKind.LEVEL_HIGH: ("HOHER GRUNDWASSERSTAND", "HIGH GROUNDWATER LEVEL"),
     AlertKind.SENSOR_FAULT: ("SENSORSTÖRUNG", "SENSOR FAULT"),
     AlertKind.STALE: ("KEINE DATEN", "NO DATA"),
+    AlertKind.DRIFT: ("SONDE WEICHT VOM ABSTICH AB", "LOGGER DRIFT AGAINST MANUAL DIP"),
 }
 
 _WORDS: dict[str, tuple[str, str]] = {
@@ -34,6 +35,8 @@ _WORDS: dict[str, tuple[str, str]] = {
     "peak": ("Höchstwert", "Peak value"),
     "slope": ("Anstieg (Sen)", "Slope (Sen)"),
     "silent": ("Ohne Daten seit", "Silent for"),
+    "offset": ("Abweichung Sonde − Abstich", "Logger minus dip"),
+    "tolerance": ("Toleranz", "Tolerance"),
     "expected_within": ("Gilt als still nach", "Counted as silent after"),
     "threshold": ("Schwellenwert", "Threshold"),
     "measured": ("Gemessen", "Measured"),
@@ -147,6 +150,8 @@ def fmt_value(alert: Alert, value: float | None, lang: Language) -> str:
     if alert.unit == "mg/L/a":  # trend: Sen's slope
         per_year = "mg/L pro Jahr" if lang == "de" else "mg/L per year"
         return f"{'+' if value > 0 else ''}{fmt_number(value, 2, lang)} {per_year}"
+    if alert.kind == AlertKind.DRIFT:  # logger minus dip: millimetres matter, and the sign
+        return f"{'+' if value > 0 else ''}{fmt_number(value, 3, lang)} m"
     decimals = 2 if alert.unit == "m" else 1
     unit = display_unit(alert.kind, alert.unit)
     return f"{fmt_number(value, decimals, lang)} {unit}".strip()

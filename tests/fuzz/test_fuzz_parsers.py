@@ -3,9 +3,9 @@ rejection a known reason (counted in tests/fuzz/tally.py and printed after the r
 
 Parsers: SenML packs and status messages (decoders), topics, the registry CSV, the
 config file with every registered section, scenario files (firmware-sim), and the
-acknowledgement endpoint's requests; the import CSV is in test_fuzz_import.py, and the
-bulk of cheap byte-level cases in test_fuzz_mutations.py. The dips CSV has no parser
-yet: when it comes, add a test with its strategy and `tally.record("dips_csv", ...)`.
+acknowledgement endpoint's requests, the dips CSV (`gwmon dips import`); the import CSV
+is in test_fuzz_import.py, and the bulk of cheap byte-level cases in
+test_fuzz_mutations.py.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import math
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from gwmon.ingest import (
     CANONICAL_QUANTITIES,
     PROBE_ID_PATTERN,
     DecodedPack,
+    DipsFileError,
     PayloadRejected,
     Reason,
     RegistryError,
@@ -39,8 +41,10 @@ from gwmon.ingest import (
     decode_status,
     load_config,
     load_registry,
+    parse_dips,
     parse_topic,
 )
+from gwmon.ingest._dips import DEPTH_BELOW_MP_RANGE_M
 from gwmon_sim import SimError
 from gwmon_sim._scenario import parse_scenario
 
@@ -272,6 +276,64 @@ def test_generated_registry_csv_loads_or_names_its_problems(
         assert PROBE_ID_PATTERN.fullmatch(probe.probe_id) and probe.site and probe.municipality
         assert probe.nitrate_warning_mg_l < probe.nitrate_breach_mg_l
     tally.record("registry_csv", "loaded")
+
+
+# -- the dips CSV (gwmon dips import) -------------------------------------------------------------
+DIP_HEADER = ["probe_id", "time", "depth_below_mp_m", "by", "note"]
+dip_cells = st.one_of(
+    st.text(max_size=20),
+    st.sampled_from(
+        [
+            "LE-01",
+            "2026-11-03T09:15:00+01:00",
+            "2026-11-03T09:15:00",
+            "8,13",
+            "8.13",
+            "1e400",
+            "nan",
+            "-51",
+            "1000.5",
+            "A. Kunze",
+            '"',
+            "\r",
+            "x" * 300,
+            "",
+        ]
+    ),
+    nasty_numbers.map(str),
+)
+
+
+@fuzz(400)
+@given(
+    st.lists(st.lists(dip_cells, min_size=0, max_size=6), min_size=0, max_size=5),
+    st.sampled_from([",", ";"]),
+    st.sampled_from(["", "\ufeff"]),
+    st.sampled_from([DIP_HEADER] * 4 + [DIP_HEADER[:3], [*DIP_HEADER, "extra"], ["probe_id"]]),
+    st.binary(max_size=8),
+)
+def test_generated_dips_csv_imports_or_names_each_bad_row(
+    rows: list[list[str]], separator: str, bom: str, header: list[str], tail: bytes
+) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=separator)
+    writer.writerow(header)
+    writer.writerows(rows)
+    data = (bom + buffer.getvalue()).encode("utf-8", errors="surrogatepass") + tail
+    try:
+        dips = parse_dips(data, known_probes={"LE-01"})
+    except DipsFileError as exc:
+        assert str(exc)
+        tally.record("dips_csv", "refused")
+        return
+    low, high = DEPTH_BELOW_MP_RANGE_M
+    for dip in dips.rows:
+        assert dip.probe_id == "LE-01" and low <= dip.depth_below_mp_m <= high and dip.by
+    for problem in dips.problems:
+        assert re.match(r"line \d+: \S", problem), problem
+    tally.record("dips_csv", "rows" if dips.rows else "no_rows")
+    if dips.problems:
+        tally.record("dips_csv", "with_bad_rows", case=False)
 
 
 # -- config and scenario files (TOML) ------------------------------------------------------------

@@ -30,6 +30,8 @@ BENCHMARKS: list[tuple[list[str], list[str]]] = [
     ([str(HERE / "sim_fleet.py")], ["--probes", "24", "100", "--cycles", "1200"]),
     ([str(HERE / "mail_outbox.py")], ["--events", "200"]),
     ([str(HERE / "store_refusal_bench.py")], ["--lines", "1000"]),
+    ([str(HERE / "import_bench.py")], ["--probes", "4", "--days", "30"]),
+    ([str(HERE / "trend_bench.py")], ["--probes", "30"]),
 ]
 
 

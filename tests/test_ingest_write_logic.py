@@ -11,6 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gwmon.ingest import IngestService, load_config, load_registry
+from gwmon.ingest._batch import Batch
+from gwmon.ingest._writes import WriteBehind
 from gwmon.storage import StoreWriteError, StoreWriter
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -161,3 +163,41 @@ def test_exactly_the_refused_lines_are_reported_and_the_last_write_of_a_point_wi
             series, _, rest = line.partition(" ")
             expected[f"{series} {rest.rpartition(' ')[2]}"] = line
     assert store.stored == expected
+
+
+class BodyLimitStore(LineRefusingStore):
+    """Like InfluxDB's max-body-size: a request of more than `limit` lines is HTTP 413."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+        self.sizes: list[int] = []
+
+    def write_lines(self, lines: Sequence[str]) -> None:
+        if len(lines) > self.limit:
+            raise StoreWriteError("HTTP 413: Request Entity Too Large", retryable=False, status=413)
+        self.sizes.append(len(lines))
+        super().write_lines(lines)
+
+
+def test_a_batch_grown_during_a_slow_write_goes_out_in_requests_of_at_most_batch_size() -> None:
+    # While a write is in flight the next batch keeps filling; one request for all of it
+    # outgrew InfluxDB's body limit (HTTP 413, retried for ever) in the side-by-side bench.
+    store = BodyLimitStore(limit=1000)
+    # should_stop: a refused request raises StoreUnavailable instead of being retried.
+    writer = StoreWriter(store, writer="test", should_stop=lambda: True)
+    writes = WriteBehind(writer, max_lines=1000)
+    batch = Batch(lines=[f"m value={i} {i}" for i in range(2500)])
+    batch.lines[1700] = "BAD line"
+    try:
+        writes.start(batch)
+        done = writes.wait()
+    finally:
+        writes.close()
+    assert done is not None
+    written, result = done
+    assert written is batch
+    assert dict(result.refused) == {1700: "unable to parse 'BAD'"}  # the batch's own index
+    good = [line for line in batch.lines if line != "BAD line"]
+    assert [line for line in store.written if line.startswith("m ")] == good
+    assert max(store.sizes) <= 1000

@@ -108,9 +108,12 @@ class FlushPolicy:
     max_messages: int
     max_age_s: float
 
+    def full(self, batch: Batch) -> bool:
+        return len(batch.lines) >= self.max_lines or len(batch.messages) >= self.max_messages
+
     def due(self, batch: Batch, now: float) -> bool:
         if not batch.lines and not batch.messages:
             return False
-        if len(batch.lines) >= self.max_lines or len(batch.messages) >= self.max_messages:
+        if self.full(batch):
             return True
         return batch.first_at is not None and now - batch.first_at >= self.max_age_s

@@ -115,7 +115,8 @@ class Importer:
                 should_stop=self._stop.is_set,
                 rejected_payload_max_chars=self.config.ingest.rejected_payload_max_chars,
                 clock=self.clock,
-            )
+            ),
+            max_lines=self.config.influxdb.batch_size,
         )
         in_flight: _Pending | None = None
         pending = _Pending()

@@ -51,6 +51,7 @@ _NS = 1_000_000_000
 _OBSERVER_TICK_S = 1.0
 _POLL_S = 0.05
 _POLL_WRITING_S = 0.005  # while a write is in flight: notice its end soon
+_FULL_WAIT_S = 1.0  # longest wait for a write in flight while the next batch is full
 
 
 class StopOutcome(StrEnum):
@@ -114,7 +115,8 @@ class IngestService:
                 should_stop=self._stop.is_set,
                 rejected_payload_max_chars=config.ingest.rejected_payload_max_chars,
                 clock=clock,
-            )
+            ),
+            max_lines=config.influxdb.batch_size,
         )
         self._last_stats = 0.0
 
@@ -181,6 +183,11 @@ class IngestService:
     def _loop(self) -> None:
         last_tick = 0.0
         while not self._stop.is_set():
+            if self._writes.busy and self._policy.full(self._batch):
+                # The next batch is full while the last write is still in flight:
+                # give InfluxDB time before reading more (bounds batch and memory);
+                # a poll a second keeps the connection alive during a long outage.
+                self._writes.wait_until_done(_FULL_WAIT_S)
             self._source.poll(_POLL_WRITING_S if self._writes.busy else _POLL_S)
             now = self.clock()
             self._finish_write()

@@ -1,4 +1,4 @@
-"""Shared fixtures: real servers on loopback (see servers.py)."""
+"""Shared fixtures: real servers on loopback (gwmon.ingest.devservers)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from gwmon.ingest.devservers import MissingServerBinary
-from servers import InfluxDatabase, InfluxServer, MosquittoServer
+from gwmon.ingest.devservers import (
+    InfluxDatabase,
+    InfluxServer,
+    MissingServerBinary,
+    MosquittoServer,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_REGISTRY = REPO_ROOT / "examples" / "registry-wertvoll.csv"

@@ -15,7 +15,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gwmon.ingest import IngestService, load_config, load_configured_registry
-from servers import InfluxDatabase, MosquittoServer
+from gwmon.ingest.devservers import InfluxDatabase, MosquittoServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_REGISTRY = REPO_ROOT / "examples" / "registry-wertvoll.csv"

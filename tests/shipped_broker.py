@@ -9,8 +9,8 @@ from pathlib import Path
 
 import trustme
 
+from gwmon.ingest.devservers import MosquittoServer, free_port, mosquitto_password_file
 from ingest_helpers import REPO_ROOT
-from servers import MosquittoServer, free_port, mosquitto_password_file
 
 
 class ShippedMosquitto(MosquittoServer):

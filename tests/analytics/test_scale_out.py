@@ -26,8 +26,8 @@ from gwmon.analytics._handoff import (
 from gwmon.analytics._scale_out import owned_registry
 from gwmon.analytics._settings import load_settings
 from gwmon.ingest import Reading, load_config, load_registry
+from gwmon.ingest.devservers import MosquittoServer
 from ingest_helpers import DEMO_REGISTRY
-from servers import MosquittoServer
 
 
 def test_partition_is_crc32_of_the_probe_id_and_stable() -> None:

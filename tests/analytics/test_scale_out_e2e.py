@@ -19,8 +19,8 @@ from typing import Any
 
 from gwmon.analytics import partition_of
 from gwmon.ingest import load_registry
+from gwmon.ingest.devservers import InfluxDatabase, InfluxServer, MosquittoServer
 from ingest_helpers import DEMO_REGISTRY, T0, data_topic, pack, publish, write_config
-from servers import InfluxDatabase, InfluxServer, MosquittoServer
 
 HOURS = 48
 PER_PACK = 6

@@ -8,8 +8,8 @@ import pytest
 
 from dashboards.dash_scenario import DEMO_REGISTRY, Scenario
 from gwmon.ingest import Registry, load_registry
+from gwmon.ingest.devservers import InfluxDatabase, InfluxServer
 from gwmon.storage import InfluxClient, InfluxSettings
-from servers import InfluxDatabase, InfluxServer
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from dashboards.grafana_stub import grafana_stub
 from gwmon.dashboards import EXAMPLE_TOML, DashboardsSettings, check_config
 from gwmon.dashboards.cli import register_cli
 from gwmon.ingest import load_config, load_registry
-from servers import InfluxDatabase
+from gwmon.ingest.devservers import InfluxDatabase
 
 
 def gwmon(*argv: str) -> int:

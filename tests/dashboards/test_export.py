@@ -20,6 +20,7 @@ from dashboards.test_cli import gwmon, write_config
 from gwmon.dashboards._export import ExportError, collect_export
 from gwmon.dashboards._export_waterml import GML, OM, SWE, WML2, XLINK
 from gwmon.ingest import Registry, load_registry
+from gwmon.ingest.devservers import InfluxDatabase
 from gwmon.storage import (
     APPROVAL,
     QC,
@@ -29,7 +30,6 @@ from gwmon.storage import (
     InfluxClient,
     InfluxSettings,
 )
-from servers import InfluxDatabase
 
 NS = 1_000_000_000
 T0 = 1_790_805_600  # 2026-10-01T00:00:00+02:00 = 2026-09-30T22:00:00Z

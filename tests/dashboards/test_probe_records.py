@@ -13,6 +13,7 @@ from dashboards.dash_scenario import START_S
 from dashboards.test_queries import rows, run, target
 from gwmon.dashboards import DashboardsSettings, build_dashboards, iter_queries
 from gwmon.ingest import Registry
+from gwmon.ingest.devservers import InfluxDatabase
 from gwmon.storage import (
     APPROVAL,
     CORRECTION,
@@ -24,7 +25,6 @@ from gwmon.storage import (
     InfluxSettings,
     Point,
 )
-from servers import InfluxDatabase
 
 NS = 1_000_000_000
 HOUR = 3600

@@ -11,8 +11,8 @@ from dashboards.grafana_stub import grafana_stub
 from gwmon.dashboards import DashboardsSettings, build_dashboards
 from gwmon.dashboards._push import PushError, connect, datasource_payload, push
 from gwmon.ingest import Registry
+from gwmon.ingest.devservers import free_port
 from gwmon.storage import InfluxSettings
-from servers import free_port
 
 
 def test_push_twice_creates_once_and_updates_in_place(

@@ -19,8 +19,8 @@ from gwmon.dashboards._report_month import (
     exceedance_hours,
 )
 from gwmon.ingest import Registry, load_registry
+from gwmon.ingest.devservers import InfluxDatabase
 from gwmon.storage import ALERT, READING, FieldValue, InfluxClient, InfluxSettings
-from servers import InfluxDatabase
 
 # October 2026 in Europe/Berlin: 2026-09-30T22:00Z .. 2026-10-31T23:00Z, i.e. hours 0..742
 # of the scenario (hour 743 is already November in Germany).

@@ -16,6 +16,7 @@ from gwmon.dashboards._report_html import render_html
 from gwmon.dashboards._report_levels import level_month
 from gwmon.dashboards._report_month import Period, collect
 from gwmon.ingest import load_registry
+from gwmon.ingest.devservers import InfluxDatabase
 from gwmon.storage import (
     APPROVAL,
     QC,
@@ -26,7 +27,6 @@ from gwmon.storage import (
     InfluxSettings,
     Point,
 )
-from servers import InfluxDatabase
 
 NS = 1_000_000_000
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -15,10 +15,10 @@ from gwmon.analytics import build_observer
 from gwmon.dashboards import DashboardsSettings, write_reports
 from gwmon.dashboards._report_month import Period, collect
 from gwmon.ingest import Registry, load_config, load_registry
+from gwmon.ingest.devservers import InfluxDatabase, InfluxServer, MosquittoServer
 from gwmon.storage import InfluxClient
 from gwmon_sim import TruthRow
 from ingest_helpers import running_service, wait_until, write_config
-from servers import InfluxDatabase, InfluxServer, MosquittoServer
 
 pytestmark = pytest.mark.servers
 

@@ -25,10 +25,10 @@ from gwmon.dashboards import (
     iter_queries,
 )
 from gwmon.ingest import GwmonConfig, Registry, load_config, load_registry
+from gwmon.ingest.devservers import InfluxDatabase, MosquittoServer
 from gwmon.storage import InfluxClient
 from gwmon_sim import TruthRow
 from ingest_helpers import running_service, wait_until, write_config
-from servers import InfluxDatabase, MosquittoServer
 
 pytestmark = pytest.mark.servers
 

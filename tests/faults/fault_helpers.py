@@ -22,8 +22,8 @@ import requests
 from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client.parser import text_string_to_metric_families
 
+from gwmon.ingest.devservers import LOOPBACK, InfluxDatabase
 from ingest_helpers import T0, data_topic, pack, wait_until
-from servers import LOOPBACK, InfluxDatabase
 
 NS = 1_000_000_000
 

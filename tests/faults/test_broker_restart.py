@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from faults.fault_helpers import FirmwarePublisher, figure_of, stored_readings
+from gwmon.ingest.devservers import InfluxDatabase
 from ingest_helpers import running_service, wait_for_count, wait_until, write_config
-from servers import InfluxDatabase
 from shipped_broker import ShippedMosquitto
 
 PROBES = ["LE-01", "LE-02", "TH-01"]

@@ -18,9 +18,9 @@ import pytest
 
 from faults.fault_helpers import GwmonRun
 from gwmon.analytics.mail._outbox import Outbox, QueuedMail
+from gwmon.ingest.devservers import InfluxDatabase, MosquittoServer, free_port
 from ingest_helpers import T0, data_topic, pack, publish, wait_for_count, wait_until, write_config
 from mail.mail_helpers import ROUTES_TOML
-from servers import InfluxDatabase, MosquittoServer, free_port
 
 ANALYTICS = """
 [analytics]

@@ -23,8 +23,8 @@ from faults.fault_helpers import (
     held_ports,
     stored_readings,
 )
+from gwmon.ingest.devservers import InfluxDatabase, InfluxServer, free_port
 from ingest_helpers import wait_for_count, wait_until, write_config
-from servers import InfluxDatabase, InfluxServer, free_port
 from shipped_broker import ShippedMosquitto
 
 OUTAGE_S = float(os.environ.get("GWMON_FAULT_OUTAGE_S", "20"))

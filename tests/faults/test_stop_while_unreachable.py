@@ -14,8 +14,14 @@ from pathlib import Path
 import pytest
 
 from faults.fault_helpers import GwmonRun, figure_of, stored_readings
+from gwmon.ingest.devservers import (
+    LOOPBACK,
+    InfluxDatabase,
+    InfluxServer,
+    MosquittoServer,
+    free_port,
+)
 from ingest_helpers import T0, data_topic, pack, publish, wait_for_count, wait_until, write_config
-from servers import LOOPBACK, InfluxDatabase, InfluxServer, MosquittoServer, free_port
 
 EXIT_STOPPED_STORE_DOWN = 3
 EXIT_STOPPED_BROKER_DOWN = 4

@@ -37,7 +37,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         for item in session.items
         if item.path.name in GENERATED_MODULES and item.parent is not None
     }
-    deselected = session.config.getoption("keyword") or session.config.getoption("markexpr")
+    deselected = (
+        session.config.getoption("keyword")
+        or session.config.getoption("markexpr")
+        or session.config.getoption("collectonly")
+    )
     if ran == set(GENERATED_MODULES) and not deselected and tally.total() < tally.MINIMUM_CASES:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         terminal = session.config.pluginmanager.get_plugin("terminalreporter")

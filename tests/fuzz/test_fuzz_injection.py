@@ -16,10 +16,10 @@ from pathlib import Path
 
 from fuzz import tally
 from gwmon.ingest import CANONICAL_QUANTITIES, Reason
+from gwmon.ingest.devservers import InfluxDatabase, MosquittoServer
 from gwmon.storage import MEASUREMENTS, READING, STORE_REFUSED
 from gwmon.storage import influxql as q
 from ingest_helpers import DEMO_REGISTRY, T0, publish, running_service, wait_for_count, write_config
-from servers import InfluxDatabase, MosquittoServer
 
 SEED = 13
 MESSAGES = 600

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from gwmon.ingest import load_config, load_registry
+from gwmon.ingest.devservers import LOOPBACK, InfluxDatabase
 from gwmon.storage import InfluxClient
 from mail.mail_helpers import (
     MAIL_TOML,
@@ -21,7 +22,6 @@ from mail.mail_helpers import (
     SmtpServer,
     make_ca,
 )
-from servers import LOOPBACK, InfluxDatabase
 
 
 @pytest.fixture(scope="session")

@@ -34,8 +34,8 @@ from gwmon.analytics import (
 )
 from gwmon.analytics.mail import MailService, build_mail_service
 from gwmon.ingest import Registry, load_config
+from gwmon.ingest.devservers import LOOPBACK, InfluxDatabase, free_port
 from gwmon.storage import InfluxClient
-from servers import LOOPBACK, InfluxDatabase, free_port
 
 LEIPZIG = ["stabsstelle@leipzig.example.org", "bereitschaft@leipzig.example.org"]
 OPS = ["leitwarte@wasserwerke.example.org"]

@@ -22,6 +22,7 @@ from gwmon.analytics.mail._chart import (
     draw_chart,
     fetch_series,
 )
+from gwmon.ingest.devservers import InfluxDatabase
 from gwmon.storage import InfluxClient, InfluxSettings
 from mail.mail_helpers import (
     LEIPZIG,
@@ -34,7 +35,6 @@ from mail.mail_helpers import (
     sent_to,
     write_series,
 )
-from servers import InfluxDatabase
 
 HOUR = dt.timedelta(hours=1)
 

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from gwmon.analytics import MAINTENANCE_KINDS, AlertKind
+from gwmon.ingest.devservers import InfluxDatabase
 from mail.mail_helpers import (
     LEIPZIG,
     OPS,
@@ -25,7 +26,6 @@ from mail.mail_helpers import (
     text_of,
     write_series,
 )
-from servers import InfluxDatabase
 
 WURZEN = ["stab@wurzen.example.org"]
 MAINT = ["instandhaltung@wasserwerke.example.org"]

@@ -10,10 +10,10 @@ import gwmon_sim
 from gwmon.analytics import AlertKind, AlertState, build_observer
 from gwmon.analytics.mail import build_mail_service
 from gwmon.ingest import IngestService, load_config, load_registry
+from gwmon.ingest.devservers import InfluxDatabase, MosquittoServer
 from gwmon.storage import InfluxClient
 from ingest_helpers import running_service, wait_for_count, write_config
 from mail.mail_helpers import LEIPZIG, OPS, ROUTES_TOML, SmtpServer, sent_to, text_of
-from servers import InfluxDatabase, MosquittoServer
 
 MAIL = (
     """

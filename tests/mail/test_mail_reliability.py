@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from gwmon.analytics import AlertEvent, AlertEventType, AlertKind, AlertState
+from gwmon.ingest.devservers import LOOPBACK
 from mail.mail_helpers import (
     LEIPZIG,
     OPS,
@@ -34,7 +35,6 @@ from mail.mail_helpers import (
     sent_to,
     text_of,
 )
-from servers import LOOPBACK
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:

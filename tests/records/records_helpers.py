@@ -13,8 +13,8 @@ import pytest
 
 from gwmon.cli import main
 from gwmon.ingest import format_time_ns
+from gwmon.ingest.devservers import InfluxDatabase
 from gwmon.storage import READING, InfluxClient, InfluxSettings
-from servers import InfluxDatabase
 
 NS = 1_000_000_000
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from gwmon.analytics.records import Approval, ApprovalLevel, level_at, levels_over
+from gwmon.ingest.devservers import InfluxDatabase
 from records.records_helpers import RecordsRig, at, iso, make_rig
-from servers import InfluxDatabase
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from gwmon.ingest.devservers import InfluxDatabase
 from records.records_helpers import RecordsRig, at, iso, make_rig
-from servers import InfluxDatabase
 
 RAW = [(0, 10.0), (1, 10.1), (2, 10.2), (3, 10.3), (4, 10.4), (5, 10.5)]
 

@@ -13,8 +13,8 @@ from gwmon.analytics import Alert, AlertKind, AlertState, Severity
 from gwmon.analytics.mail._router import MAINTENANCE, MailRouter
 from gwmon.analytics.mail._settings import MailSettings
 from gwmon.analytics.mail._texts import Notice, RenderContext, Section, render_plain, subject
+from gwmon.ingest.devservers import InfluxDatabase
 from records.records_helpers import RecordsRig, at, iso, make_rig
-from servers import InfluxDatabase
 
 GOOD = """\
 probe_id,time,depth_below_mp_m,by,note

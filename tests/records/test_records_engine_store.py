@@ -18,8 +18,8 @@ from gwmon.analytics.records import (
     correct,
     revert_correction,
 )
+from gwmon.ingest.devservers import InfluxServer
 from gwmon.storage import READING, InfluxClient, InfluxSettings
-from servers import InfluxServer
 
 NS = 1_000_000_000
 T0_NS = 1_767_225_600 * NS

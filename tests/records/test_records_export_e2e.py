@@ -10,8 +10,8 @@ import pytest
 from lxml import etree
 
 from gwmon.dashboards._export_waterml import WML2
+from gwmon.ingest.devservers import InfluxDatabase
 from records.records_helpers import RecordsRig, iso, make_rig
-from servers import InfluxDatabase
 
 RAW = [(0, 10.0), (1, 10.1), (2, 10.2), (3, 10.3), (4, 10.4), (5, 10.5)]
 

@@ -11,6 +11,7 @@ import pytest
 from gwmon.analytics._settings import level_range_default
 from gwmon.ingest import RegistryError, load_registry, parse_dips
 from gwmon.ingest._derive import level_from_depth
+from gwmon.ingest.devservers import InfluxDatabase, MosquittoServer
 from ingest_helpers import (
     DEMO_REGISTRY,
     T0,
@@ -21,7 +22,6 @@ from ingest_helpers import (
     wait_for_count,
 )
 from records.records_helpers import GEOMETRY, REGISTRY
-from servers import InfluxDatabase, MosquittoServer
 
 NS = 1_000_000_000
 RESURVEY_NS = 1_768_003_200 * NS  # 2026-01-10T00:00:00Z

@@ -17,8 +17,8 @@ from gwmon.analytics.records import (
     add_correction,
 )
 from gwmon.ingest import Reading, load_registry
+from gwmon.ingest.devservers import InfluxDatabase
 from records.records_helpers import REGISTRY, RecordsRig, at, make_rig
-from servers import InfluxDatabase
 
 
 class Clock:

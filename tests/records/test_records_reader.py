@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from gwmon.analytics.records import ApprovalLevel, corrected_series
+from gwmon.ingest.devservers import InfluxDatabase
 from gwmon.storage import QC, FieldValue
 from records.records_helpers import RecordsRig, at, iso, make_rig
-from servers import InfluxDatabase
 
 
 @pytest.fixture

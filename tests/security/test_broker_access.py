@@ -16,8 +16,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from gwmon.ingest.devservers import LOOPBACK, InfluxDatabase
 from ingest_helpers import T0, data_topic, pack, running_service, wait_for_count, write_config
-from servers import LOOPBACK, InfluxDatabase
 from shipped_broker import ShippedMosquitto
 
 PASSWORDS = {"LE-01": "pw-le01", "LE-02": "pw-le02", "gwmon-ingest": "pw-ingest"}

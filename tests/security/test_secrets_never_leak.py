@@ -17,9 +17,9 @@ from urllib.parse import unquote
 import requests
 
 from faults.fault_helpers import GwmonRun
+from gwmon.ingest.devservers import LOOPBACK, InfluxServer, free_port
 from ingest_helpers import data_topic, pack, wait_until
 from mail.mail_helpers import ROUTES_TOML, SMTP_PASSWORD, SMTP_USER, SmtpServer, make_ca, text_of
-from servers import LOOPBACK, InfluxServer, free_port
 from shipped_broker import ShippedMosquitto
 
 MQTT_PASSWORD = "mqtt-S3cret-Ingest-41f9"

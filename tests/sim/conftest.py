@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from servers import MosquittoServer, mosquitto_password_file
+from gwmon.ingest.devservers import MosquittoServer, mosquitto_password_file
 from sim.simkit import Collector
 
 WATCHER = ("watcher", "watcher-secret")

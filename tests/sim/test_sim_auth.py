@@ -113,7 +113,7 @@ def test_a_probe_cannot_publish_as_another_probe(
 def test_logins_without_password_and_anonymous_clients_are_refused(
     auth_broker: AuthBroker,
 ) -> None:
-    # `allow_anonymous false` after servers.py's `allow_anonymous true` wins:
+    # `allow_anonymous false` after gwmon.ingest.devservers' `allow_anonymous true` wins:
     anonymous = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     reasons: list[str] = []
     anonymous.on_connect = lambda c, u, f, reason, p: reasons.append(str(reason))

@@ -12,8 +12,8 @@ import pytest
 
 import gwmon_sim
 from gwmon.ingest import Reason, decode_pack
+from gwmon.ingest.devservers import MosquittoServer
 from gwmon_sim import Fleet, TruthRow
-from servers import MosquittoServer
 from sim.simkit import REGISTRY, Collector, check_data
 
 DAY = 86_400

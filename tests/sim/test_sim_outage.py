@@ -4,7 +4,7 @@ broker that goes away and comes back."""
 from __future__ import annotations
 
 import gwmon_sim
-from servers import MosquittoServer
+from gwmon.ingest.devservers import MosquittoServer
 from sim.simkit import REGISTRY, Collector, seqs_of
 
 HOUR = 3600

@@ -13,9 +13,9 @@ import pytest
 
 import gwmon_sim
 from gwmon.ingest import PayloadRejected, Reason, decode_pack
+from gwmon.ingest.devservers import MosquittoServer
 from gwmon_sim import ScenarioError, SimSettings, check_settings, parse_scenario
 from gwmon_sim.cli import add_arguments, run_cli
-from servers import MosquittoServer
 from sim.simkit import REGISTRY
 
 DEMO_START = 1788220800  # fixed for the test; the shipped demo starts "auto"

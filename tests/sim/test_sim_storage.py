@@ -9,8 +9,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import gwmon_sim
+from gwmon.ingest.devservers import InfluxDatabase, MosquittoServer
 from ingest_helpers import running_service, wait_for_count, write_config
-from servers import InfluxDatabase, MosquittoServer
 from sim.simkit import REGISTRY
 
 NS = 1_000_000_000

@@ -9,7 +9,7 @@ import pytest
 import trustme
 
 import gwmon_sim
-from servers import MosquittoServer
+from gwmon.ingest.devservers import MosquittoServer
 from sim.simkit import REGISTRY, Collector, check_data
 
 

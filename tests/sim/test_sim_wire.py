@@ -9,7 +9,7 @@ from pathlib import Path
 
 import gwmon_sim
 from gwmon.ingest import decode_pack
-from servers import MosquittoServer
+from gwmon.ingest.devservers import MosquittoServer
 from sim.simkit import REGISTRY, Collector, check_data, check_status
 
 SMOKE_PROBES = ["LE-01", "TH-01", "WU-01"]

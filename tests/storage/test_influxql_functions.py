@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import requests
 
+from gwmon.ingest.devservers import InfluxDatabase
 from gwmon.storage import INGEST_STATS, READING, SEQUENCE, ContractError
 from gwmon.storage import influxql as q
-from servers import InfluxDatabase
 
 
 def test_arithmetic_between_aggregates_keeps_the_written_grouping() -> None:

@@ -4,6 +4,7 @@ None, the latest approval step by sequence, QC flags per time."""
 
 from __future__ import annotations
 
+from gwmon.ingest.devservers import InfluxDatabase
 from gwmon.storage import (
     APPROVAL,
     QC,
@@ -15,7 +16,6 @@ from gwmon.storage import (
     Point,
     series,
 )
-from servers import InfluxDatabase
 
 NS = 1_000_000_000
 TAGS = {"probe": "P-1", "site": "s", "municipality": "m", "quantity": "level"}

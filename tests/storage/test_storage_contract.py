@@ -10,9 +10,9 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gwmon.ingest.devservers import InfluxDatabase
 from gwmon.storage import ALERT, MEASUREMENTS, READING, ContractError
 from gwmon.storage import influxql as q
-from servers import InfluxDatabase
 
 HOSTILE = [
     "Wurzen' OR '1'='1",

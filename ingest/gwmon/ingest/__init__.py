@@ -20,7 +20,6 @@ from gwmon.ingest._legal import GRWV_NITRATE_THRESHOLD_MG_L, TREND_REVERSAL_STAR
 from gwmon.ingest._observer import BatchObserver
 from gwmon.ingest._pack import decode_pack
 from gwmon.ingest._registry import (
-    DEFAULT_DRIFT_TOLERANCE_M,
     DEFAULT_NITRATE_BREACH_MG_L,
     DEFAULT_NITRATE_WARNING_MG_L,
     PROBE_ID_PATTERN,
@@ -43,12 +42,11 @@ from gwmon.ingest._source import IngestError
 from gwmon.ingest._status import StatusUpdate, decode_status
 from gwmon.ingest._storage import IngestCounters
 from gwmon.ingest._timestamps import TimeFormatError, format_time_ns, parse_time_ns
-from gwmon.ingest._topics import parse_topic, subscription_filters, topic_root
+from gwmon.ingest._topics import parse_topic, topic_root
 
 __all__ = [
     "BAROMETRIC_SECTION",
     "CANONICAL_QUANTITIES",
-    "DEFAULT_DRIFT_TOLERANCE_M",
     "DEFAULT_NITRATE_BREACH_MG_L",
     "DEFAULT_NITRATE_WARNING_MG_L",
     "GRWV_NITRATE_THRESHOLD_MG_L",
@@ -93,6 +91,5 @@ __all__ = [
     "parse_dips",
     "parse_time_ns",
     "parse_topic",
-    "subscription_filters",
     "topic_root",
 ]

@@ -1,6 +1,6 @@
 """The commented examples of the spine's sections (`gwmon config example`).
 
-tests/test_config.py checks that they are valid TOML and that every value equals the
+tests/ingest/test_config.py checks that they are valid TOML and that every value equals the
 model's default, so this text cannot drift from the code.
 """
 

@@ -7,7 +7,7 @@ over the parsed records without an object per record, and gives up (None) at the
 thing that is not plain; the careful decoder then decides, with every reason and detail
 of docs/wire-format.md. Because the one-pass path refuses nothing and gives up on
 anything the careful decoder would refuse or treat specially, whatever it returns is
-what the careful decoder returns for the same payload (tests/test_pack_columns.py holds
+what the careful decoder returns for the same payload (tests/ingest/test_pack_columns.py holds
 the two against each other with Hypothesis).
 
 Why each condition of "plain" makes the fast JSON parser (orjson) safe here, where it

@@ -31,7 +31,6 @@ from gwmon.analytics.records._model import (
     LevelPeriod,
     RawValue,
     correct,
-    correct_one,
     level_at,
     levels_over,
 )
@@ -71,7 +70,6 @@ __all__ = [
     "check_config",
     "check_drift",
     "correct",
-    "correct_one",
     "corrected_series",
     "import_dips",
     "level_at",

@@ -19,6 +19,7 @@ from gwmon.ingest import (
     load_config,
     load_registry,
 )
+from gwmon.ingest.devservers import InfluxDatabase, MosquittoServer
 from gwmon.storage import READING, InfluxClient, InfluxSettings
 from gwmon.storage import influxql as q
 from ingest_helpers import (
@@ -30,7 +31,6 @@ from ingest_helpers import (
     wait_for_count,
     write_config,
 )
-from servers import InfluxDatabase, MosquittoServer
 
 NS = 1_000_000_000
 REGISTRY = (

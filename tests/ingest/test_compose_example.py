@@ -20,7 +20,7 @@ from gwmon.dashboards._build import DEFAULT_PROVIDER_PATH, build_files, write_fi
 from gwmon.ingest import load_config, load_registry
 from gwmon.ingest._config import OpsSettings
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 COMPOSE_TEXT = (EXAMPLES / "docker-compose.yml").read_text(encoding="utf-8")
 COMPOSE: dict[str, Any] = yaml.safe_load(COMPOSE_TEXT)

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from faults.fault_helpers import GwmonRun
+from gwmon.ingest.devservers import InfluxServer, MosquittoServer, free_port
 from ingest_helpers import data_topic, pack, publish, wait_for_count, wait_until, write_config
-from servers import InfluxServer, MosquittoServer, free_port
 
 ALERT_KINDS = ["breach", "warning", "level_low", "level_high", "sensor_fault", "stale", "trend"]
 

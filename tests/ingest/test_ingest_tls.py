@@ -10,8 +10,8 @@ import trustme
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gwmon.ingest import IngestError
+from gwmon.ingest.devservers import InfluxDatabase, MosquittoServer
 from ingest_helpers import T0, data_topic, pack, running_service, wait_for_count, write_config
-from servers import InfluxDatabase, MosquittoServer
 
 
 @pytest.fixture

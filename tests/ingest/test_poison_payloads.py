@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 from fuzz.corpus_cases import PROBE, CorpusCase, corpus_cases
+from gwmon.ingest.devservers import InfluxDatabase, MosquittoServer
 from ingest_helpers import (
     T0,
     data_topic,
@@ -20,7 +21,6 @@ from ingest_helpers import (
     wait_until,
     write_config,
 )
-from servers import InfluxDatabase, MosquittoServer
 
 NS = 1_000_000_000
 CASES = {case.name: case for case in corpus_cases()}

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from gwmon.cli import example_toml
+from gwmon.ingest.devservers import InfluxDatabase, MosquittoServer
 from ingest_helpers import data_topic, pack, publish
-from servers import InfluxDatabase, MosquittoServer
 
 pytestmark = pytest.mark.servers
 

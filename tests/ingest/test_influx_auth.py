@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from gwmon.ingest.devservers import InfluxServer
 from gwmon.storage import InfluxClient, InfluxSettings, StoreConfigError
-from servers import InfluxServer
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from gwmon.ingest import load_config
 from gwmon.ingest._config import IngestSettings, MqttSettings, OpsSettings
 from gwmon.storage import InfluxSettings
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def gwmon(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from gwmon.ingest.devservers import InfluxDatabase, MosquittoServer
 from ingest_helpers import (
     data_topic,
     pack,
@@ -18,7 +19,6 @@ from ingest_helpers import (
     wait_until,
     write_config,
 )
-from servers import InfluxDatabase, MosquittoServer
 
 UNKNOWN = 2000
 

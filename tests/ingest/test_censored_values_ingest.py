@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from gwmon.ingest.devservers import InfluxDatabase, MosquittoServer
 from ingest_helpers import (
     T0,
     data_topic,
@@ -15,7 +16,6 @@ from ingest_helpers import (
     wait_for_count,
     write_config,
 )
-from servers import InfluxDatabase, MosquittoServer
 
 NS = 1_000_000_000
 

@@ -8,7 +8,7 @@ import pytest
 
 from gwmon.ingest import RegistryError, load_registry
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 HEADER = "probe_id,site,municipality,lat,lon,ground_level_m_nhn"
 
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gwmon.ingest.devservers import InfluxDatabase, InfluxServer
 from gwmon.storage import InfluxClient, InfluxSettings, Point, StoreWriteError
-from servers import InfluxDatabase, InfluxServer
 
 tag_text = st.text(
     alphabet=st.characters(exclude_categories=["Cs", "Cc"]), min_size=1, max_size=20

@@ -15,9 +15,9 @@ import pytest
 from gwmon.ingest import load_config, load_registry
 from gwmon.ingest._import import Importer
 from gwmon.ingest._import_csv import RowProblem, time_literal, value_field
+from gwmon.ingest.devservers import InfluxDatabase
 from gwmon.storage import InfluxClient
 from ingest_helpers import DEMO_REGISTRY, REPO_ROOT
-from servers import InfluxDatabase
 
 NS = 1_000_000_000
 T0 = 1_764_140_400  # 2025-11-26T07:00:00Z

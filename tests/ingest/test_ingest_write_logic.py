@@ -15,7 +15,7 @@ from gwmon.ingest._batch import Batch
 from gwmon.ingest._writes import WriteBehind
 from gwmon.storage import StoreWriteError, StoreWriter
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class LineRefusingStore:

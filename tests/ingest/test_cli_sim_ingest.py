@@ -8,8 +8,8 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
+from gwmon.ingest.devservers import InfluxDatabase, MosquittoServer
 from ingest_helpers import running_service, wait_for_count, write_config
-from servers import InfluxDatabase, MosquittoServer
 
 NS = 1_000_000_000
 

@@ -15,6 +15,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 import gwmon_sim
 from gwmon.ingest import IngestError
+from gwmon.ingest.devservers import InfluxDatabase, MosquittoServer, mosquitto_password_file
 from ingest_helpers import (
     REPO_ROOT,
     T0,
@@ -24,7 +25,6 @@ from ingest_helpers import (
     wait_for_count,
     write_config,
 )
-from servers import InfluxDatabase, MosquittoServer, mosquitto_password_file
 from shipped_broker import ShippedMosquitto
 
 PASSWORDS = {"LE-01": "pw-le01", "LE-02": "pw-le02", "gwmon-ingest": "pw-ingest"}

@@ -11,6 +11,7 @@ import requests
 
 from gwmon.analytics import build_observer
 from gwmon.ingest import IngestService, Reading, load_config, load_registry
+from gwmon.ingest.devservers import InfluxDatabase, MosquittoServer
 from gwmon.storage import InfluxClient
 from ingest_helpers import (
     T0,
@@ -22,7 +23,6 @@ from ingest_helpers import (
     wait_until,
     write_config,
 )
-from servers import InfluxDatabase, MosquittoServer
 
 NS = 1_000_000_000
 HOUR = 3600

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import requests
 
+from gwmon.ingest.devservers import InfluxDatabase, InfluxServer, MosquittoServer
 from ingest_helpers import (
     T0,
     data_topic,
@@ -23,7 +24,6 @@ from ingest_helpers import (
     wait_until,
     write_config,
 )
-from servers import InfluxDatabase, InfluxServer, MosquittoServer
 
 NS = 1_000_000_000
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import logging
 import math
 import queue
-import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -268,14 +267,8 @@ class HandoffLink:
         if settings.username:
             secret = settings.password.get_secret_value() if settings.password else None
             client.username_pw_set(settings.username, secret)
-        broker = settings.mqtt
-        if broker.tls:
-            context = ssl.create_default_context(
-                cafile=str(broker.ca_file) if broker.ca_file else None
-            )
-            if broker.cert_file and broker.key_file:
-                context.load_cert_chain(str(broker.cert_file), str(broker.key_file))
-            client.tls_set_context(context)
+        if settings.mqtt.tls:
+            client.tls_set_context(settings.mqtt.tls_context())
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe
         client.on_publish = self._on_publish

@@ -11,6 +11,7 @@ the file (or environment variable), the key and the fix.
 from __future__ import annotations
 
 import os
+import ssl
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -131,6 +132,14 @@ class MqttSettings(Section):
 
     def resolved_password(self) -> SecretStr | None:
         return self.password or _read_secret_file(self.password_file, "mqtt.password_file")
+
+    def tls_context(self) -> ssl.SSLContext:
+        """The TLS context of a connection to this broker: certificates verified against
+        `ca_file` (or the system's), the client certificate when one is configured."""
+        context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+        if self.cert_file and self.key_file:
+            context.load_cert_chain(str(self.cert_file), str(self.key_file))
+        return context
 
 
 class RegistrySettings(Section):

@@ -224,12 +224,7 @@ class MqttSource:
                 settings.username, password.get_secret_value() if password else None
             )
         if settings.tls:
-            context = ssl.create_default_context(
-                cafile=str(settings.ca_file) if settings.ca_file else None
-            )
-            if settings.cert_file and settings.key_file:
-                context.load_cert_chain(str(settings.cert_file), str(settings.key_file))
-            client.tls_set_context(context)
+            client.tls_set_context(settings.tls_context())
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message

@@ -71,6 +71,9 @@ def test_example_config_with_an_own_registry_runs_stores_and_stops_cleanly(
         "GWMON_MQTT__URL": mosquitto.url,
         "GWMON_INFLUXDB__URL": influx_db.url,
         "GWMON_INFLUXDB__DATABASE": influx_db.name,
+        # Any free port for /metrics: the default 9746 may be taken by another gwmon run
+        # on this machine (a parallel test run).
+        "GWMON_OPS__PORT": "0",
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "gwmon.cli", "run", "--config", str(config)],

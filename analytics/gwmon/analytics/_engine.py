@@ -447,9 +447,12 @@ class ProbeEvaluator:
         return flags
 
     def snapshot(self) -> dict[str, Any]:
+        """The state as JSON-ready data. The windows' (time, value) tuples are shared,
+        not copied (they are never changed): the observer keeps several snapshots per
+        probe (`_history.Track.checkpoints`)."""
         return {
             "pos": None if self.pos is None else list(self.pos),
-            "windows": {q: [list(item) for item in w] for q, w in self.windows.items()},
+            "windows": {q: list(w) for q, w in self.windows.items()},
             "machines": {kind: machine.state() for kind, machine in self.by_kind.items()},
             "sensor": self.sensor.state(),
             "quantified": dict(self.quantified),

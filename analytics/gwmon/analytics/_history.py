@@ -207,7 +207,8 @@ class Track:
     last_arrival_ns: int | None = None
     # Evaluator snapshots taken while feeding, at grid times (state before the first
     # reading at or after the time): pruning moves `base` to one without re-feeding.
-    checkpoints: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # Kept as JSON text, the most compact form of a snapshot's windows.
+    checkpoints: dict[int, str] = field(default_factory=dict)
 
     @property
     def probe(self) -> Probe:

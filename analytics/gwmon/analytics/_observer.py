@@ -18,6 +18,7 @@ state file at once and then delivered (`_delivery.py`).
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Sequence
@@ -325,7 +326,7 @@ class AnalyticsObserver:
         step = max(self._horizon_ns // 10, 1)
         boundary = time_ns // step * step
         if boundary > evaluator.pos[0]:
-            track.checkpoints[boundary] = evaluator.snapshot()
+            track.checkpoints[boundary] = json.dumps(evaluator.snapshot())
 
     def _set_flags(
         self, probe: Probe, entry: Entry, flags: tuple[Flag, ...], changes: Changes
@@ -372,7 +373,7 @@ class AnalyticsObserver:
         usable = [boundary for boundary in track.checkpoints if boundary <= cutoff]
         if usable:
             cutoff = max(usable)
-            track.base = track.checkpoints[cutoff]
+            track.base = json.loads(track.checkpoints[cutoff])
         else:  # e.g. right after a restart (checkpoints live in memory): feed forward
             evaluator = ProbeEvaluator.from_snapshot(track.plan, track.base)
             for entry in track.merged(before_ns=cutoff):

@@ -58,8 +58,9 @@ def _plans(
     """Every probe's plan; ConfigError naming every problem at once."""
     problems = config_problems(settings, detectors, registry, config.source)
     plans: dict[str, ProbePlan] = {}
+    shared: dict[object, object] = {}
     for probe in registry:
-        plan, found = build_plan(settings, detectors, probe)
+        plan, found = build_plan(settings, detectors, probe, shared=shared)
         problems.extend(found)
         if plan is not None:
             plans[probe.probe_id] = plan

@@ -202,14 +202,32 @@ def _flags_from_json(text: str) -> tuple[Flag, ...]:
 @dataclass
 class Track:
     plan: ProbePlan
-    base: dict[str, Any] | None
+    # The `base` snapshot as the state file keeps it (JSON text, "null" for none): it is
+    # read only for a replay or a prune, and text is its most compact form.
+    base_json: str
     current: ProbeEvaluator
     series: dict[str, Series] = field(default_factory=dict)
     last_arrival_ns: int | None = None
     # Evaluator snapshots taken while feeding, at grid times (state before the first
     # reading at or after the time): pruning moves `base` to one without re-feeding.
-    # Kept as JSON text, the most compact form of a snapshot's windows.
+    # JSON text, as `base_json`.
     checkpoints: dict[int, str] = field(default_factory=dict)
+    _base_pos: tuple[int, str] | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self.set_base_json(self.base_json)
+
+    @property
+    def base(self) -> dict[str, Any] | None:
+        """The evaluator's state just before the oldest retained reading."""
+        data: dict[str, Any] | None = json.loads(self.base_json)
+        return data
+
+    def set_base_json(self, text: str) -> None:
+        self.base_json = text
+        base = json.loads(text)
+        pos = None if not base else base.get("pos")
+        self._base_pos = None if pos is None else (int(pos[0]), str(pos[1]))
 
     @property
     def probe(self) -> Probe:
@@ -229,10 +247,7 @@ class Track:
             yield entry
 
     def base_pos(self) -> tuple[int, str] | None:
-        if not self.base or self.base.get("pos") is None:
-            return None
-        pos = self.base["pos"]
-        return (int(pos[0]), str(pos[1]))
+        return self._base_pos
 
     def newest_ns(self) -> int | None:
         times = [series.times[-1] for series in self.series.values() if series.times]
@@ -244,4 +259,4 @@ class Track:
 
     def state_row(self) -> tuple[str, str, int | None]:
         """What the state file keeps of the track besides its readings."""
-        return json.dumps(self.base), json.dumps(self.current.snapshot()), self.last_arrival_ns
+        return self.base_json, json.dumps(self.current.snapshot()), self.last_arrival_ns

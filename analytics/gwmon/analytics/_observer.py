@@ -132,10 +132,10 @@ class AnalyticsObserver:
         self._tracks.clear()
         states = self._state.probe_states()
         for probe_id, plan in self._plans.items():
-            base, current, last_arrival = states.get(probe_id, (None, None, None))
+            base, current, last_arrival = states.get(probe_id, ("null", None, None))
             self._tracks[probe_id] = Track(
                 plan=plan,
-                base=base,
+                base_json=base,
                 current=ProbeEvaluator.from_snapshot(plan, current),
                 last_arrival_ns=last_arrival,
             )
@@ -374,12 +374,12 @@ class AnalyticsObserver:
         usable = [boundary for boundary in track.checkpoints if boundary <= cutoff]
         if usable:
             cutoff = max(usable)
-            track.base = json.loads(track.checkpoints[cutoff])
+            track.set_base_json(track.checkpoints[cutoff])
         else:  # e.g. right after a restart (checkpoints live in memory): feed forward
             evaluator = ProbeEvaluator.from_snapshot(track.plan, track.base)
             for entry in track.merged(before_ns=cutoff):
                 entry.feed(evaluator)
-            track.base = evaluator.snapshot()
+            track.set_base_json(json.dumps(evaluator.snapshot()))
         for boundary in [b for b in track.checkpoints if b <= cutoff]:
             del track.checkpoints[boundary]
         probe_id = track.probe.probe_id

@@ -17,6 +17,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import json
+import zlib
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -210,8 +211,9 @@ class Track:
     last_arrival_ns: int | None = None
     # Evaluator snapshots taken while feeding, at grid times (state before the first
     # reading at or after the time): pruning moves `base` to one without re-feeding.
-    # JSON text, as `base_json`.
-    checkpoints: dict[int, str] = field(default_factory=dict)
+    # Up to ten per probe, read only by a prune: kept as zlib-compressed JSON (about a
+    # fifth of the text: the windows' times share their leading digits).
+    checkpoints: dict[int, bytes] = field(default_factory=dict)
     _base_pos: tuple[int, str] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
@@ -222,6 +224,12 @@ class Track:
         """The evaluator's state just before the oldest retained reading."""
         data: dict[str, Any] | None = json.loads(self.base_json)
         return data
+
+    def add_checkpoint(self, boundary_ns: int, snapshot: dict[str, Any]) -> None:
+        self.checkpoints[boundary_ns] = zlib.compress(json.dumps(snapshot).encode(), 1)
+
+    def base_from_checkpoint(self, boundary_ns: int) -> None:
+        self.set_base_json(zlib.decompress(self.checkpoints[boundary_ns]).decode())
 
     def set_base_json(self, text: str) -> None:
         self.base_json = text

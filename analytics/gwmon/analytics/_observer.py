@@ -327,7 +327,7 @@ class AnalyticsObserver:
         step = max(self._horizon_ns // 10, 1)
         boundary = time_ns // step * step
         if boundary > evaluator.pos[0]:
-            track.checkpoints[boundary] = json.dumps(evaluator.snapshot())
+            track.add_checkpoint(boundary, evaluator.snapshot())
 
     def _set_flags(
         self, probe: Probe, entry: Entry, flags: tuple[Flag, ...], changes: Changes
@@ -374,7 +374,7 @@ class AnalyticsObserver:
         usable = [boundary for boundary in track.checkpoints if boundary <= cutoff]
         if usable:
             cutoff = max(usable)
-            track.set_base_json(track.checkpoints[cutoff])
+            track.base_from_checkpoint(cutoff)
         else:  # e.g. right after a restart (checkpoints live in memory): feed forward
             evaluator = ProbeEvaluator.from_snapshot(track.plan, track.base)
             for entry in track.merged(before_ns=cutoff):

@@ -16,9 +16,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
-from gwmon.analytics._detectors import FlagLevel
+from gwmon.analytics._detectors import FlagLevel, History
 from gwmon.analytics._model import AlertKind
 from gwmon.analytics._settings import ProbePlan
+from gwmon.analytics._window import Window
 
 EpisodeKey = tuple[str, int]  # (kind, opened_ns)
 # The flag a value gets when the value it was computed from is flagged bad.
@@ -332,7 +333,7 @@ class ProbeEvaluator:
     def __init__(self, plan: ProbePlan) -> None:
         self.plan = plan
         probe = plan.probe
-        self.windows: dict[str, list[tuple[int, float]]] = {}
+        self.windows: dict[str, Window] = {}
         self.window_len = {
             quantity: plan.history_needed(quantity) for quantity in plan.qc if plan.qc[quantity]
         }
@@ -406,14 +407,16 @@ class ProbeEvaluator:
         below = censored or (loq is not None and quantity == "nitrate" and value < loq)
         detectors = self.plan.qc.get(quantity)
         if detectors:
-            window = self.windows.setdefault(quantity, [])
+            window = self.windows.get(quantity)
+            if window is None:
+                window = self.windows[quantity] = Window()
             size = len(window)
             quantified = self.quantified.get(quantity, size)
             quantified = min(quantified, size)
             interval = self.plan.probe.expected_interval_s
             for item in detectors:
                 detector = item.detector
-                history = window
+                history: History = window
                 if detector.skips_below_loq:
                     if below:
                         continue
@@ -427,7 +430,7 @@ class ProbeEvaluator:
                 window.append((time_ns, value))
                 quantified = 0 if below else quantified + 1
                 if size + 1 > self.window_len[quantity]:
-                    del window[0]
+                    window.drop_oldest()
                     quantified = min(quantified, size)
                 self.quantified[quantity] = quantified
         bad: str | None = None
@@ -447,9 +450,10 @@ class ProbeEvaluator:
         return flags
 
     def snapshot(self) -> dict[str, Any]:
+        """The state as JSON-ready data (`from_snapshot` takes it back)."""
         return {
             "pos": None if self.pos is None else list(self.pos),
-            "windows": {q: [list(item) for item in w] for q, w in self.windows.items()},
+            "windows": {q: list(w) for q, w in self.windows.items()},
             "machines": {kind: machine.state() for kind, machine in self.by_kind.items()},
             "sensor": self.sensor.state(),
             "quantified": dict(self.quantified),
@@ -466,7 +470,7 @@ class ProbeEvaluator:
         for quantity, items in data["windows"].items():
             limit = evaluator.window_len.get(quantity, 0)
             window = [(int(t), float(v)) for t, v in items]
-            evaluator.windows[quantity] = window[-limit:] if limit else []
+            evaluator.windows[quantity] = Window(window[-limit:] if limit else [])
         for kind, state in data["machines"].items():
             machine = evaluator.by_kind.get(kind)
             if machine is not None:  # a threshold removed from the registry drops its state

@@ -4,12 +4,21 @@ A `Track` holds, per quantity, the retained readings in time order with the flag
 got (`Series`), the evaluator's state just before the oldest of them (`base`) and the
 live evaluator (`current`). `merged` yields them in (time, quantity) order, the order
 the evaluator must see them in.
+
+A fleet retains millions of readings (every reading of `reorder_horizon_s`, 14 days by
+default), so a `Series` keeps them as columns (`array` of machine integers and doubles:
+24 bytes a reading) with the rare parts (flags, "< LOQ", derived-from) in small maps keyed
+by time; an `Entry` is a short-lived view of one reading while it is evaluated
+(issue 11, target 4; docs/performance.md "Memory with analytics on").
 """
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import json
+import zlib
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,53 +30,37 @@ from gwmon.ingest import CANONICAL_QUANTITIES, Probe, Reading
 
 
 class Entry:
-    """One retained reading and the flags it got."""
+    """One retained reading and the flags it got, read out of its `Series`."""
 
-    __slots__ = ("arrival_ns", "censored", "derived_from", "flags", "quantity", "time_ns", "value")
+    __slots__ = (
+        "arrival_ns",
+        "censored",
+        "derived_from",
+        "flags",
+        "quantity",
+        "series",
+        "time_ns",
+        "value",
+    )
 
-    def __init__(
-        self,
-        time_ns: int,
-        quantity: str,
-        value: float,
-        arrival_ns: int,
-        flags: tuple[Flag, ...],
-        *,
-        censored: bool = False,
-        derived_from: str | None = None,
-    ) -> None:
+    def __init__(self, series: Series, index: int) -> None:
+        time_ns = series.times[index]
+        self.series = series
+        self.quantity = series.quantity
         self.time_ns = time_ns
-        self.quantity = quantity
-        self.value = value
-        self.arrival_ns = arrival_ns
+        self.value = series.values[index]
+        self.arrival_ns = series.arrivals[index]
+        self.flags = series.flags.get(time_ns, ())
+        self.censored = time_ns in series.censored
+        self.derived_from = series.derived.get(time_ns)
+
+    def keep_flags(self, flags: tuple[Flag, ...]) -> None:
+        """Record the flags the reading got now (in its series)."""
         self.flags = flags
-        self.censored = censored
-        self.derived_from = derived_from
-
-    @classmethod
-    def of(cls, reading: Reading) -> Entry:
-        return cls(
-            reading.time_ns,
-            reading.quantity,
-            reading.value,
-            reading.arrival_ns,
-            (),
-            censored=reading.censored,
-            derived_from=derived_from(reading),
-        )
-
-    @classmethod
-    def from_row(cls, row: HistoryRow) -> Entry:
-        _probe, quantity, time_ns, value, arrival_ns, flags, censored, source = row
-        return cls(
-            time_ns,
-            quantity,
-            value,
-            arrival_ns,
-            _flags_from_json(flags),
-            censored=bool(censored),
-            derived_from=source,
-        )
+        if flags:
+            self.series.flags[self.time_ns] = flags
+        else:
+            self.series.flags.pop(self.time_ns, None)
 
     def row(self, probe: Probe) -> HistoryRow:
         return (
@@ -81,21 +74,6 @@ class Entry:
             self.derived_from,
         )
 
-    def same_reading(self, reading: Reading) -> bool:
-        """An exact duplicate: InfluxDB already holds the same value (and kind of it)."""
-        return (self.value, self.censored, self.derived_from) == (
-            reading.value,
-            reading.censored,
-            derived_from(reading),
-        )
-
-    def replace_by(self, reading: Reading) -> None:
-        """InfluxDB keeps the last write of a point: so do we."""
-        self.value = reading.value
-        self.arrival_ns = reading.arrival_ns
-        self.censored = reading.censored
-        self.derived_from = derived_from(reading)
-
     def feed(self, evaluator: ProbeEvaluator) -> tuple[Flag, ...]:
         return evaluator.feed(
             self.time_ns,
@@ -105,6 +83,101 @@ class Entry:
             censored=self.censored,
             derived_from=self.derived_from,
         )
+
+
+class Series:
+    """One quantity's retained readings in time order, one column per field; flags,
+    "< LOQ" marks and derived-from names only for the readings that have them."""
+
+    __slots__ = ("arrivals", "censored", "derived", "flags", "quantity", "times", "values")
+
+    def __init__(self, quantity: str) -> None:
+        self.quantity = quantity
+        self.times = array("q")
+        self.values = array("d")
+        self.arrivals = array("q")
+        self.flags: dict[int, tuple[Flag, ...]] = {}
+        # Times of "< LOQ" readings (a dict: an empty set costs 216 bytes, a dict 64).
+        self.censored: dict[int, bool] = {}
+        self.derived: dict[int, str] = {}
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def index_of(self, time_ns: int) -> int | None:
+        """The position of the reading at `time_ns`, None if there is none."""
+        index = bisect.bisect_left(self.times, time_ns)
+        if index < len(self.times) and self.times[index] == time_ns:
+            return index
+        return None
+
+    def entry_at(self, time_ns: int) -> Entry:
+        index = self.index_of(time_ns)
+        assert index is not None, "no retained reading at that time"
+        return Entry(self, index)
+
+    def entries(self) -> Iterator[Entry]:
+        for index in range(len(self.times)):
+            yield Entry(self, index)
+
+    def insert(self, reading: Reading) -> None:
+        """Add a reading at a time the series does not hold yet, without flags."""
+        time_ns = reading.time_ns
+        index = bisect.bisect_left(self.times, time_ns)
+        self.times.insert(index, time_ns)
+        self.values.insert(index, reading.value)
+        self.arrivals.insert(index, reading.arrival_ns)
+        self._set_kind(time_ns, reading.censored, derived_from(reading))
+
+    def add_row(self, row: HistoryRow) -> None:
+        """Append a state-file row (rows come in time order)."""
+        _probe, _quantity, time_ns, value, arrival_ns, flags, censored, source = row
+        self.times.append(time_ns)
+        self.values.append(value)
+        self.arrivals.append(arrival_ns)
+        parsed = _flags_from_json(flags)
+        if parsed:
+            self.flags[time_ns] = parsed
+        self._set_kind(time_ns, bool(censored), source)
+
+    def same_reading(self, index: int, reading: Reading) -> bool:
+        """An exact duplicate: InfluxDB already holds the same value (and kind of it)."""
+        time_ns = self.times[index]
+        return (self.values[index], time_ns in self.censored, self.derived.get(time_ns)) == (
+            reading.value,
+            reading.censored,
+            derived_from(reading),
+        )
+
+    def replace(self, index: int, reading: Reading) -> None:
+        """InfluxDB keeps the last write of a point: so do we (the flags stay until the
+        reading is evaluated again)."""
+        self.values[index] = reading.value
+        self.arrivals[index] = reading.arrival_ns
+        self._set_kind(self.times[index], reading.censored, derived_from(reading))
+
+    def drop_before(self, cutoff_ns: int) -> list[int]:
+        """Forget the readings before `cutoff_ns`; returns their times."""
+        cut = bisect.bisect_left(self.times, cutoff_ns)
+        dropped = self.times[:cut].tolist()
+        del self.times[:cut]
+        del self.values[:cut]
+        del self.arrivals[:cut]
+        for time_ns in dropped:
+            self.flags.pop(time_ns, None)
+            self.censored.pop(time_ns, None)
+            self.derived.pop(time_ns, None)
+        return dropped
+
+    def _set_kind(self, time_ns: int, censored: bool, source: str | None) -> None:
+        if censored:
+            self.censored[time_ns] = True
+        else:
+            self.censored.pop(time_ns, None)
+        if source is not None:
+            self.derived[time_ns] = source
+        else:
+            self.derived.pop(time_ns, None)
 
 
 def derived_from(reading: Reading) -> str | None:
@@ -128,38 +201,61 @@ def _flags_from_json(text: str) -> tuple[Flag, ...]:
 
 
 @dataclass
-class Series:
-    times: list[int] = field(default_factory=list)
-    entries: list[Entry] = field(default_factory=list)
-
-
-@dataclass
 class Track:
     plan: ProbePlan
-    base: dict[str, Any] | None
+    # The `base` snapshot as the state file keeps it (JSON text, "null" for none): it is
+    # read only for a replay or a prune, and text is its most compact form.
+    base_json: str
     current: ProbeEvaluator
     series: dict[str, Series] = field(default_factory=dict)
     last_arrival_ns: int | None = None
     # Evaluator snapshots taken while feeding, at grid times (state before the first
     # reading at or after the time): pruning moves `base` to one without re-feeding.
-    checkpoints: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # Up to ten per probe, read only by a prune: kept as zlib-compressed JSON (about a
+    # fifth of the text: the windows' times share their leading digits).
+    checkpoints: dict[int, bytes] = field(default_factory=dict)
+    _base_pos: tuple[int, str] | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self.set_base_json(self.base_json)
+
+    @property
+    def base(self) -> dict[str, Any] | None:
+        """The evaluator's state just before the oldest retained reading."""
+        data: dict[str, Any] | None = json.loads(self.base_json)
+        return data
+
+    def add_checkpoint(self, boundary_ns: int, snapshot: dict[str, Any]) -> None:
+        self.checkpoints[boundary_ns] = zlib.compress(json.dumps(snapshot).encode(), 1)
+
+    def base_from_checkpoint(self, boundary_ns: int) -> None:
+        self.set_base_json(zlib.decompress(self.checkpoints[boundary_ns]).decode())
+
+    def set_base_json(self, text: str) -> None:
+        self.base_json = text
+        base = json.loads(text)
+        pos = None if not base else base.get("pos")
+        self._base_pos = None if pos is None else (int(pos[0]), str(pos[1]))
 
     @property
     def probe(self) -> Probe:
         return self.plan.probe
 
+    def series_of(self, quantity: str) -> Series:
+        series = self.series.get(quantity)
+        if series is None:
+            series = self.series[quantity] = Series(quantity)
+        return series
+
     def merged(self, before_ns: int | None = None) -> Iterator[Entry]:
-        streams = [series.entries for series in self.series.values()]
+        streams = [series.entries() for series in self.series.values()]
         for entry in heapq.merge(*streams, key=lambda e: (e.time_ns, e.quantity)):
             if before_ns is not None and entry.time_ns >= before_ns:
                 return
             yield entry
 
     def base_pos(self) -> tuple[int, str] | None:
-        if not self.base or self.base.get("pos") is None:
-            return None
-        pos = self.base["pos"]
-        return (int(pos[0]), str(pos[1]))
+        return self._base_pos
 
     def newest_ns(self) -> int | None:
         times = [series.times[-1] for series in self.series.values() if series.times]
@@ -171,4 +267,4 @@ class Track:
 
     def state_row(self) -> tuple[str, str, int | None]:
         """What the state file keeps of the track besides its readings."""
-        return json.dumps(self.base), json.dumps(self.current.snapshot()), self.last_arrival_ns
+        return self.base_json, json.dumps(self.current.snapshot()), self.last_arrival_ns

@@ -18,7 +18,7 @@ state file at once and then delivered (`_delivery.py`).
 
 from __future__ import annotations
 
-import bisect
+import json
 import logging
 import threading
 from collections.abc import Sequence
@@ -29,7 +29,7 @@ from gwmon.analytics._codec import to_datetime
 from gwmon.analytics._delivery import Delivery, QcWithdrawal, qc_point
 from gwmon.analytics._detectors import DetectorRegistry, default_detectors
 from gwmon.analytics._engine import Flag, ProbeEvaluator
-from gwmon.analytics._history import Entry, Series, Track
+from gwmon.analytics._history import Entry, Track
 from gwmon.analytics._model import Alert, AlertKind, AlertListener
 from gwmon.analytics._settings import (
     AnalyticsSettings,
@@ -58,8 +58,9 @@ def _plans(
     """Every probe's plan; ConfigError naming every problem at once."""
     problems = config_problems(settings, detectors, registry, config.source)
     plans: dict[str, ProbePlan] = {}
+    shared: dict[object, object] = {}
     for probe in registry:
-        plan, found = build_plan(settings, detectors, probe)
+        plan, found = build_plan(settings, detectors, probe, shared=shared)
         problems.extend(found)
         if plan is not None:
             plans[probe.probe_id] = plan
@@ -131,10 +132,10 @@ class AnalyticsObserver:
         self._tracks.clear()
         states = self._state.probe_states()
         for probe_id, plan in self._plans.items():
-            base, current, last_arrival = states.get(probe_id, (None, None, None))
+            base, current, last_arrival = states.get(probe_id, ("null", None, None))
             self._tracks[probe_id] = Track(
                 plan=plan,
-                base=base,
+                base_json=base,
                 current=ProbeEvaluator.from_snapshot(plan, current),
                 last_arrival_ns=last_arrival,
             )
@@ -142,10 +143,7 @@ class AnalyticsObserver:
             track = self._tracks.get(row[0])
             if track is None:
                 continue  # probe removed from the registry
-            entry = Entry.from_row(row)
-            series = track.series.setdefault(entry.quantity, Series())
-            series.times.append(entry.time_ns)
-            series.entries.append(entry)
+            track.series_of(row[1]).add_row(row)
         self.book.load(self._state.alerts(), self._state.series())
         logger.info(
             "analytics state loaded from %s: %d probes, %d open alerts",
@@ -261,12 +259,12 @@ class AnalyticsObserver:
 
     def _retain(
         self, track: Track, readings: list[Reading], changes: Changes
-    ) -> tuple[list[Entry], tuple[int, str] | None]:
-        """Put the readings into the track's history: the new entries, and the earliest
-        (time, quantity) that changed (None: nothing to evaluate)."""
+    ) -> tuple[list[tuple[int, str]], tuple[int, str] | None]:
+        """Put the readings into the track's history: the (time, quantity) of the new
+        ones, and the earliest (time, quantity) that changed (None: nothing to evaluate)."""
         probe = track.probe
         base_pos = track.base_pos()
-        inserted: list[Entry] = []
+        inserted: list[tuple[int, str]] = []
         earliest: tuple[int, str] | None = None
         for reading in sorted(readings, key=lambda r: (r.time_ns, r.quantity, r.arrival_ns)):
             key = (reading.time_ns, reading.quantity)
@@ -280,29 +278,29 @@ class AnalyticsObserver:
                     to_datetime(reading.time_ns).isoformat(),
                 )
                 continue
-            series = track.series.setdefault(reading.quantity, Series())
-            index = bisect.bisect_left(series.times, reading.time_ns)
-            if index < len(series.times) and series.times[index] == reading.time_ns:
-                entry = series.entries[index]
-                if entry.same_reading(reading):
+            series = track.series_of(reading.quantity)
+            index = series.index_of(reading.time_ns)
+            if index is not None:
+                if series.same_reading(index, reading):
                     self.stats.duplicates += 1
                     continue
-                entry.replace_by(reading)
+                series.replace(index, reading)
             else:
-                entry = Entry.of(reading)
-                series.times.insert(index, reading.time_ns)
-                series.entries.insert(index, entry)
-                inserted.append(entry)
+                series.insert(reading)
+                inserted.append(key)
+            entry = series.entry_at(reading.time_ns)
             changes.history[(probe.probe_id, entry.quantity, entry.time_ns)] = entry.row(probe)
             if earliest is None or key < earliest:
                 earliest = key
         return inserted, earliest
 
-    def _feed_live(self, track: Track, inserted: list[Entry], changes: Changes) -> None:
+    def _feed_live(self, track: Track, inserted: list[tuple[int, str]], changes: Changes) -> None:
         """Everything new lies after what was evaluated: feed it on."""
         current = track.current
         current.touched = {}
-        for entry in sorted(inserted, key=lambda e: (e.time_ns, e.quantity)):
+        for time_ns, quantity in sorted(inserted):
+            # Read now: a later reading of the same batch may have replaced the value.
+            entry = track.series[quantity].entry_at(time_ns)
             self._checkpoint(track, current, entry.time_ns)
             self._set_flags(track.probe, entry, entry.feed(current), changes)
         self.book.reconcile(track.probe, current.touched, None, changes)
@@ -329,7 +327,7 @@ class AnalyticsObserver:
         step = max(self._horizon_ns // 10, 1)
         boundary = time_ns // step * step
         if boundary > evaluator.pos[0]:
-            track.checkpoints[boundary] = evaluator.snapshot()
+            track.add_checkpoint(boundary, evaluator.snapshot())
 
     def _set_flags(
         self, probe: Probe, entry: Entry, flags: tuple[Flag, ...], changes: Changes
@@ -363,7 +361,7 @@ class AnalyticsObserver:
                 withdrawn=False if marking else None,
             )
             changes.add_line(point.to_line())
-        entry.flags = flags
+        entry.keep_flags(flags)
         changes.history[key] = entry.row(probe)
 
     def _prune(self, track: Track, changes: Changes) -> None:
@@ -376,22 +374,19 @@ class AnalyticsObserver:
         usable = [boundary for boundary in track.checkpoints if boundary <= cutoff]
         if usable:
             cutoff = max(usable)
-            track.base = track.checkpoints[cutoff]
+            track.base_from_checkpoint(cutoff)
         else:  # e.g. right after a restart (checkpoints live in memory): feed forward
             evaluator = ProbeEvaluator.from_snapshot(track.plan, track.base)
             for entry in track.merged(before_ns=cutoff):
                 entry.feed(evaluator)
-            track.base = evaluator.snapshot()
+            track.set_base_json(json.dumps(evaluator.snapshot()))
         for boundary in [b for b in track.checkpoints if b <= cutoff]:
             del track.checkpoints[boundary]
         probe_id = track.probe.probe_id
         for quantity, series in track.series.items():
-            cut = bisect.bisect_left(series.times, cutoff)
-            for time_ns in series.times[:cut]:
+            for time_ns in series.drop_before(cutoff):
                 changes.history_deleted.append((probe_id, quantity, time_ns))
                 changes.history.pop((probe_id, quantity, time_ns), None)
-            del series.times[:cut]
-            del series.entries[:cut]
         self.book.forget_resolved(probe_id, cutoff, changes)
 
     # -- stale probes ------------------------------------------------------------------------

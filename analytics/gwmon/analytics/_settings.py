@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -225,10 +225,39 @@ def level_range_default(probe: Probe, depth_range: Mapping[str, object]) -> dict
     }
 
 
+_Part = TypeVar("_Part")
+
+
+def _shared(shared: dict[object, object] | None, value: _Part) -> _Part:
+    """`value`, or an equal one built for an earlier probe: 10,000 probes mostly have
+    the same detector and alarm parameters (issue 11, target 4). Plans are never
+    changed after they are built, so sharing is safe."""
+    if shared is None:
+        return value
+    return cast(_Part, shared.setdefault(_share_key(value), value))
+
+
+def _share_key(value: object) -> object:
+    # The type is part of the key: True == 1 == 1.0 but they are different parameters.
+    if isinstance(value, Mapping):
+        return ("map", tuple((key, _share_key(item)) for key, item in value.items()))
+    if isinstance(value, tuple):
+        return ("tuple", tuple(_share_key(item) for item in value))
+    if isinstance(value, ActiveDetector):
+        return ("detector", id(value.detector), _share_key(value.params))
+    return (type(value), value)
+
+
 def build_plan(
-    settings: AnalyticsSettings, detectors: DetectorRegistry, probe: Probe
+    settings: AnalyticsSettings,
+    detectors: DetectorRegistry,
+    probe: Probe,
+    *,
+    shared: dict[object, object] | None = None,
 ) -> tuple[ProbePlan | None, list[str]]:
-    """The probe's plan, or None and every problem found (config and registry)."""
+    """The probe's plan, or None and every problem found (config and registry).
+    `shared`: one dict for all the probes of a registry, so that equal parts of their
+    plans are one object."""
     probe_qc, probe_alarms, problems = _split_probe_qc(probe)
     qc: dict[str, tuple[ActiveDetector, ...]] = {}
     depth_range: dict[str, object] = {
@@ -260,19 +289,19 @@ def build_plan(
                 problems.append(str(exc))
                 continue
             if detector.active(values):
-                active.append(ActiveDetector(detector, values))
-        qc[quantity] = tuple(active)
+                active.append(_shared(shared, ActiveDetector(detector, values)))
+        qc[quantity] = _shared(shared, tuple(active))
     alarms: dict[str, Mapping[str, ParamValue]] = {}
     for kind, params in ALARM_PARAMS.items():
         raw_alarm: dict[str, object] = dict(settings.alarms.get(kind, {}))
         raw_alarm.update(probe_alarms.get(kind, {}))
         try:
-            alarms[kind] = parse_params(params, raw_alarm, kind)
+            alarms[kind] = _shared(shared, parse_params(params, raw_alarm, kind))
         except DetectorConfigError as exc:
             problems.append(str(exc))
     if problems:
         return None, problems
-    return ProbePlan(probe=probe, qc=qc, alarms=alarms), []
+    return ProbePlan(probe=probe, qc=_shared(shared, qc), alarms=_shared(shared, alarms)), []
 
 
 def config_problems(

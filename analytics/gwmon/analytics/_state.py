@@ -148,12 +148,14 @@ class StateStore:
             "ORDER BY probe, quantity, time_ns"
         )
 
-    def probe_states(self) -> dict[str, tuple[Any, Any, int | None]]:
-        result: dict[str, tuple[Any, Any, int | None]] = {}
+    def probe_states(self) -> dict[str, tuple[str, Any, int | None]]:
+        """Per probe: the `base` snapshot as JSON text (the observer keeps it so), the
+        `current` one parsed, the last arrival."""
+        result: dict[str, tuple[str, Any, int | None]] = {}
         for probe, base, current, last in self._db.execute(
             "SELECT probe, base, current, last_arrival_ns FROM probe_state"
         ):
-            result[probe] = (json.loads(base), json.loads(current), last)
+            result[probe] = (base, json.loads(current), last)
         return result
 
     def alerts(self) -> list[dict[str, Any]]:

@@ -91,6 +91,11 @@ class MailComposer:
         self._registry = registry
         self._chart_source = chart_source
         self._chart_client: InfluxClient | None = None
+        # The charts drawn in this sending cycle (one `now`): an alert mailed to several
+        # audiences (Stabsstelle and operators) is drawn once; drawing is most of the
+        # time a mail takes to compose, and every mail of a cycle waits for all of them.
+        self._cycle_charts: dict[Alert, bytes | None] = {}
+        self._cycle_now: float | None = None
         self._secret = token_secret
         self._ack_base_url = ack_base_url
         self._trend_alpha = trend_alpha  # [analytics.trend] alpha, named in trend mails
@@ -205,6 +210,11 @@ class MailComposer:
         quantity = quantity_of(alert.kind, alert.unit)
         if quantity is None or self._chart_source is None:
             return None
+        if now != self._cycle_now:
+            self._cycle_charts.clear()
+            self._cycle_now = now
+        if alert in self._cycle_charts:
+            return self._cycle_charts[alert]
         if self._chart_client is None:
             self._chart_client = InfluxClient(self._chart_source)
         latest = max(
@@ -212,7 +222,7 @@ class MailComposer:
         )
         end = min(datetime.fromtimestamp(now, UTC), latest + timedelta(days=1))
         end = max(end, latest)
-        return chart_for(
+        png = chart_for(
             self._chart_client,
             probe=alert.probe,
             quantity=quantity,
@@ -220,6 +230,8 @@ class MailComposer:
             end=end,
             spec=self._chart_spec(alert, quantity),
         )
+        self._cycle_charts[alert] = png
+        return png
 
     def _chart_spec(self, alert: Alert, quantity: str) -> ChartSpec:
         """Title, unit and the probe's threshold lines (nitrate: breach and warning from

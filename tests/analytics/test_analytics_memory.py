@@ -1,0 +1,53 @@
+"""What the observer keeps per retained reading (issue 11, target 4: 10,000 probes in
+≤ 150 MB). Measured with tracemalloc: allocation sizes, not time, so the bound holds on
+a loaded machine; it has a wide margin (columns and two-column windows need about 77
+bytes a reading here; one object per reading needed about 237)."""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+from pathlib import Path
+
+from analytics.analytics_helpers import observer, probe, reading, registry, write_config
+from gwmon.ingest.devservers import InfluxDatabase
+
+PROBES = 20
+DAYS = 7  # inside the default 14-day reorder horizon: every reading is retained
+
+
+def test_a_retained_reading_costs_the_observer_well_under_120_bytes(
+    tmp_path: Path, influx_db: InfluxDatabase
+) -> None:
+    probes = [probe(f"P-{number}") for number in range(PROBES)]
+    config = write_config(tmp_path, influx_url=influx_db.url, database=influx_db.name)
+    obs = observer(config, registry(*probes))
+    days = [
+        [
+            item
+            for number, each in enumerate(probes)
+            for hour in range(day * 24, day * 24 + 24)
+            for item in (
+                reading(hour, round(20 + (hour + number) % 40 * 0.1, 1), "nitrate", each.probe_id),
+                reading(hour, round(110 + hour % 20 * 0.01, 2), "level", each.probe_id),
+            )
+        ]
+        for day in range(DAYS)
+    ]
+    fed = sum(len(batch) for batch in days)
+    try:
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.take_snapshot()
+        for batch in days:
+            obs.batch_stored(batch)
+        del days, batch
+        gc.collect()
+        after = tracemalloc.take_snapshot()
+        tracemalloc.stop()
+        assert obs.stats.readings == fed == PROBES * DAYS * 24 * 2
+        assert obs.stats.too_late == 0
+    finally:
+        obs.close()
+    kept = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+    assert kept / fed < 120, f"{kept / fed:.0f} bytes per retained reading"

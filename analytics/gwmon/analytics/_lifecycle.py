@@ -105,6 +105,38 @@ def announced(event: AlertEvent) -> bool:
     return not event.event_id.split(":")[1].startswith("corrected")
 
 
+def _opened(
+    probe: Probe,
+    kind: AlertKind,
+    *,
+    opened_ns: int,
+    updated_ns: int,
+    value: float | None,
+    threshold: float,
+    message: str,
+    quantity: str | None = None,
+    arrival_ns: int | None = None,
+) -> Alert:
+    """A new open alert of `kind` at `probe`: what every kind derives the same way."""
+    return Alert(
+        alert_id=alert_id(probe.probe_id, kind.value, opened_ns),
+        probe=probe.probe_id,
+        site=probe.site,
+        municipality=probe.municipality,
+        kind=kind,
+        severity=SEVERITY[kind],
+        state=AlertState.OPEN,
+        opened_at=to_datetime(opened_ns),
+        updated_at=to_datetime(updated_ns),
+        value=value,
+        threshold=threshold,
+        unit=KIND_UNIT[kind],
+        message=message,
+        arrival_at=None if arrival_ns is None else to_datetime(arrival_ns),
+        quantity=quantity,
+    )
+
+
 # -- alarms of the evaluator ---------------------------------------------------------------
 def _alert_from_episode(probe: Probe, episode: Episode, base: Alert | None) -> Alert:
     kind = AlertKind(episode.kind)
@@ -215,19 +247,13 @@ def stale_opened(probe: Probe, *, since_ns: int, heard: bool, limit_ns: int, now
     """A probe silent since `since_ns` (its last arrival if `heard`, else the start of
     analytics) for longer than `limit_ns`: opened when the limit passed."""
     opened_ns = since_ns + limit_ns
-    alert = Alert(
-        alert_id=alert_id(probe.probe_id, AlertKind.STALE.value, opened_ns),
-        probe=probe.probe_id,
-        site=probe.site,
-        municipality=probe.municipality,
-        kind=AlertKind.STALE,
-        severity=SEVERITY[AlertKind.STALE],
-        state=AlertState.OPEN,
-        opened_at=to_datetime(opened_ns),
-        updated_at=to_datetime(opened_ns),
+    alert = _opened(
+        probe,
+        AlertKind.STALE,
+        opened_ns=opened_ns,
+        updated_ns=opened_ns,
         value=(now_ns - since_ns) / _NS,
         threshold=limit_ns / _NS,
-        unit=KIND_UNIT[AlertKind.STALE],
         message=stale_message(probe, since_ns if heard else None, limit_ns),
     )
     return _event(alert, "opened", AlertEventType.OPENED, opened_ns)
@@ -277,19 +303,13 @@ def trend_outcome(
                 value=result.slope_per_year, message=message, updated_at=to_datetime(point_ns)
             )
             return TrendOutcome(updated, "updated", point_ns)
-        opened = Alert(
-            alert_id=alert_id(probe.probe_id, AlertKind.TREND.value, last_ns),
-            probe=probe.probe_id,
-            site=probe.site,
-            municipality=probe.municipality,
-            kind=AlertKind.TREND,
-            severity=SEVERITY[AlertKind.TREND],
-            state=AlertState.OPEN,
-            opened_at=to_datetime(last_ns),
-            updated_at=to_datetime(point_ns),
+        opened = _opened(
+            probe,
+            AlertKind.TREND,
+            opened_ns=last_ns,
+            updated_ns=point_ns,
             value=result.slope_per_year,
             threshold=0.0,
-            unit=KIND_UNIT[AlertKind.TREND],
             message=message,
             quantity="nitrate",
         )
@@ -358,22 +378,16 @@ def drift_outcome(
             probe.probe_id, AlertKind.DRIFT.value, opened_ns
         ):
             opened_ns = point_ns  # opened again by a revert: a new alert, not the old id
-        opened = Alert(
-            alert_id=alert_id(probe.probe_id, AlertKind.DRIFT.value, opened_ns),
-            probe=probe.probe_id,
-            site=probe.site,
-            municipality=probe.municipality,
-            kind=AlertKind.DRIFT,
-            severity=SEVERITY[AlertKind.DRIFT],
-            state=AlertState.OPEN,
-            opened_at=to_datetime(opened_ns),
-            updated_at=to_datetime(point_ns),
+        opened = _opened(
+            probe,
+            AlertKind.DRIFT,
+            opened_ns=opened_ns,
+            updated_ns=point_ns,
             value=check.offset_m,
             threshold=check.tolerance_m,
-            unit=KIND_UNIT[AlertKind.DRIFT],
             message=message,
-            arrival_at=to_datetime(now_ns),
             quantity="level",
+            arrival_ns=now_ns,
         )
         return TrendOutcome(opened, "opened", point_ns)
     if active is None:

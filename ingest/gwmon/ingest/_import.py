@@ -23,10 +23,10 @@ from gwmon.ingest._batch import Batch, StoredReadings
 from gwmon.ingest._bounded import PayloadRejected
 from gwmon.ingest._config import GwmonConfig
 from gwmon.ingest._derive import with_derived
-from gwmon.ingest._import_csv import PACK_MAX_BYTES, CsvPack, CsvReader, RowProblem
+from gwmon.ingest._import_csv import PACK_MAX_BYTES, CsvPack, CsvReader, PlainRows, RowProblem
 from gwmon.ingest._observer import BatchObserver
-from gwmon.ingest._pack import decode_columns
-from gwmon.ingest._registry import Registry
+from gwmon.ingest._pack import PackColumns, decode_columns
+from gwmon.ingest._registry import Probe, Registry
 from gwmon.ingest._storage import SeriesLines
 from gwmon.ingest._writes import WriteBehind
 from gwmon.storage import STORE_REFUSED, LineSink, StoreWriter, WriteResult
@@ -73,8 +73,10 @@ class Importer:
         observers: Sequence[BatchObserver] = (),
         timezone: tzinfo | None = None,
         clock: Callable[[], float] = time.time,
+        plain: bool = True,
     ) -> None:
         self.config = config
+        self.plain = plain  # False: every row the careful way (`CsvReader`)
         self.registry = registry
         self.observers = list(observers)
         self.timezone = timezone
@@ -105,7 +107,15 @@ class Importer:
             summary.problems[found.reason] += 1
             on_problem(found)
 
-        reader = CsvReader(path, self.registry, timezone=self.timezone, on_problem=problem)
+        reader = CsvReader(
+            path,
+            self.registry,
+            timezone=self.timezone,
+            on_problem=problem,
+            clock=self.clock,
+            future_margin_s=self.config.ingest.future_margin_s,
+            plain=self.plain,
+        )
         writes = WriteBehind(
             StoreWriter(
                 self._store,
@@ -141,11 +151,14 @@ class Importer:
 
     def _add(
         self,
-        pack: CsvPack,
+        pack: CsvPack | PlainRows,
         pending: _Pending,
         summary: ImportSummary,
         problem: Callable[[RowProblem], None],
     ) -> None:
+        if isinstance(pack, PlainRows):
+            self._add_columns(pack.probe, pack.columns, (pack.lines, pack.texts), pending, summary)
+            return
         probe = pack.probe
         try:
             columns = decode_columns(
@@ -165,21 +178,41 @@ class Importer:
                 RowProblem(pack.lines[index], rejection.reason, rejection.detail, pack.texts[index])
             )
         refused = {rejection.index for rejection in columns.rejections}
-        kept = [index for index in range(len(pack.lines)) if index not in refused]
+        if refused:
+            kept = [index for index in range(len(pack.lines)) if index not in refused]
+            lines = [pack.lines[index] for index in kept]
+            texts = [pack.texts[index] for index in kept]
+        else:
+            lines, texts = pack.lines, pack.texts
+        self._add_columns(probe, columns, (lines, texts), pending, summary)
+
+    def _add_columns(
+        self,
+        probe: Probe,
+        columns: PackColumns,
+        rows: tuple[list[int], list[str]],
+        pending: _Pending,
+        summary: ImportSummary,
+    ) -> None:
+        """Reading i of `columns` is the row on line `rows[0][i]`, `rows[1][i]`."""
+        lines, texts = rows
         derived = with_derived(probe, columns)
         summary.derived += len(derived) - len(columns)
         series = self._series.get(probe.probe_id)
         if series is None:
             series = self._series[probe.probe_id] = SeriesLines(probe)
-        lines = series.reading_lines(derived)
-        pending.batch.add_readings(derived, lines)
+        pending.batch.add_readings(derived, series.reading_lines(derived))
+        if derived is columns:
+            pending.lines += lines
+            pending.texts += texts
+            return
         # The line number of each reading line: a derived level has its depth's row.
-        record = iter(kept)
+        record = -1
         for name, quantity in zip(derived.record_names, derived.quantities, strict=True):
             if not (name == "depth" and quantity == "level"):
-                index = next(record)
-            pending.lines.append(pack.lines[index])
-            pending.texts.append(pack.texts[index])
+                record += 1
+            pending.lines.append(lines[record])
+            pending.texts.append(texts[record])
 
     def _hand_over(
         self,

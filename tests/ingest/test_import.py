@@ -183,6 +183,9 @@ def test_check_writes_nothing_and_a_wrong_header_stops_the_import(
     assert checked.returncode == 0, checked.stderr
     assert "checked" in checked.stdout and "; 6 readings would be stored" in checked.stdout
     assert influx_db.count("reading") == 0
+    no_size = gwmon_import(config, data, "--batch-size", "0")
+    assert no_size.returncode == 2
+    assert "--batch-size: '0': a number of lines from 1 to 100,000" in no_size.stderr
     data.write_text("probe,when,quantity,value,unit\nLE-01,1764140400,nitrate,1,mg/L\n")
     wrong = gwmon_import(config, data)
     assert wrong.returncode == 2

@@ -374,3 +374,28 @@ def test_a_line_longer_than_a_block_is_refused_by_its_length(
     assert problems[0].text == "LE-01,1764000000,level,1" + "0" * 176  # its first 200 bytes
     assert len(stored.points) == 2 and summary.rows == 3
     assert_same(config, data)
+
+
+def test_an_import_writes_requests_of_its_batch_size(config: GwmonConfig, tmp_path: Path) -> None:
+    data = tmp_path / "export.csv"
+    data.write_text(
+        "probe,time,quantity,value,unit\n"
+        + "".join(f"LE-01,{T0 + 900 * i},level,130.{i},m\n" for i in range(10))
+    )
+
+    class Requests(Lines):
+        def __init__(self) -> None:
+            super().__init__()
+            self.sizes: list[int] = []
+
+        def write_lines(self, lines: Sequence[str]) -> None:
+            self.sizes.append(len(lines))
+            super().write_lines(lines)
+
+    sink = Requests()
+    importer = Importer(config, load_registry(config.registry_path), sink, batch_lines=4)
+    assert importer.run(data).readings == 10
+    assert sink.sizes == [4, 4, 2]  # in pieces of the batch's size, whatever the blocks
+    default = Requests()
+    Importer(config, load_registry(config.registry_path), default).run(data)
+    assert default.sizes == [7, 3]  # [influxdb] batch_size = 7

@@ -25,9 +25,9 @@ from gwmon.ingest._import_csv import (
     UNKNOWN_PROBE,
     CsvReader,
     ImportFileError,
-    PlainRows,
     RowProblem,
 )
+from gwmon.ingest._import_plain import PlainRows
 from gwmon.ingest._pack import decode_columns
 
 REGISTRY = load_registry(Path(__file__).resolve().parents[2] / "examples" / "registry-wertvoll.csv")

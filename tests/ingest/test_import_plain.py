@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from gwmon.ingest import _import_csv, load_config, load_registry
 from gwmon.ingest._config import GwmonConfig
 from gwmon.ingest._import import Importer, ImportSummary
-from gwmon.ingest._import_csv import CsvPack, CsvReader, PlainRows, RowProblem
+from gwmon.ingest._import_csv import CsvPack, CsvReader, RowProblem
+from gwmon.ingest._import_plain import PlainRows
 from gwmon.ingest._senml import RECORDS
 from gwmon.storage import StoreWriteError
 from ingest_helpers import DEMO_REGISTRY

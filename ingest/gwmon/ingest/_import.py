@@ -1,8 +1,9 @@
 """`gwmon import`: loggers' CSV exports and earlier systems' dumps into InfluxDB through
 the same decoder, contract and write policy as `gwmon run` (docs/import.md).
 
-Rows become SenML packs (`_import_csv`), packs are decoded by `decode_columns` exactly as
-a probe's message, derived levels are added, lines are built through the contract
+Plain rows arrive decoded column by column, every other row as a SenML pack that
+`decode_columns` decodes exactly as a probe's message (`_import_csv`: both ways give the
+same readings); derived levels are added, lines are built through the contract
 (`SeriesLines`) and written by the one `StoreWriter` behind a `WriteBehind`. Observers
 (analytics, when `gwmon import` builds it) see every written batch as in `gwmon run`.
 Re-importing a file writes the same points again (measurement, tags, time, value), which
@@ -23,7 +24,8 @@ from gwmon.ingest._batch import Batch, StoredReadings
 from gwmon.ingest._bounded import PayloadRejected
 from gwmon.ingest._config import GwmonConfig
 from gwmon.ingest._derive import with_derived
-from gwmon.ingest._import_csv import PACK_MAX_BYTES, CsvPack, CsvReader, PlainRows, RowProblem
+from gwmon.ingest._import_csv import PACK_MAX_BYTES, CsvPack, CsvReader, RowProblem
+from gwmon.ingest._import_plain import PlainRows
 from gwmon.ingest._observer import BatchObserver
 from gwmon.ingest._pack import PackColumns, decode_columns
 from gwmon.ingest._registry import Probe, Registry

@@ -5,8 +5,9 @@ one year of 15-minute times (35,040 per series: 7,008,000 rows for 100 probes) i
 documented layout (docs/import.md), imported by the real `gwmon import` into a private
 InfluxDB. Reported: seconds from start to the summary, rows/s, and the points stored
 (an exact count, checked). Baseline in the same run: InfluxDB alone accepting the same
-points as pre-built line protocol (batches of 5,000 over one connection), the limit
-any importer that writes through /write has on this machine.
+points as the same lines of line protocol (built beforehand by the importer itself;
+requests of 20,000 lines, one after the other over one connection), the limit any
+importer that writes these points through /write one request at a time has here.
 
     .venv/bin/python bench/import_bench.py [--probes 100] [--days 365] [--analytics]
 """
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -27,11 +29,13 @@ import requests  # noqa: E402
 from bench._harness import registry_csv  # noqa: E402
 from bench._loads import DAY_S, ProbeInfo, history_start  # noqa: E402
 
+from gwmon.ingest import load_config, load_registry  # noqa: E402
+from gwmon.ingest._import import Importer  # noqa: E402
 from gwmon.ingest.devservers import InfluxDatabase, InfluxServer  # noqa: E402
 
 STEP_S = 900  # 15 minutes
 MUNICIPALITIES = ("Leipzig", "Wurzen", "Bennewitz", "Thallwitz", "Lossatal")
-BATCH_LINES = 5_000
+BATCH_LINES = 20_000  # lines per request of the baseline: `gwmon import`'s default
 
 
 def fleet(count: int) -> list[ProbeInfo]:
@@ -61,23 +65,36 @@ def write_file(path: Path, probes: list[ProbeInfo], start_s: int, steps: int) ->
     return rows
 
 
-def influx_alone(
-    database: InfluxDatabase, probes: list[ProbeInfo], start_s: int, steps: int
-) -> float:
-    """Seconds InfluxDB takes to accept the same points as line protocol (no gwmon)."""
-    batches: list[bytes] = []
-    lines: list[str] = []
-    for probe in probes:
-        tags = f"reading,probe={probe.probe_id},municipality={probe.municipality}"
-        for step in range(steps):
-            when = (start_s + step * STEP_S) * 1_000_000_000
-            lines.append(f"{tags},quantity=nitrate value=20.{step % 10} {when}")
-            lines.append(f"{tags},quantity=level value=125.{step % 20:02d} {when}")
-            if len(lines) >= BATCH_LINES:
-                batches.append("\n".join(lines).encode())
-                lines = []
-    if lines:
-        batches.append("\n".join(lines).encode())
+def contract_lines(folder: Path, data: Path) -> list[str]:
+    """The lines `gwmon import` writes for `data` (the contract's lines, built by the
+    importer itself into a list): what the baseline sends."""
+    registry = load_registry(folder / "registry.csv")
+    config = folder / "lines.toml"
+    config.write_text(
+        '[influxdb]\nurl = "http://127.0.0.1:9"\ndatabase = "x"\n\n'
+        f'[registry]\npath = "{folder / "registry.csv"}"\n',
+        encoding="utf-8",
+    )
+
+    class Keep:
+        def __init__(self) -> None:
+            self.lines: list[str] = []
+
+        def write_lines(self, lines: Sequence[str]) -> None:
+            self.lines += lines
+
+    keep = Keep()
+    Importer(load_config(config), registry, keep).run(data)
+    return keep.lines
+
+
+def influx_alone(database: InfluxDatabase, lines: list[str], batch_lines: int) -> float:
+    """Seconds InfluxDB takes to accept `lines` in requests of `batch_lines` lines over one
+    connection, one after the other (no gwmon)."""
+    batches = [
+        ("\n".join(lines[start : start + batch_lines]) + "\n").encode()
+        for start in range(0, len(lines), batch_lines)
+    ]
     session = requests.Session()
     started = time.monotonic()
     for body in batches:
@@ -87,7 +104,9 @@ def influx_alone(
     return time.monotonic() - started
 
 
-def run_import(folder: Path, database: InfluxDatabase, data: Path, analytics: bool) -> float:
+def run_import(
+    folder: Path, database: InfluxDatabase, data: Path, *, analytics: bool, batch_lines: int | None
+) -> float:
     registry = folder / "registry.csv"
     config = folder / "gwmon.toml"
     config.write_text(
@@ -97,6 +116,7 @@ def run_import(folder: Path, database: InfluxDatabase, data: Path, analytics: bo
     )
     command = [sys.executable, "-m", "gwmon.cli", "import", "--config", str(config)]
     command += [str(data), "--no-progress", *([] if analytics else ["--no-analytics"])]
+    command += ["--batch-size", str(batch_lines)] if batch_lines else []
     started = time.monotonic()
     result = subprocess.run(command, cwd=folder, capture_output=True, text=True, check=False)
     seconds = time.monotonic() - started
@@ -111,6 +131,9 @@ def main() -> int:
     parser.add_argument("--probes", type=int, default=100)
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--analytics", action="store_true", help="import with analytics on")
+    parser.add_argument(
+        "--batch-size", type=int, help="gwmon import --batch-size (default: its own default)"
+    )
     args = parser.parse_args()
     probes = fleet(args.probes)
     steps = args.days * DAY_S // STEP_S
@@ -125,20 +148,26 @@ def main() -> int:
             f"file: {rows:,} rows ({args.probes} probes × 2 quantities × {steps:,} times), "
             f"{size_mib:.0f} MiB"
         )
+        lines = contract_lines(folder, data)
+        assert len(lines) == rows, "the importer made a line per row"
         influx = InfluxServer(folder / "influx")
         influx.start()
         try:
             baseline_db = influx.new_database("baseline")
-            baseline = influx_alone(baseline_db, probes, start_s, steps)
+            baseline = influx_alone(baseline_db, lines, args.batch_size or BATCH_LINES)
             assert baseline_db.count("reading") == rows, "InfluxDB lost points"
+            del lines
             database = influx.new_database("imported")
-            seconds = run_import(folder, database, data, args.analytics)
+            seconds = run_import(
+                folder, database, data, analytics=args.analytics, batch_lines=args.batch_size
+            )
             stored = database.count("reading")
         finally:
             influx.stop()
     mode = "analytics on" if args.analytics else "--no-analytics"
     print(
-        f"InfluxDB alone (line protocol, {BATCH_LINES:,}-line batches): {baseline:.1f} s, "
+        f"InfluxDB alone (the same lines, {args.batch_size or BATCH_LINES:,}-line requests): "
+        f"{baseline:.1f} s, "
         f"{rows / baseline:,.0f} points/s"
     )
     print(

@@ -7,14 +7,16 @@ from __future__ import annotations
 import csv
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gwmon.ingest import load_config, load_registry
-from gwmon.ingest._import import Importer
+from gwmon.ingest._import import Importer, ImportSummary
 from gwmon.ingest._import_csv import RowProblem, time_literal, value_field
+from gwmon.ingest.cli import ImportProblems, describe_import
 from gwmon.ingest.devservers import InfluxDatabase
 from gwmon.storage import InfluxClient
 from ingest_helpers import DEMO_REGISTRY, REPO_ROOT
@@ -68,7 +70,7 @@ def test_a_file_is_stored_with_the_decoders_exact_values(
     data.write_text(GOOD, encoding="utf-8")
     result = gwmon_import(config_file(tmp_path, influx_db), data)
     assert result.returncode == 0, result.stderr
-    assert "5 rows" in result.stdout and "6 readings stored" in result.stdout
+    assert ": 5 rows in " in result.stdout and "; 6 readings stored" in result.stdout
     assert "no row skipped" in result.stdout
     assert stored(influx_db) == {
         ("LE-07", "nitrate", T0 * NS): (44.27, None),  # 10 mg/L NO3-N x 4.427
@@ -104,8 +106,9 @@ def test_bad_rows_are_reported_with_their_line_and_the_others_are_stored(
     errors = tmp_path / "errors.csv"
     result = gwmon_import(config_file(tmp_path, influx_db), data, "--errors", errors)
     assert result.returncode == 1, result.stderr
-    assert "15 rows" not in result.stdout  # the header is not a row
-    assert "14 rows" in result.stdout and "12 rows skipped" in result.stdout
+    # The header is not a row. (A bare `"15 rows" not in stdout` also matched the rate,
+    # e.g. "(215 rows/s)", and failed now and then.)
+    assert ": 14 rows in " in result.stdout and "12 rows skipped" in result.stdout
     with errors.open(encoding="utf-8") as handle:
         reported = [(int(row["line"]), row["reason"]) for row in csv.DictReader(handle)]
     assert sorted(reported) == [
@@ -178,8 +181,11 @@ def test_check_writes_nothing_and_a_wrong_header_stops_the_import(
     config = config_file(tmp_path, influx_db)
     checked = gwmon_import(config, data, "--check")
     assert checked.returncode == 0, checked.stderr
-    assert "checked" in checked.stdout and "6 readings would be stored" in checked.stdout
+    assert "checked" in checked.stdout and "; 6 readings would be stored" in checked.stdout
     assert influx_db.count("reading") == 0
+    no_size = gwmon_import(config, data, "--batch-size", "0")
+    assert no_size.returncode == 2
+    assert "--batch-size: '0': a number of lines from 1 to 100,000" in no_size.stderr
     data.write_text("probe,when,quantity,value,unit\nLE-01,1764140400,nitrate,1,mg/L\n")
     wrong = gwmon_import(config, data)
     assert wrong.returncode == 2
@@ -256,3 +262,13 @@ def test_the_importer_reports_each_problem_once_with_its_line(
     summary = importer.run(data, on_problem=problems.append)
     assert [(p.line, p.reason, p.text) for p in problems] == [(4, "bad_time", "LE-05,x,level,1,m")]
     assert (summary.rows, summary.readings, summary.skipped) == (1, 0, 1)
+
+
+def test_the_summary_names_the_rows_apart_from_the_rate() -> None:
+    summary = ImportSummary(rows=14, readings=2, problems=Counter(bad_row=12), seconds=14 / 215)
+    text = describe_import(Path("export.csv"), summary, ImportProblems(None))
+    assert text.splitlines() == [
+        "imported export.csv: 14 rows in 0.1 s (215 rows/s); 2 readings stored "
+        "(0 levels derived from depths)",
+        "12 rows skipped (bad_row 12); the first ones above",
+    ]

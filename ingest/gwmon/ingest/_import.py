@@ -1,8 +1,9 @@
 """`gwmon import`: loggers' CSV exports and earlier systems' dumps into InfluxDB through
 the same decoder, contract and write policy as `gwmon run` (docs/import.md).
 
-Rows become SenML packs (`_import_csv`), packs are decoded by `decode_columns` exactly as
-a probe's message, derived levels are added, lines are built through the contract
+Plain rows arrive decoded column by column, every other row as a SenML pack that
+`decode_columns` decodes exactly as a probe's message (`_import_csv`: both ways give the
+same readings); derived levels are added, lines are built through the contract
 (`SeriesLines`) and written by the one `StoreWriter` behind a `WriteBehind`. Observers
 (analytics, when `gwmon import` builds it) see every written batch as in `gwmon run`.
 Re-importing a file writes the same points again (measurement, tags, time, value), which
@@ -24,14 +25,20 @@ from gwmon.ingest._bounded import PayloadRejected
 from gwmon.ingest._config import GwmonConfig
 from gwmon.ingest._derive import with_derived
 from gwmon.ingest._import_csv import PACK_MAX_BYTES, CsvPack, CsvReader, RowProblem
+from gwmon.ingest._import_plain import PlainRows
 from gwmon.ingest._observer import BatchObserver
-from gwmon.ingest._pack import decode_columns
-from gwmon.ingest._registry import Registry
+from gwmon.ingest._pack import PackColumns, decode_columns
+from gwmon.ingest._registry import Probe, Registry
 from gwmon.ingest._storage import SeriesLines
 from gwmon.ingest._writes import WriteBehind
 from gwmon.storage import STORE_REFUSED, LineSink, StoreWriter, WriteResult
 
 IMPORT_WRITER = "gwmon-import"  # rejected.ingestor of points InfluxDB refused in an import
+# Lines per write of an import (`gwmon import --batch-size`): a bulk load spends less of
+# InfluxDB's and its own time per point in fewer, larger requests than `gwmon run`'s
+# (docs/performance.md); 20,000 lines are about 3 MB, far below InfluxDB's 25 MB limit.
+IMPORT_BATCH_LINES = 20_000
+MAX_IMPORT_BATCH_LINES = 100_000
 
 
 @dataclass
@@ -73,8 +80,13 @@ class Importer:
         observers: Sequence[BatchObserver] = (),
         timezone: tzinfo | None = None,
         clock: Callable[[], float] = time.time,
+        plain: bool = True,
+        batch_lines: int | None = None,
     ) -> None:
         self.config = config
+        # None: [influxdb] batch_size, as gwmon run writes
+        self.batch_lines = batch_lines or config.influxdb.batch_size
+        self.plain = plain  # False: every row the careful way (`CsvReader`)
         self.registry = registry
         self.observers = list(observers)
         self.timezone = timezone
@@ -105,7 +117,15 @@ class Importer:
             summary.problems[found.reason] += 1
             on_problem(found)
 
-        reader = CsvReader(path, self.registry, timezone=self.timezone, on_problem=problem)
+        reader = CsvReader(
+            path,
+            self.registry,
+            timezone=self.timezone,
+            on_problem=problem,
+            clock=self.clock,
+            future_margin_s=self.config.ingest.future_margin_s,
+            plain=self.plain,
+        )
         writes = WriteBehind(
             StoreWriter(
                 self._store,
@@ -116,7 +136,7 @@ class Importer:
                 rejected_payload_max_chars=self.config.ingest.rejected_payload_max_chars,
                 clock=self.clock,
             ),
-            max_lines=self.config.influxdb.batch_size,
+            max_lines=self.batch_lines,
         )
         in_flight: _Pending | None = None
         pending = _Pending()
@@ -124,7 +144,7 @@ class Importer:
             for pack in reader.packs():
                 self._add(pack, pending, summary, problem)
                 on_progress(reader.bytes_read)
-                if len(pending.batch.lines) >= self.config.influxdb.batch_size:
+                if len(pending.batch.lines) >= self.batch_lines:
                     in_flight = self._hand_over(writes, in_flight, pending, summary, problem)
                     pending = _Pending()
             in_flight = self._hand_over(writes, in_flight, pending, summary, problem)
@@ -141,11 +161,14 @@ class Importer:
 
     def _add(
         self,
-        pack: CsvPack,
+        pack: CsvPack | PlainRows,
         pending: _Pending,
         summary: ImportSummary,
         problem: Callable[[RowProblem], None],
     ) -> None:
+        if isinstance(pack, PlainRows):
+            self._add_columns(pack.probe, pack.columns, (pack.lines, pack.texts), pending, summary)
+            return
         probe = pack.probe
         try:
             columns = decode_columns(
@@ -165,21 +188,41 @@ class Importer:
                 RowProblem(pack.lines[index], rejection.reason, rejection.detail, pack.texts[index])
             )
         refused = {rejection.index for rejection in columns.rejections}
-        kept = [index for index in range(len(pack.lines)) if index not in refused]
+        if refused:
+            kept = [index for index in range(len(pack.lines)) if index not in refused]
+            lines = [pack.lines[index] for index in kept]
+            texts = [pack.texts[index] for index in kept]
+        else:
+            lines, texts = pack.lines, pack.texts
+        self._add_columns(probe, columns, (lines, texts), pending, summary)
+
+    def _add_columns(
+        self,
+        probe: Probe,
+        columns: PackColumns,
+        rows: tuple[list[int], list[str]],
+        pending: _Pending,
+        summary: ImportSummary,
+    ) -> None:
+        """Reading i of `columns` is the row on line `rows[0][i]`, `rows[1][i]`."""
+        lines, texts = rows
         derived = with_derived(probe, columns)
         summary.derived += len(derived) - len(columns)
         series = self._series.get(probe.probe_id)
         if series is None:
             series = self._series[probe.probe_id] = SeriesLines(probe)
-        lines = series.reading_lines(derived)
-        pending.batch.add_readings(derived, lines)
+        pending.batch.add_readings(derived, series.reading_lines(derived))
+        if derived is columns:
+            pending.lines += lines
+            pending.texts += texts
+            return
         # The line number of each reading line: a derived level has its depth's row.
-        record = iter(kept)
+        record = -1
         for name, quantity in zip(derived.record_names, derived.quantities, strict=True):
             if not (name == "depth" and quantity == "level"):
-                index = next(record)
-            pending.lines.append(pack.lines[index])
-            pending.texts.append(pack.texts[index])
+                record += 1
+            pending.lines.append(lines[record])
+            pending.texts.append(texts[record])
 
     def _hand_over(
         self,

@@ -1,6 +1,7 @@
 """The import file (docs/import.md): CSV rows `probe,time,quantity,value,unit` turned into
 SenML packs of the wire contract, so that imported values go through the same decoder
-(units, bounds, censored values, times) as the values probes send.
+(units, bounds, censored values, times) as the values probes send; plain rows are
+decoded column by column by the same rules instead (`CsvReader`).
 
 Every problem of a row is a `RowProblem` with its line number; the row is skipped and the
 file goes on. Only an unusable file as a whole (not found, no or a wrong header) raises
@@ -13,6 +14,7 @@ import csv
 import functools
 import json
 import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -21,6 +23,13 @@ from typing import BinaryIO
 
 from gwmon.config import GwmonError
 from gwmon.ingest._bounded import Reason
+from gwmon.ingest._import_plain import (
+    JSON_NUMBER,
+    TIME_CACHE_SIZE,
+    PlainRowDecoder,
+    PlainRows,
+)
+from gwmon.ingest._import_plain import runs as plain_runs
 from gwmon.ingest._registry import Probe, Registry
 from gwmon.ingest._senml import SEQUENCE_RECORD
 
@@ -28,7 +37,7 @@ COLUMNS = ("probe", "time", "quantity", "value", "unit")
 MAX_LINE_BYTES = 1_000  # a row of this layout is far shorter; longer ones are refused
 PACK_RECORDS = 1_000  # consecutive rows of one probe decoded as one pack
 PACK_MAX_BYTES = PACK_RECORDS * (MAX_LINE_BYTES + 64)  # the decoder's size bound for a pack
-_TIME_CACHE_SIZE = 100_000  # a year of 15-minute values has 35,040 distinct times
+_BLOCK_BYTES = 1 << 18  # the file is read in blocks of about 6,000 rows
 
 # Reasons of row problems found before the decoder (the decoder's own are `Reason`s).
 BAD_ROW = "bad_row"
@@ -40,7 +49,6 @@ NOT_UTF8 = "not_utf8"
 _UTF8_BOM = b"\xef\xbb\xbf"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _UNIX_SECONDS = re.compile(r"(?:0|[1-9][0-9]{0,11})(?:\.[0-9]{1,9})?")
-_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
 _GERMAN_TIME = re.compile(
     r"(?P<day>\d{1,2})\.(?P<month>\d{1,2})\.(?P<year>\d{4})"
     r"[ T](?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2}))?"
@@ -84,6 +92,16 @@ class Layout:
 
     delimiter: str
     columns: tuple[str, ...]
+    probe_at: int = field(init=False)
+    time_at: int = field(init=False)
+    quantity_at: int = field(init=False)
+    value_at: int = field(init=False)
+    unit_at: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        for name in COLUMNS:
+            if name in self.columns:
+                object.__setattr__(self, f"{name}_at", self.columns.index(name))
 
     def index(self, name: str) -> int:
         return self.columns.index(name)
@@ -163,7 +181,7 @@ def value_field(text: str) -> str:
         text = text.replace(",", ".")
     if text.startswith("<"):
         return f'"vs":{json.dumps(text)}'  # the decoder checks it like a probe's "vs"
-    if not _JSON_NUMBER.fullmatch(text):
+    if not JSON_NUMBER.fullmatch(text):
         msg = f"value {text[:40]!r} is not a number (e.g. 12.5 or 12,5; <0.5 below the LOQ)"
         raise ValueError(msg)
     return f'"v":{text}'
@@ -175,8 +193,16 @@ def _json_text(text: str) -> str:
 
 
 class CsvReader:
-    """Reads an import file row by row into packs (see module docstring); problems go
-    to `on_problem`. `bytes_read` follows the file for a progress bar."""
+    """Reads an import file into packs (see module docstring); problems go to
+    `on_problem`. `bytes_read` follows the file for a progress bar.
+
+    The file is read in blocks. The plain rows of a block (the layout's five fields, no
+    quotes, a registered probe, a time and a short number the one-pass decoder of
+    `_pack.py` would take, a known name and unit, not in the future) are decoded column
+    by column into `PlainRows`, as `decode_columns` decodes their pack; every other row
+    goes the careful way (`CsvPack`, through the decoder), in file order.
+    `plain=False` sends every row the careful way (the reference the tests hold the
+    plain path against)."""
 
     def __init__(
         self,
@@ -185,57 +211,136 @@ class CsvReader:
         *,
         timezone: tzinfo | None,
         on_problem: Callable[[RowProblem], None],
+        clock: Callable[[], float] = time.time,
+        future_margin_s: float = 300.0,
+        plain: bool = True,
     ) -> None:
         self.path = path
         self.registry = registry
         self.timezone = timezone
         self.on_problem = on_problem
+        self.plain = plain
         self.bytes_read = 0
         self.rows = 0
         self._times: dict[str, str] = {}
+        self._plain_rows = PlainRowDecoder(
+            registry.probes,
+            functools.partial(time_literal, timezone=timezone),
+            clock=clock,
+            future_margin_s=future_margin_s,
+        )
+        self._pack: CsvPack | None = None  # the careful rows' pack being filled
 
-    def packs(self) -> Iterator[CsvPack]:
+    def packs(self) -> Iterator[CsvPack | PlainRows]:
         try:
             handle = self.path.open("rb")
         except OSError as exc:
             msg = f"{self.path}: cannot be read ({exc.strerror}); check the path"
             raise ImportFileError(msg) from None
         with handle:
-            yield from self._packs(handle)
+            layout, number = self._header(handle)
+            yield from self._blocks(handle, layout, number)
 
-    def _packs(self, handle: BinaryIO) -> Iterator[CsvPack]:
-        layout: Layout | None = None
-        pack: CsvPack | None = None
-        for number, raw in enumerate(handle, start=1):
+    def _header(self, handle: BinaryIO) -> tuple[Layout, int]:
+        """The layout from the first line that is not empty or a comment, and its number."""
+        number = 0
+        for raw in handle:
+            number += 1
             self.bytes_read += len(raw)
             text = self._text(number, raw)
-            if text is None:
-                self.rows += layout is not None
+            if text is None or not text.strip() or text.startswith("#"):
                 continue
-            if not text.strip() or text.startswith("#"):
-                continue
-            if layout is None:
-                layout = read_layout(text, self.path)
-                continue
-            self.rows += 1
-            row = self._row(number, text, layout)
-            if row is None:
-                continue
-            probe, record = row
-            if pack is not None and (pack.probe is not probe or len(pack.records) >= PACK_RECORDS):
-                yield pack
-                pack = None
-            if pack is None:
-                pack = CsvPack(probe)
-            pack.records.append(record)
-            pack.lines.append(number)
-            pack.texts.append(text)
-        if layout is None:
-            msg = f"{self.path}: the file is empty; it needs the header {','.join(COLUMNS)}"
-            raise ImportFileError(msg)
-        if pack is not None:
-            yield pack
+            return read_layout(text, self.path), number
+        msg = f"{self.path}: the file is empty; it needs the header {','.join(COLUMNS)}"
+        raise ImportFileError(msg)
 
+    def _blocks(
+        self, handle: BinaryIO, layout: Layout, number: int
+    ) -> Iterator[CsvPack | PlainRows]:
+        remainder = b""
+        skipping = False  # inside a line too long to keep: only its head is kept
+        while chunk := handle.read(_BLOCK_BYTES):
+            self.bytes_read += len(chunk)
+            if skipping:
+                end = chunk.find(b"\n")
+                if end < 0:
+                    continue
+                chunk, skipping = chunk[end:], False
+            data = remainder + chunk if remainder else chunk
+            cut = data.rfind(b"\n") + 1
+            remainder = data[cut:]
+            if len(remainder) > MAX_LINE_BYTES:  # refused by its length alone
+                remainder, skipping = remainder[: MAX_LINE_BYTES + 1], True
+            if cut:
+                yield from self._block(number + 1, data[:cut], layout)
+                number += data.count(b"\n", 0, cut)
+        if remainder:  # the last line, without a newline
+            yield from self._careful(number + 1, remainder, layout)
+        if self._pack is not None:
+            yield self._pack
+            self._pack = None
+
+    def _block(self, first: int, body: bytes, layout: Layout) -> Iterator[CsvPack | PlainRows]:
+        """The lines of `body` (each ends with a newline), line `first` first."""
+        raws: list[bytes] | None = None
+        if body.isascii():
+            lines = body.decode("ascii").split("\n")
+        else:  # a line with other bytes is no plain row; the careful path reads it
+            raws = body.split(b"\n")
+            lines = [raw.decode("ascii") if raw.isascii() else "" for raw in raws]
+        lines.pop()  # after the last newline
+        plain = (
+            self._plain_rows.block(lines, layout, crlf=b"\r" in body, quoted=b'"' in body)
+            if self.plain
+            else None
+        )
+        runs = plain_runs(plain) if plain is not None else []
+        done = 0
+        for start, end in runs:
+            assert plain is not None
+            low = plain.positions[start]
+            for position in range(done, low):
+                yield from self._careful_line(first, position, lines, raws, layout)
+            if self._pack is not None:
+                yield self._pack
+                self._pack = None
+            yield plain.rows(start, end, first)
+            self.rows += end - start
+            done = low + end - start
+        for position in range(done, len(lines)):
+            yield from self._careful_line(first, position, lines, raws, layout)
+
+    def _careful_line(
+        self, first: int, position: int, lines: list[str], raws: list[bytes] | None, layout: Layout
+    ) -> Iterator[CsvPack]:
+        raw = raws[position] if raws is not None else lines[position].encode("ascii")
+        yield from self._careful(first + position, raw + b"\n", layout)
+
+    def _careful(self, number: int, raw: bytes, layout: Layout) -> Iterator[CsvPack]:
+        """One line the careful way: a problem, nothing (empty, a comment) or a record of
+        the pack being filled (the pack is yielded when it is full or the probe changes)."""
+        text = self._text(number, raw)
+        if text is None:
+            self.rows += 1
+            return
+        if not text.strip() or text.startswith("#"):
+            return
+        self.rows += 1
+        row = self._row(number, text, layout)
+        if row is None:
+            return
+        probe, record = row
+        pack = self._pack
+        if pack is not None and (pack.probe is not probe or len(pack.records) >= PACK_RECORDS):
+            yield pack
+            pack = None
+        if pack is None:
+            pack = self._pack = CsvPack(probe)
+        pack.records.append(record)
+        pack.lines.append(number)
+        pack.texts.append(text)
+
+    # -- the careful way -----------------------------------------------------------------------
     def _text(self, number: int, raw: bytes) -> str | None:
         if number == 1 and raw.startswith(_UTF8_BOM):
             raw = raw[len(_UTF8_BOM) :]
@@ -264,35 +369,35 @@ class CsvReader:
             detail = f"{len(fields)} fields; the header has {len(layout.columns)}"
             self._problem(number, BAD_ROW, detail, text)
             return None
-        probe_id = fields[layout.index("probe")].strip()
+        probe_id = fields[layout.probe_at].strip()
         probe = self.registry.get(probe_id)
         if probe is None:
             detail = f"probe {probe_id[:64]!r} is not in the registry"
             self._problem(number, UNKNOWN_PROBE, detail, text)
             return None
         try:
-            time = self._time(fields[layout.index("time")])
+            time = self._time(fields[layout.time_at])
         except ValueError as exc:
             self._problem(number, BAD_TIME, str(exc), text)
             return None
         try:
-            value = value_field(fields[layout.index("value")])
+            value = value_field(fields[layout.value_at])
         except ValueError as exc:
             self._problem(number, BAD_VALUE, str(exc), text)
             return None
-        name = fields[layout.index("quantity")].strip()
+        name = fields[layout.quantity_at].strip()
         if name == SEQUENCE_RECORD:
             detail = "seq is a probe's sample counter, not a quantity"
             self._problem(number, Reason.UNKNOWN_QUANTITY, detail, text)
             return None
         quantity = _json_text(name)
-        unit = _json_text(fields[layout.index("unit")])
+        unit = _json_text(fields[layout.unit_at])
         return probe, f'"bt":{time},"n":{quantity},"u":{unit},{value}}}'
 
     def _time(self, text: str) -> str:
         found = self._times.get(text)
         if found is None:
-            if len(self._times) >= _TIME_CACHE_SIZE:
+            if len(self._times) >= TIME_CACHE_SIZE:
                 self._times.clear()
             found = self._times[text] = time_literal(text, self.timezone)
         return found

@@ -16,7 +16,7 @@ from tqdm import tqdm
 from gwmon.config import ConfigError
 from gwmon.ingest._config import GwmonConfig, load_config
 from gwmon.ingest._enrol import EnrolError, enrol
-from gwmon.ingest._import import Importer, ImportSummary
+from gwmon.ingest._import import IMPORT_BATCH_LINES, MAX_IMPORT_BATCH_LINES, Importer, ImportSummary
 from gwmon.ingest._import_csv import ImportFileError, RowProblem
 from gwmon.ingest._observer import BatchObserver
 from gwmon.ingest._registry import Registry, RegistryError, load_registry
@@ -39,6 +39,24 @@ def add_import_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-analytics", action="store_true", help="store the values without QC and alarms"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--batch-size",
+        type=_batch_size,
+        default=IMPORT_BATCH_LINES,
+        help=f"lines per write to InfluxDB (default {IMPORT_BATCH_LINES:,}; "
+        f"[influxdb] batch_size is gwmon run's)",
+    )
+
+
+def _batch_size(text: str) -> int:
+    try:
+        lines = int(text)
+    except ValueError:
+        lines = 0
+    if not 1 <= lines <= MAX_IMPORT_BATCH_LINES:
+        msg = f"{text!r}: a number of lines from 1 to {MAX_IMPORT_BATCH_LINES:,}"
+        raise argparse.ArgumentTypeError(msg)
+    return lines
 
 
 class ImportProblems:
@@ -109,7 +127,14 @@ def run_import(
             file=sys.stderr,
         )
         return EXIT_CONFIG
-    importer = Importer(config, registry, store, observers=observers, timezone=timezone)
+    importer = Importer(
+        config,
+        registry,
+        store,
+        observers=observers,
+        timezone=timezone,
+        batch_lines=args.batch_size,
+    )
     problems = ImportProblems(args.errors)
     total = args.file.stat().st_size if args.file.is_file() else None
     bar = tqdm(

@@ -13,7 +13,7 @@ import logging
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
@@ -27,6 +27,7 @@ from gwmon.backoff import Backoff
 from gwmon.config import GwmonError
 from gwmon.ingest._config import MqttSettings
 from gwmon.ingest._topics import subscription_filters
+from gwmon.ingest._wire import buffer_reads, queue_pubacks, supported
 
 logger = logging.getLogger("gwmon.ingest.source")
 
@@ -88,6 +89,8 @@ class MqttSource:
         self._reconnect_backoff = Backoff(1.0, 30.0)
         self._filters = subscription_filters(settings.topic_prefix, settings.shared_group)
         self._client = self._make_client()
+        # paho's per-packet reads and acks, in bulk (`_wire.py`), where paho allows it.
+        self._bulk_io = supported(self._client)
 
     @property
     def connected(self) -> bool:
@@ -194,6 +197,23 @@ class MqttSource:
         self._client.ack(mid, qos)
         return True
 
+    def ack_all(self, messages: Sequence[InboundMessage]) -> int:
+        """Acknowledge `messages` (in arrival order) as `InboundMessage.ack()` does one
+        by one, the PUBACKs of QoS 1 in one write; how many went out (QoS 0 counts)."""
+        if not self._bulk_io or any(message.qos == 2 for message in messages):
+            return sum(message.ack() for message in messages)  # PUBRECs keep their order
+        generation = self._generation
+        packet_ids = [
+            message._mid
+            for message in messages
+            if message.qos == 1 and message._generation == generation
+        ]
+        if packet_ids and self._connected:
+            queue_pubacks(self._client, packet_ids)
+        else:
+            packet_ids = []
+        return len(packet_ids) + sum(message.qos == 0 for message in messages)
+
     def _try_reconnect(self) -> bool:
         try:
             self._client.reconnect()
@@ -250,6 +270,8 @@ class MqttSource:
             return
         self._generation += 1
         self._connected = True
+        if self._bulk_io:
+            buffer_reads(client)  # a new socket per connection
         options = SubscribeOptions(qos=self.settings.qos)
         client.subscribe([(topic, options) for topic in self._filters])
         if self._statistic_topics:

@@ -16,10 +16,20 @@ import paho.mqtt.client as mqtt
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt._packet import decode_publish
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from gwmon.ingest._batch import Batch, FlushPolicy
-from gwmon.ingest._wire import ReadBuffer, buffer_reads, queue_pubacks, supported
+from gwmon.ingest._wire import (
+    ReadBuffer,
+    _publish,
+    buffer_reads,
+    deliver_publishes,
+    queue_pubacks,
+    supported,
+)
 
 
 def test_a_read_buffer_serves_small_reads_from_one_socket_read() -> None:
@@ -161,3 +171,85 @@ def test_streaming_gc_settings_freeze_the_start_up_heap_and_collect_young_object
     )
     assert result.stdout.split() == ["True", "20000", "True"]
     assert gc.get_threshold()[0] != 20_000 or gc.get_freeze_count() == 0  # this process: untouched
+
+
+def _publish_packet(topic: bytes, qos: int, mid: int, properties: bytes, payload: bytes) -> bytes:
+    """A PUBLISH's variable header and payload (what follows the fixed header)."""
+    header = struct.pack("!H", len(topic)) + topic
+    if qos:
+        header += struct.pack("!H", mid)
+    return header + properties + payload
+
+
+# MQTT strings: UTF-8 without U+0000 (MQTT 5.0, 1.5.4).
+_MQTT_CHARACTERS = st.characters(exclude_categories=["Cs"], exclude_characters="\x00")
+_TOPICS = st.text(alphabet=_MQTT_CHARACTERS, min_size=1, max_size=80)
+_STRINGS = st.text(alphabet=_MQTT_CHARACTERS, max_size=100)
+
+
+@given(
+    topic=_TOPICS,
+    qos=st.sampled_from([0, 1]),
+    mid=st.integers(1, 65_535),
+    payload=st.binary(max_size=300),
+    expiry=st.none() | st.integers(0, 2**32 - 1),
+    user=st.lists(st.tuples(_STRINGS, _STRINGS), max_size=20),
+    content_type=st.none() | _STRINGS,
+)
+def test_the_lean_publish_reader_reads_what_paho_reads(
+    topic: str,
+    qos: int,
+    mid: int,
+    payload: bytes,
+    expiry: int | None,
+    user: list[tuple[str, str]],
+    content_type: str | None,
+) -> None:
+    properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+    if expiry is not None:
+        properties.MessageExpiryInterval = expiry
+    if user:
+        properties.UserProperty = user
+    if content_type is not None:
+        properties.ContentType = content_type
+    packet = bytearray(
+        _publish_packet(topic.encode(), qos, mid, properties.pack(), payload)  # type: ignore[no-untyped-call]
+    )
+    paho = decode_publish(0x30 | qos << 1, packet, MQTTProtocolVersion.MQTTv5)
+    assert _publish(packet, qos) == (paho.topic.decode(), bytes(paho.payload), paho.mid)
+
+
+def test_publishes_paho_should_handle_go_to_paho() -> None:
+    empty_topic = bytearray(_publish_packet(b"", 1, 7, b"\x00", b"x"))
+    assert _publish(empty_topic, 1) is None  # a topic alias would be needed
+    with pytest.raises(UnicodeDecodeError):
+        _publish(bytearray(_publish_packet(b"gw/\xff", 1, 7, b"\x00", b"x")), 1)
+    assert _publish(bytearray(b"\x00\x09gw"), 0) is None  # shorter than its topic
+    with pytest.raises(IndexError):
+        _publish(bytearray(b"\x00\x02gw"), 1)  # no packet id
+
+
+def test_a_publish_read_from_the_socket_is_delivered_without_paho_s_message_objects() -> None:
+    client = _client()
+    delivered: list[tuple[str, bytes, int, int]] = []
+    paho_messages: list[object] = []
+    client.on_message = lambda *args: paho_messages.append(args)
+    assert deliver_publishes(client, lambda *fields: delivered.append(fields))
+    ours, broker = socket.socketpair()
+    try:
+        ours.setblocking(False)
+        client._sock = ours
+        assert buffer_reads(client)
+        body = _publish_packet(b"gw/v1/LE-01/data", 1, 42, b"\x00", b'[{"v":1}]')
+        qos2 = _publish_packet(b"gw/v1/LE-01/data", 2, 43, b"\x00", b"two")
+        broker.sendall(bytes([0x32, len(body)]) + body + bytes([0x34, len(qos2)]) + qos2)
+        for _ in range(2):
+            assert client.loop_read() == mqtt.MQTT_ERR_SUCCESS
+        assert delivered == [("gw/v1/LE-01/data", b'[{"v":1}]', 1, 42)]
+        # QoS 2: paho's own handling (PUBREC now, on_message after the PUBREL).
+        assert list(client._in_messages) == [43]
+        assert paho_messages == []
+    finally:
+        client._sock = None
+        ours.close()
+        broker.close()

@@ -27,7 +27,7 @@ from gwmon.backoff import Backoff
 from gwmon.config import GwmonError
 from gwmon.ingest._config import MqttSettings
 from gwmon.ingest._topics import subscription_filters
-from gwmon.ingest._wire import buffer_reads, queue_pubacks, supported
+from gwmon.ingest._wire import buffer_reads, deliver_publishes, queue_pubacks, supported
 
 logger = logging.getLogger("gwmon.ingest.source")
 
@@ -248,6 +248,7 @@ class MqttSource:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        deliver_publishes(client, self._take)  # paho's on_message for what it leaves
         client.on_subscribe = self._on_subscribe
         return client
 
@@ -320,19 +321,13 @@ class MqttSource:
             logger.warning("disconnected from broker: %s", reason_code)
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        self._take(message.topic, bytes(message.payload), message.qos, message.mid)
+
+    def _take(self, topic: str, payload: bytes, qos: int, mid: int) -> None:
         self._delivered += 1
-        topic = message.topic
         if self._on_statistic is not None and topic.startswith("$SYS/"):
-            self._on_statistic(topic, bytes(message.payload))
+            self._on_statistic(topic, payload)
             return
         self._on_message_cb(
-            InboundMessage(
-                topic=topic,
-                payload=bytes(message.payload),
-                qos=message.qos,
-                received_at=self._clock(),
-                _source=self,
-                _mid=message.mid,
-                _generation=self._generation,
-            )
+            InboundMessage(topic, payload, qos, self._clock(), self, mid, self._generation)
         )

@@ -270,6 +270,8 @@ def gwmon_config(
         f'[mqtt]\nurl = "{mosquitto.url}"\nclient_id = "bench-gwmon"\n\n'
         f'[influxdb]\nurl = "{database.url}"\ndatabase = "{database.name}"\n\n'
         f'[registry]\npath = "{registry}"\n\n'
+        # Any free port for /metrics: the default may be taken by another gwmon on the machine.
+        "[ops]\nport = 0\n\n"
         f'[analytics]\nenabled = {"true" if analytics else "false"}\nstate_dir = "state"\n'
         f"{extra}",
         encoding="utf-8",

@@ -56,6 +56,7 @@ _FULL_WAIT_S = 1.0  # longest wait for a write in flight while the next batch is
 # A batch is written once no message came for this share of flush_interval_s (20 ms
 # by default): the end of a burst is stored without waiting out the interval.
 _QUIET_SHARE = 0.1
+_WRITE_CONNECTIONS = 2  # InfluxDB connections a large batch is written over at once
 
 
 # Young-generation collections every this many allocations (CPython's default: 700).
@@ -130,21 +131,33 @@ class IngestService:
             broker_statistic=self.health.broker_statistic,
             statistic_topics=BROKER_STAT_TOPICS,
         )
-        # The writer runs on the write-behind thread: it waits between retries without
-        # MQTT, which the ingest thread keeps serving meanwhile.
+        # The writers run on the write-behind threads: they wait between retries without
+        # MQTT, which the ingest thread keeps serving meanwhile. A large batch is split
+        # by probe over _WRITE_CONNECTIONS connections (`WriteBehind`), each with its own
+        # client (a session is not thread-safe); a store handed in that is not an
+        # InfluxClient (a test's fake) gets one writer.
+        self._part_stores = (
+            [InfluxClient(self.store.settings) for _ in range(_WRITE_CONNECTIONS - 1)]
+            if isinstance(self.store, InfluxClient)
+            else []
+        )
+        writers = [self._store_writer(store) for store in (self.store, *self._part_stores)]
         self._writes = WriteBehind(
-            StoreWriter(
-                self.store,
-                writer=config.mqtt.client_id,
-                max_retry_interval_s=config.influxdb.max_retry_interval_s,
-                wait=self._pause_between_write_tries,
-                should_stop=self._stop.is_set,
-                rejected_payload_max_chars=config.ingest.rejected_payload_max_chars,
-                clock=clock,
-            ),
-            max_lines=config.influxdb.batch_size,
+            writers[0], max_lines=config.influxdb.batch_size, more_writers=writers[1:]
         )
         self._last_stats = 0.0
+
+    def _store_writer(self, store: InfluxClient) -> StoreWriter:
+        config = self.config
+        return StoreWriter(
+            store,
+            writer=config.mqtt.client_id,
+            max_retry_interval_s=config.influxdb.max_retry_interval_s,
+            wait=self._pause_between_write_tries,
+            should_stop=self._stop.is_set,
+            rejected_payload_max_chars=config.ingest.rejected_payload_max_chars,
+            clock=self.clock,
+        )
 
     # -- lifecycle --------------------------------------------------------------------------
     def stop(self) -> None:
@@ -278,6 +291,8 @@ class IngestService:
                 logger.exception("observer %r failed to close", observer)
         self._source.close()
         self.store.close()
+        for store in self._part_stores:
+            store.close()
         logger.info("ingest stopped")
 
     # -- messages and batches -----------------------------------------------------------------

@@ -147,7 +147,7 @@ def profile(args: argparse.Namespace, workdir: Path) -> Path:
             before = {name: cpu_seconds(pid) for name, pid in pids.items()}
             publishers = Publishers(mosquitto.port, load, folder)
             started = publishers.start()
-            stored = wait_stored(database, 1 + load.readings, started, process, log)
+            stored = wait_stored(database, 1 + load.readings, started, process, log, tail=load.tail)
             publishers.wait()
             seconds = stored.at - started
             print(

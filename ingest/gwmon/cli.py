@@ -52,7 +52,7 @@ from gwmon.ingest import cli as ingest_cli
 from gwmon.ingest._config import SPINE_SECTIONS
 from gwmon.ingest._example import HEADER as EXAMPLE_HEADER
 from gwmon.ingest._ops import GaugeSource, OpsServer, StorePing
-from gwmon.ingest._service import StopOutcome
+from gwmon.ingest._service import StopOutcome, settle_heap_for_streaming
 from gwmon.storage import InfluxClient, InfluxSettings, StoreConfigError, StoreError
 from gwmon_sim import EXAMPLE_TOML as SIM_EXAMPLE_TOML
 from gwmon_sim import SimSettings, check_settings
@@ -287,6 +287,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             ops = OpsServer(config.ops, service, store_ping=ping, sources=stages.gauges())
             ops.start()
         stages.mailer.start()
+        settle_heap_for_streaming()
         outcome = service.run()
     except OSError as exc:  # e.g. the mail ack endpoint's or the ops port is taken
         return _fail(f"cannot start: {exc}")

@@ -3,6 +3,7 @@ paths are in test_ingest_store_refusals.py and test_ingest_service.py)."""
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from gwmon.ingest import IngestService, load_config, load_registry
 from gwmon.ingest._batch import Batch
+from gwmon.ingest._pack import PackColumns
 from gwmon.ingest._writes import WriteBehind
 from gwmon.storage import StoreWriteError, StoreWriter
 
@@ -201,3 +203,77 @@ def test_a_batch_grown_during_a_slow_write_goes_out_in_requests_of_at_most_batch
     good = [line for line in batch.lines if line != "BAD line"]
     assert [line for line in store.written if line.startswith("m ")] == good
     assert max(store.sizes) <= 1000
+
+
+def _probes_of_two_writers() -> tuple[str, str]:
+    """Two probe ids whose readings go to different writers of two."""
+    ids = [f"P-{number:02d}" for number in range(10)]
+    first = next(i for i in ids if zlib.crc32(i.encode()) % 2 == 0)
+    second = next(i for i in ids if zlib.crc32(i.encode()) % 2 == 1)
+    return first, second
+
+
+def _pack(probe: str, count: int, start: int) -> tuple[PackColumns, list[str]]:
+    columns = PackColumns(probe, 0)
+    for index in range(count):
+        columns.append("nitrate", start + index, 1.0, "nitrate", False)
+    return columns, [f"reading,probe={probe} value=1.0 {start + index}" for index in range(count)]
+
+
+def test_a_large_batch_is_split_by_probe_over_the_writers_and_refusals_keep_batch_indices() -> None:
+    zero, one = _probes_of_two_writers()
+    stores = [BodyLimitStore(limit=3), BodyLimitStore(limit=3)]
+    writers = [StoreWriter(store, writer="test", should_stop=lambda: True) for store in stores]
+    writes = WriteBehind(writers[0], max_lines=3, more_writers=writers[1:], min_split_lines=4)
+    batch = Batch()
+    for probe, count, start in ((zero, 2, 100), (one, 4, 200), (zero, 2, 300), (one, 1, 400)):
+        columns, lines = _pack(probe, count, start)
+        if probe == one and start == 200:
+            lines[2] = "BAD line"  # refused: its index in the batch must come back
+        batch.add_readings(columns, lines)
+        batch.lines.append(f"sequence,probe={probe} seq={start}i {start}")
+    try:
+        writes.start(batch)
+        done = writes.wait()
+    finally:
+        writes.close()
+    assert done is not None
+    written, result = done
+    assert written is batch
+    assert batch.lines[5] == "BAD line"
+    assert dict(result.refused) == {5: "unable to parse 'BAD'"}
+    # Every reading of a probe with one writer, in batch order; the other lines with the
+    # first writer; every request within max_lines. The refusal is recorded once, by the
+    # first writer (the times of `rejected` points are unique per writer).
+    parts = [
+        [line for line in store.written if not line.startswith("rejected,")] for store in stores
+    ]
+    recorded = [line for line in stores[0].written if line.startswith("rejected,")]
+    assert len(recorded) == 1
+    assert 'payload="BAD line"' in recorded[0]
+    assert not any(line.startswith("rejected,") for line in stores[1].written)
+    assert all(f"probe={zero} " in line or "sequence" in line for line in parts[0])
+    assert all(f"probe={one} " in line for line in parts[1])
+    good = [line for line in batch.lines if line != "BAD line"]
+    assert sorted(parts[0] + parts[1]) == sorted(good)
+    for part in parts:
+        assert part == [line for line in good if line in part]
+    assert max(stores[0].sizes + stores[1].sizes) <= 3
+
+
+def test_a_small_batch_or_one_of_a_single_writer_s_probes_is_not_split() -> None:
+    zero, _ = _probes_of_two_writers()
+    stores = [LineRefusingStore(), LineRefusingStore()]
+    writers = [StoreWriter(store, writer="test") for store in stores]
+    writes = WriteBehind(writers[0], max_lines=100, more_writers=writers[1:], min_split_lines=4)
+    batch = Batch()
+    for start in (100, 200, 300):
+        batch.add_readings(*_pack(zero, 2, start))
+    try:
+        writes.start(batch)
+        assert writes.wait() is not None
+    finally:
+        writes.close()
+    assert stores[0].written == batch.lines
+    assert stores[0].requests == 1
+    assert stores[1].requests == 0

@@ -4,12 +4,14 @@ makes, for any tag text and value; checked against the contract like a point."""
 from __future__ import annotations
 
 import math
+import struct
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from gwmon.storage import READING, SEQUENCE, ContractError, float_lines
+from gwmon.storage._schema import float_texts
 
 tag_text = st.text(min_size=0, max_size=20)
 finite = st.floats(allow_nan=False, allow_infinity=False)
@@ -118,3 +120,67 @@ def test_float_lines_of_huge_finite_values_are_written() -> None:
     )
     with pytest.raises(ContractError, match="float fields"):
         float_lines([sequence], ([1.0], [1.0]), [1])
+
+
+# Floats the bulk formatter writes with orjson (no magnitude below 1e-4), over their
+# whole range, without filtering: as sign x digits x a power of ten from 1e-4 on, and as
+# bit patterns with a binary exponent from 2**-13 (1.2e-4) to the largest finite one.
+def _float_of_bits(sign: int, exponent: int, mantissa: int) -> float:
+    bits = sign << 63 | exponent << 52 | mantissa
+    return float(struct.unpack("<d", struct.pack("<Q", bits))[0])
+
+
+bulk_floats = st.builds(
+    lambda sign, digits, exponent: sign * digits * 10.0**exponent,
+    st.sampled_from([1.0, -1.0]),
+    st.floats(min_value=1.0, max_value=10.0),
+    st.integers(-4, 300),
+) | st.builds(
+    _float_of_bits,
+    st.integers(0, 1),
+    st.integers(1023 - 13, 2046),
+    st.integers(0, 2**52 - 1),
+)
+
+
+@given(st.lists(bulk_floats, min_size=1, max_size=50))
+def test_bulk_float_texts_are_repr_over_the_whole_range(column: list[float]) -> None:
+    assert float_texts(column) == [repr(value) for value in column]
+
+
+@given(st.lists(finite, max_size=50))
+def test_float_texts_of_any_finite_floats_are_repr(column: list[float]) -> None:
+    assert float_texts(column) == [repr(value) for value in column]
+
+
+def test_float_texts_at_the_edges_of_the_bulk_range() -> None:
+    edges = [1e-4, -1e-4, 9.999999999999999e-05, 1e-05, 0.0, -0.0, 1e15, 1e16, 1e22, 5e-324]
+    for column in ([value] for value in edges):
+        assert float_texts(column) == [repr(column[0])]
+    assert float_texts(edges) == [repr(value) for value in edges]
+
+
+@given(
+    rows=st.lists(
+        st.tuples(st.sampled_from(["nitrate", "level"]), bulk_floats, bulk_floats, st.integers()),
+        max_size=30,
+    )
+)
+def test_bulk_float_lines_are_the_lines_one_by_one(
+    rows: list[tuple[str, float, float, int]],
+) -> None:
+    formats = {
+        quantity: READING.line_format({**TAGS, "quantity": quantity}, ("value", "lag_s"))
+        for quantity, *_ in rows
+    }
+    chosen = [formats[quantity] for quantity, *_ in rows]
+    values, lags, times = (
+        [row[1] for row in rows],
+        [row[2] for row in rows],
+        [row[3] for row in rows],
+    )
+    expected = [
+        line_format.line((value, lag), time_ns)
+        for line_format, value, lag, time_ns in zip(chosen, values, lags, times, strict=True)
+    ]
+    assert float_lines(chosen, (values, lags), times) == expected

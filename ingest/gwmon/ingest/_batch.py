@@ -23,6 +23,7 @@ class Batch:
     reading_count: int = 0
     messages: list[InboundMessage] = field(default_factory=list)
     first_at: float | None = None
+    last_at: float | None = None  # when the latest message arrived
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -36,6 +37,7 @@ class Batch:
     def add_message(self, message: InboundMessage) -> None:
         if self.first_at is None:
             self.first_at = message.received_at
+        self.last_at = message.received_at
         if message.qos > 0:
             self.messages.append(message)
 
@@ -102,11 +104,15 @@ class StoredReadings(Sequence[Reading]):
 @dataclass(frozen=True, slots=True)
 class FlushPolicy:
     """When a batch is written: full, as many unacknowledged messages as the broker
-    sends before it waits (MQTT 5 Receive Maximum), or old enough."""
+    sends before it waits (MQTT 5 Receive Maximum), old enough, or the stream has gone
+    quiet: no message for `quiet_s` (0: never), so the last batch of a burst does not
+    wait out `max_age_s` for messages that are not coming. Under a steady stream the
+    gaps are shorter and batches fill as before."""
 
     max_lines: int
     max_messages: int
     max_age_s: float
+    quiet_s: float = 0.0
 
     def full(self, batch: Batch) -> bool:
         return len(batch.lines) >= self.max_lines or len(batch.messages) >= self.max_messages
@@ -115,5 +121,7 @@ class FlushPolicy:
         if not batch.lines and not batch.messages:
             return False
         if self.full(batch):
+            return True
+        if self.quiet_s and batch.last_at is not None and now - batch.last_at >= self.quiet_s:
             return True
         return batch.first_at is not None and now - batch.first_at >= self.max_age_s

@@ -17,6 +17,7 @@ bounds how many unacknowledged messages pile up while a write waits.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import threading
@@ -52,6 +53,31 @@ _OBSERVER_TICK_S = 1.0
 _POLL_S = 0.05
 _POLL_WRITING_S = 0.005  # while a write is in flight: notice its end soon
 _FULL_WAIT_S = 1.0  # longest wait for a write in flight while the next batch is full
+# A batch is written once no message came for this share of flush_interval_s (20 ms
+# by default): the end of a burst is stored without waiting out the interval.
+_QUIET_SHARE = 0.1
+_WRITE_CONNECTIONS = 2  # InfluxDB connections a large batch is written over at once
+
+
+# Young-generation collections every this many allocations (CPython's default: 700).
+_GC_YOUNG_THRESHOLD = 20_000
+
+
+def settle_heap_for_streaming() -> None:
+    """For the process that runs the ingest, once start-up is done: what exists now
+    (modules, config, registry, restored analytics state) is moved out of the cyclic
+    garbage collector's sight (`gc.freeze`), and young collections run less often.
+
+    Every message allocates a few tracked objects (parsed records, columns, its
+    `InboundMessage`) that live until the batch is acknowledged; with CPython's default
+    threshold they trigger a collection every few dozen messages, each one looking at
+    the whole heap: a third of the CPU per single-reading message in the ingest bench
+    (docs/performance.md). Nearly all garbage is freed by reference counting anyway;
+    the collector is still there for cycles."""
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(_GC_YOUNG_THRESHOLD, older, oldest)
 
 
 class StopOutcome(StrEnum):
@@ -94,6 +120,7 @@ class IngestService:
             max_lines=config.influxdb.batch_size,
             max_messages=config.mqtt.receive_maximum,
             max_age_s=config.influxdb.flush_interval_s,
+            quiet_s=config.influxdb.flush_interval_s * _QUIET_SHARE,
         )
         self._intake = Intake(config, registry, self.counters)
         self._source = MqttSource(
@@ -104,21 +131,33 @@ class IngestService:
             broker_statistic=self.health.broker_statistic,
             statistic_topics=BROKER_STAT_TOPICS,
         )
-        # The writer runs on the write-behind thread: it waits between retries without
-        # MQTT, which the ingest thread keeps serving meanwhile.
+        # The writers run on the write-behind threads: they wait between retries without
+        # MQTT, which the ingest thread keeps serving meanwhile. A large batch is split
+        # by probe over _WRITE_CONNECTIONS connections (`WriteBehind`), each with its own
+        # client (a session is not thread-safe); a store handed in that is not an
+        # InfluxClient (a test's fake) gets one writer.
+        self._part_stores = (
+            [InfluxClient(self.store.settings) for _ in range(_WRITE_CONNECTIONS - 1)]
+            if isinstance(self.store, InfluxClient)
+            else []
+        )
+        writers = [self._store_writer(store) for store in (self.store, *self._part_stores)]
         self._writes = WriteBehind(
-            StoreWriter(
-                self.store,
-                writer=config.mqtt.client_id,
-                max_retry_interval_s=config.influxdb.max_retry_interval_s,
-                wait=self._pause_between_write_tries,
-                should_stop=self._stop.is_set,
-                rejected_payload_max_chars=config.ingest.rejected_payload_max_chars,
-                clock=clock,
-            ),
-            max_lines=config.influxdb.batch_size,
+            writers[0], max_lines=config.influxdb.batch_size, more_writers=writers[1:]
         )
         self._last_stats = 0.0
+
+    def _store_writer(self, store: InfluxClient) -> StoreWriter:
+        config = self.config
+        return StoreWriter(
+            store,
+            writer=config.mqtt.client_id,
+            max_retry_interval_s=config.influxdb.max_retry_interval_s,
+            wait=self._pause_between_write_tries,
+            should_stop=self._stop.is_set,
+            rejected_payload_max_chars=config.ingest.rejected_payload_max_chars,
+            clock=self.clock,
+        )
 
     # -- lifecycle --------------------------------------------------------------------------
     def stop(self) -> None:
@@ -188,7 +227,7 @@ class IngestService:
                 # give InfluxDB time before reading more (bounds batch and memory);
                 # a poll a second keeps the connection alive during a long outage.
                 self._writes.wait_until_done(_FULL_WAIT_S)
-            self._source.poll(_POLL_WRITING_S if self._writes.busy else _POLL_S)
+            self._source.poll(self._poll_timeout())
             now = self.clock()
             self._finish_write()
             if not self._writes.busy and self._policy.due(self._batch, now):
@@ -198,6 +237,15 @@ class IngestService:
             if now - last_tick >= _OBSERVER_TICK_S:
                 last_tick = now
                 self._tick_observers(now)
+
+    def _poll_timeout(self) -> float:
+        # While a write is in flight: notice its end soon; while a batch waits: notice
+        # the stream going quiet (FlushPolicy.quiet_s) soon.
+        if self._writes.busy:
+            return _POLL_WRITING_S
+        if self._batch.messages and self._policy.quiet_s:
+            return min(_POLL_S, self._policy.quiet_s)
+        return _POLL_S
 
     def _wait_for_store(self) -> None:
         backoff = Backoff(0.5, 30.0)
@@ -243,6 +291,8 @@ class IngestService:
                 logger.exception("observer %r failed to close", observer)
         self._source.close()
         self.store.close()
+        for store in self._part_stores:
+            store.close()
         logger.info("ingest stopped")
 
     # -- messages and batches -----------------------------------------------------------------
@@ -310,7 +360,7 @@ class IngestService:
                 except Exception:
                     self.counters.observer_errors += 1
                     logger.exception("observer %r failed on a batch", observer)
-        acked = sum(message.ack() for message in batch.messages)
+        acked = self._source.ack_all(batch.messages)
         self._writing_messages = 0
         logger.debug(
             "batch written: lines=%d readings=%d refused=%d acked=%d",

@@ -13,7 +13,7 @@ import logging
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
@@ -27,6 +27,7 @@ from gwmon.backoff import Backoff
 from gwmon.config import GwmonError
 from gwmon.ingest._config import MqttSettings
 from gwmon.ingest._topics import subscription_filters
+from gwmon.ingest._wire import buffer_reads, deliver_publishes, queue_pubacks, supported
 
 logger = logging.getLogger("gwmon.ingest.source")
 
@@ -88,6 +89,8 @@ class MqttSource:
         self._reconnect_backoff = Backoff(1.0, 30.0)
         self._filters = subscription_filters(settings.topic_prefix, settings.shared_group)
         self._client = self._make_client()
+        # paho's per-packet reads and acks, in bulk (`_wire.py`), where paho allows it.
+        self._bulk_io = supported(self._client)
 
     @property
     def connected(self) -> bool:
@@ -194,6 +197,23 @@ class MqttSource:
         self._client.ack(mid, qos)
         return True
 
+    def ack_all(self, messages: Sequence[InboundMessage]) -> int:
+        """Acknowledge `messages` (in arrival order) as `InboundMessage.ack()` does one
+        by one, the PUBACKs of QoS 1 in one write; how many went out (QoS 0 counts)."""
+        if not self._bulk_io or any(message.qos == 2 for message in messages):
+            return sum(message.ack() for message in messages)  # PUBRECs keep their order
+        generation = self._generation
+        packet_ids = [
+            message._mid
+            for message in messages
+            if message.qos == 1 and message._generation == generation
+        ]
+        if packet_ids and self._connected:
+            queue_pubacks(self._client, packet_ids)
+        else:
+            packet_ids = []
+        return len(packet_ids) + sum(message.qos == 0 for message in messages)
+
     def _try_reconnect(self) -> bool:
         try:
             self._client.reconnect()
@@ -228,6 +248,7 @@ class MqttSource:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        deliver_publishes(client, self._take)  # paho's on_message for what it leaves
         client.on_subscribe = self._on_subscribe
         return client
 
@@ -250,6 +271,8 @@ class MqttSource:
             return
         self._generation += 1
         self._connected = True
+        if self._bulk_io:
+            buffer_reads(client)  # a new socket per connection
         options = SubscribeOptions(qos=self.settings.qos)
         client.subscribe([(topic, options) for topic in self._filters])
         if self._statistic_topics:
@@ -298,19 +321,13 @@ class MqttSource:
             logger.warning("disconnected from broker: %s", reason_code)
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        self._take(message.topic, bytes(message.payload), message.qos, message.mid)
+
+    def _take(self, topic: str, payload: bytes, qos: int, mid: int) -> None:
         self._delivered += 1
-        topic = message.topic
         if self._on_statistic is not None and topic.startswith("$SYS/"):
-            self._on_statistic(topic, bytes(message.payload))
+            self._on_statistic(topic, payload)
             return
         self._on_message_cb(
-            InboundMessage(
-                topic=topic,
-                payload=bytes(message.payload),
-                qos=message.qos,
-                received_at=self._clock(),
-                _source=self,
-                _mid=message.mid,
-                _generation=self._generation,
-            )
+            InboundMessage(topic, payload, qos, self._clock(), self, mid, self._generation)
         )

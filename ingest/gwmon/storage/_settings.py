@@ -96,7 +96,8 @@ database = "gwmon"
 # password_file = "/etc/gwmon/influx-password"
 # token_file = "/etc/gwmon/influx-token"   # InfluxDB 2.x/3.x (or GWMON_INFLUXDB__TOKEN)
 # Lines per write; a batch is also written once its oldest line waited
-# flush_interval_s (the longest a reading waits to be written: latency).
+# flush_interval_s (the longest a reading waits to be written: latency), or
+# once no message came for a tenth of it (the end of a burst).
 batch_size = 5000
 flush_interval_s = 0.2
 timeout_s = 10.0

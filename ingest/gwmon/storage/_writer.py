@@ -171,6 +171,12 @@ class StoreWriter:
                 return None
 
     # -- recording them -------------------------------------------------------------------------
+    def record_refusals(self, lines: Sequence[str], refused: Mapping[int, str]) -> None:
+        """Record refusals found by `write(..., record_refusals=False)` (of this writer or
+        of others writing parts of the same lines) as `rejected` points."""
+        if refused:
+            self._record_refusals(lines, refused)
+
     def _record_refusals(self, lines: Sequence[str], refused: Mapping[int, str]) -> None:
         first = next(iter(refused.values()))
         logger.error("InfluxDB refused %d of %d points: %s", len(refused), len(lines), first[:300])

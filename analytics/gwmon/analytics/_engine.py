@@ -334,9 +334,11 @@ class ProbeEvaluator:
         self.plan = plan
         probe = plan.probe
         self.windows: dict[str, Window] = {}
+        self._qc = plan.qc
         self.window_len = {
             quantity: plan.history_needed(quantity) for quantity in plan.qc if plan.qc[quantity]
         }
+        self._interval = probe.expected_interval_s
         self.machines: dict[str, list[ThresholdMachine]] = {}
         self.by_kind: dict[str, ThresholdMachine] = {}
 
@@ -405,32 +407,40 @@ class ProbeEvaluator:
                 hidden = source[2]
         loq = self._nitrate_loq
         below = censored or (loq is not None and quantity == "nitrate" and value < loq)
-        detectors = self.plan.qc.get(quantity)
-        if detectors:
+        checks = self._qc.get(quantity)
+        if checks:
             window = self.windows.get(quantity)
             if window is None:
                 window = self.windows[quantity] = Window()
-            size = len(window)
-            quantified = self.quantified.get(quantity, size)
-            quantified = min(quantified, size)
-            interval = self.plan.probe.expected_interval_s
-            for item in detectors:
+            size = len(window.times)
+            quantified = min(self.quantified.get(quantity, size), size)
+            # Detectors that skip below-LOQ readings see only the quantified tail.
+            quantified_start = size - quantified
+            interval = self._interval
+            for item in checks:
                 detector = item.detector
-                history: History = window
                 if detector.skips_below_loq:
                     if below:
                         continue
-                    if quantified < size:  # copy only when a below-LOQ value is in it
-                        history = window[size - quantified :]
-                detail = detector.check(item.params, history, time_ns, value, interval)
+                    start = quantified_start
+                else:
+                    start = 0
+                columns = item.columns
+                if columns is not None:
+                    detail = columns(window, start, time_ns, value, interval)
+                else:
+                    history: History = window[start:] if start else window
+                    detail = detector.check(item.params, history, time_ns, value, interval)
                 if detail is not None:
                     flags += (Flag(detector.flag, detector.name, detail, detector.level),)
                     hidden = hidden or detector.hides_from_history
             if not hidden:
-                window.append((time_ns, value))
+                times, values = window.times, window.values
+                times.append(time_ns)
+                values.append(value)
                 quantified = 0 if below else quantified + 1
                 if size + 1 > self.window_len[quantity]:
-                    window.drop_oldest()
+                    del times[0], values[0]
                     quantified = min(quantified, size)
                 self.quantified[quantity] = quantified
         bad: str | None = None
@@ -442,7 +452,9 @@ class ProbeEvaluator:
             self.last_verdict[quantity] = (time_ns, bad, hidden)
         elif quantity in self.last_verdict:
             del self.last_verdict[quantity]  # a good reading: nothing to inherit
-        self.sensor.feed(time_ns, quantity, value, arrival_ns, bad=bad, touched=self.touched)
+        sensor = self.sensor
+        if bad is not None or quantity in sensor.tracks:  # else the machine does nothing
+            sensor.feed(time_ns, quantity, value, arrival_ns, bad=bad, touched=self.touched)
         if bad is None:
             for machine in self.machines.get(quantity, ()):
                 machine.feed(time_ns, value, arrival_ns, self.touched, censored=censored)

@@ -69,7 +69,7 @@ class Entry:
             self.time_ns,
             self.value,
             self.arrival_ns,
-            _flags_json(self.flags),
+            flags_json(self.flags),
             int(self.censored),
             self.derived_from,
         )
@@ -128,6 +128,27 @@ class Series:
         self.values.insert(index, reading.value)
         self.arrivals.insert(index, reading.arrival_ns)
         self._set_kind(time_ns, reading.censored, derived_from(reading))
+
+    def append(
+        self,
+        time_ns: int,
+        value: float,
+        arrival_ns: int,
+        *,
+        censored: bool,
+        source: str | None,
+        flags: tuple[Flag, ...],
+    ) -> None:
+        """Add a reading after every one the series holds, with its flags."""
+        self.times.append(time_ns)
+        self.values.append(value)
+        self.arrivals.append(arrival_ns)
+        if flags:
+            self.flags[time_ns] = flags
+        if censored:
+            self.censored[time_ns] = True
+        if source is not None:
+            self.derived[time_ns] = source
 
     def add_row(self, row: HistoryRow) -> None:
         """Append a state-file row (rows come in time order)."""
@@ -189,7 +210,7 @@ def derived_from(reading: Reading) -> str | None:
     return None
 
 
-def _flags_json(flags: tuple[Flag, ...]) -> str:
+def flags_json(flags: tuple[Flag, ...]) -> str:
     return json.dumps([list(flag) for flag in flags]) if flags else "[]"
 
 

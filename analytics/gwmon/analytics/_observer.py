@@ -23,13 +23,15 @@ import logging
 import threading
 from collections.abc import Sequence
 from datetime import datetime
+from itertools import pairwise
+from operator import attrgetter
 
 from gwmon.analytics._book import AlertBook, StoredAlertBook
 from gwmon.analytics._codec import to_datetime
 from gwmon.analytics._delivery import Delivery, QcWithdrawal, qc_point
 from gwmon.analytics._detectors import DetectorRegistry, default_detectors
 from gwmon.analytics._engine import Flag, ProbeEvaluator
-from gwmon.analytics._history import Entry, Track
+from gwmon.analytics._history import Entry, Track, derived_from, flags_json
 from gwmon.analytics._model import Alert, AlertKind, AlertListener
 from gwmon.analytics._settings import (
     AnalyticsSettings,
@@ -79,12 +81,34 @@ def _writer(client: InfluxClient, config: GwmonConfig) -> StoreWriter:
     return StoreWriter(client, writer=config.mqtt.client_id, should_stop=lambda: True)
 
 
+# The order the evaluator sees a probe's readings in; ties (one reading twice in a
+# batch) by arrival, so the last to arrive is the one kept, as InfluxDB does.
+_ORDER = attrgetter("time_ns", "quantity", "arrival_ns")
+
+
+def _all_after(ordered: list[Reading], pos: tuple[int, str] | None) -> bool:
+    """Whether every reading (in `_ORDER`) lies after `pos` and no two share a (time,
+    quantity): then none can be retained already, nor replace another."""
+    first = ordered[0]
+    if pos is not None and (first.time_ns, first.quantity) <= pos:
+        return False
+    for before, after in pairwise(ordered):
+        if before.time_ns == after.time_ns and before.quantity == after.quantity:
+            return False
+    return True
+
+
 class AnalyticsObserver:
     """QC flags, alarms and the alert lifecycle, fed by the ingest (see module docstring).
 
     `batch_stored`, `tick` and `close` run on the ingest's thread; `book` (and
     `acknowledge`, `open_alerts`, `alerts`, `add_listener`) may be used from any thread.
     """
+
+    # Readings that all lie after everything evaluated take `_feed_in_order`; False sends
+    # them through `_retain` and `_feed_live` like the others (the careful path, which
+    # tests compare the fast one with).
+    in_order_fast_path = True
 
     def __init__(
         self,
@@ -247,7 +271,13 @@ class AnalyticsObserver:
         if track.last_arrival_ns is None or last_arrival > track.last_arrival_ns:
             track.last_arrival_ns = last_arrival
         self.book.resolve_stale(probe, min(r.arrival_ns for r in readings), changes)
-        inserted, earliest = self._retain(track, readings, changes)
+        ordered = sorted(readings, key=_ORDER)
+        if self.in_order_fast_path and _all_after(ordered, track.current.pos):
+            self._feed_in_order(track, ordered, changes)
+            self._prune(track, changes)
+            changes.probes[probe.probe_id] = track.state_row()
+            return
+        inserted, earliest = self._retain(track, ordered, changes)
         if earliest is not None:  # else only duplicates (or too late): arrival still counts
             current = track.current
             if current.pos is None or earliest > current.pos:
@@ -257,16 +287,79 @@ class AnalyticsObserver:
             self._prune(track, changes)
         changes.probes[probe.probe_id] = track.state_row()
 
+    def _feed_in_order(self, track: Track, ordered: list[Reading], changes: Changes) -> None:
+        """Readings all after everything evaluated, in (time, quantity) order, no two at
+        one (time, quantity): what `_retain` and `_feed_live` do for them, without looking
+        anything up (none of them can be retained already) and without an `Entry`."""
+        probe = track.probe
+        probe_id = probe.probe_id
+        current = track.current
+        current.touched = {}
+        history = changes.history
+        series_of = track.series_of
+        feed = current.feed
+        step = max(self._horizon_ns // 10, 1)
+        # A checkpoint is due before a reading at or after the next grid time past the
+        # position: as `_checkpoint`, without the division per reading.
+        pos = current.pos
+        next_checkpoint = None if pos is None else (pos[0] // step + 1) * step
+        for reading in ordered:
+            time_ns = reading.time_ns
+            if next_checkpoint is not None and time_ns >= next_checkpoint:
+                track.add_checkpoint(time_ns // step * step, current.snapshot())
+            quantity = reading.quantity
+            value = float(reading.value)
+            censored = reading.censored
+            source = derived_from(reading)
+            flags = feed(
+                time_ns, quantity, value, reading.arrival_ns, censored=censored, derived_from=source
+            )
+            next_checkpoint = (time_ns // step + 1) * step
+            series_of(quantity).append(
+                time_ns, value, reading.arrival_ns, censored=censored, source=source, flags=flags
+            )
+            if flags:
+                self._add_flag_lines(probe, quantity, time_ns, value, flags=flags, changes=changes)
+            history[(probe_id, quantity, time_ns)] = (
+                probe_id,
+                quantity,
+                time_ns,
+                value,
+                reading.arrival_ns,
+                flags_json(flags),
+                int(censored),
+                source,
+            )
+        self.book.reconcile(probe, current.touched, None, changes)
+
+    def _add_flag_lines(
+        self,
+        probe: Probe,
+        quantity: str,
+        time_ns: int,
+        value: float,
+        *,
+        flags: tuple[Flag, ...],
+        changes: Changes,
+    ) -> None:
+        """The `qc` points of a reading's flags."""
+        withdrawn = False if self.settings.qc_withdrawal == "mark" else None
+        for flag in flags:
+            self.stats.flags += 1
+            point = qc_point(probe, quantity, time_ns, value, flag, withdrawn=withdrawn)
+            changes.add_line(point.to_line())
+
     def _retain(
         self, track: Track, readings: list[Reading], changes: Changes
     ) -> tuple[list[tuple[int, str]], tuple[int, str] | None]:
-        """Put the readings into the track's history: the (time, quantity) of the new
-        ones, and the earliest (time, quantity) that changed (None: nothing to evaluate)."""
+        """Put the readings (in `_ORDER`) into the track's history: the (time, quantity)
+        of the new ones, and the earliest (time, quantity) that changed (None: nothing to
+        evaluate)."""
         probe = track.probe
         base_pos = track.base_pos()
         inserted: list[tuple[int, str]] = []
         earliest: tuple[int, str] | None = None
-        for reading in sorted(readings, key=lambda r: (r.time_ns, r.quantity, r.arrival_ns)):
+        for reading in readings:
             key = (reading.time_ns, reading.quantity)
             if base_pos is not None and key <= base_pos:
                 self.stats.too_late += 1
@@ -350,17 +443,9 @@ class AnalyticsObserver:
             else:
                 withdrawn = QcWithdrawal(probe.probe_id, entry.quantity, name, entry.time_ns)
                 changes.add_qc_delete(withdrawn.to_body())
-        for flag in flags:
-            self.stats.flags += 1
-            point = qc_point(
-                probe,
-                entry.quantity,
-                entry.time_ns,
-                entry.value,
-                flag,
-                withdrawn=False if marking else None,
-            )
-            changes.add_line(point.to_line())
+        self._add_flag_lines(
+            probe, entry.quantity, entry.time_ns, entry.value, flags=flags, changes=changes
+        )
         entry.keep_flags(flags)
         changes.history[key] = entry.row(probe)
 

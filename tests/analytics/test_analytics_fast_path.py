@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import tempfile
+from itertools import pairwise
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -78,7 +79,7 @@ def batches_of(draw: st.DrawFn) -> list[list[Reading]]:
             )
     cuts = sorted(draw(st.lists(st.integers(0, len(items)), max_size=6)))
     bounds = [0, *cuts, len(items)]
-    return [items[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+    return [items[a:b] for a, b in pairwise(bounds) if b > a]
 
 
 def run(directory: Path, batches: list[list[Reading]], *, fast: bool) -> tuple[object, ...]:

@@ -155,19 +155,19 @@ class AnalyticsObserver:
     def _load(self) -> None:
         self._tracks.clear()
         states = self._state.probe_states()
+        # The retained readings stay in the state file until a batch needs them.
+        spans = self._state.history_spans()
         for probe_id, plan in self._plans.items():
             base, current, last_arrival = states.get(probe_id, ("null", None, None))
+            oldest, newest = spans.get(probe_id, (None, None))
             self._tracks[probe_id] = Track(
                 plan=plan,
                 base_json=base,
                 current=ProbeEvaluator.from_snapshot(plan, current),
                 last_arrival_ns=last_arrival,
+                oldest=oldest,
+                newest=newest,
             )
-        for row in self._state.history():
-            track = self._tracks.get(row[0])
-            if track is None:
-                continue  # probe removed from the registry
-            track.series_of(row[1]).add_row(row)
         self.book.load(self._state.alerts(), self._state.series())
         logger.info(
             "analytics state loaded from %s: %d probes, %d open alerts",
@@ -274,18 +274,28 @@ class AnalyticsObserver:
         ordered = sorted(readings, key=_ORDER)
         if self.in_order_fast_path and _all_after(ordered, track.current.pos):
             self._feed_in_order(track, ordered, changes)
-            self._prune(track, changes)
-            changes.probes[probe.probe_id] = track.state_row()
-            return
-        inserted, earliest = self._retain(track, ordered, changes)
-        if earliest is not None:  # else only duplicates (or too late): arrival still counts
-            current = track.current
-            if current.pos is None or earliest > current.pos:
-                self._feed_live(track, inserted, changes)
-            else:
-                self._replay(track, changes)
-            self._prune(track, changes)
+            self._prune(track, changes, ordered)
+        else:
+            self._load_series(track, changes, ())
+            inserted, earliest = self._retain(track, ordered, changes)
+            if earliest is not None:  # else only duplicates (or too late): arrival counts
+                current = track.current
+                if current.pos is None or earliest > current.pos:
+                    self._feed_live(track, inserted, changes)
+                else:
+                    self._replay(track, changes)
+                self._prune(track, changes, ())
+        track.unload()
         changes.probes[probe.probe_id] = track.state_row()
+
+    def _load_series(self, track: Track, changes: Changes, batch: Sequence[Reading]) -> None:
+        """Load the track's retained readings: the state file's rows and those this batch
+        added (`batch`, fed in order, so after the file's rows of their quantity)."""
+        if track.loaded:
+            return
+        probe_id = track.probe.probe_id
+        pending = [changes.history[(probe_id, r.quantity, r.time_ns)] for r in batch]
+        track.load([*self._state.history_of(probe_id), *pending])
 
     def _feed_in_order(self, track: Track, ordered: list[Reading], changes: Changes) -> None:
         """Readings all after everything evaluated, in (time, quantity) order, no two at
@@ -296,7 +306,6 @@ class AnalyticsObserver:
         current = track.current
         current.touched = {}
         history = changes.history
-        series_of = track.series_of
         feed = current.feed
         step = max(self._horizon_ns // 10, 1)
         # A checkpoint is due before a reading at or after the next grid time past the
@@ -315,9 +324,6 @@ class AnalyticsObserver:
                 time_ns, quantity, value, reading.arrival_ns, censored=censored, derived_from=source
             )
             next_checkpoint = (time_ns // step + 1) * step
-            series_of(quantity).append(
-                time_ns, value, reading.arrival_ns, censored=censored, source=source, flags=flags
-            )
             if flags:
                 self._add_flag_lines(probe, quantity, time_ns, value, flags=flags, changes=changes)
             history[(probe_id, quantity, time_ns)] = (
@@ -330,6 +336,9 @@ class AnalyticsObserver:
                 int(censored),
                 source,
             )
+        if track.oldest is None:
+            track.oldest = ordered[0].time_ns
+        track.newest = ordered[-1].time_ns
         self.book.reconcile(probe, current.touched, None, changes)
 
     def _add_flag_lines(
@@ -449,7 +458,9 @@ class AnalyticsObserver:
         entry.keep_flags(flags)
         changes.history[key] = entry.row(probe)
 
-    def _prune(self, track: Track, changes: Changes) -> None:
+    def _prune(self, track: Track, changes: Changes, batch: Sequence[Reading]) -> None:
+        """Move `base` past the readings older than the horizon and forget them. `batch`:
+        the readings this batch fed in order while the series were not loaded."""
         newest, oldest = track.newest_ns(), track.oldest_ns()
         if newest is None or oldest is None:
             return
@@ -461,6 +472,7 @@ class AnalyticsObserver:
             cutoff = max(usable)
             track.base_from_checkpoint(cutoff)
         else:  # e.g. right after a restart (checkpoints live in memory): feed forward
+            self._load_series(track, changes, batch)
             evaluator = ProbeEvaluator.from_snapshot(track.plan, track.base)
             for entry in track.merged(before_ns=cutoff):
                 entry.feed(evaluator)
@@ -468,10 +480,24 @@ class AnalyticsObserver:
         for boundary in [b for b in track.checkpoints if b <= cutoff]:
             del track.checkpoints[boundary]
         probe_id = track.probe.probe_id
-        for quantity, series in track.series.items():
-            for time_ns in series.drop_before(cutoff):
-                changes.history_deleted.append((probe_id, quantity, time_ns))
-                changes.history.pop((probe_id, quantity, time_ns), None)
+        changes.history_cut.append((probe_id, cutoff))
+        if track.loaded:
+            for quantity, series in track.series.items():
+                for time_ns in series.drop_before(cutoff):
+                    changes.history.pop((probe_id, quantity, time_ns), None)
+        else:
+            kept = []
+            for reading in batch:
+                if reading.time_ns < cutoff:
+                    changes.history.pop((probe_id, reading.quantity, reading.time_ns), None)
+                else:
+                    kept.append(reading.time_ns)
+            # The file's rows before the cutoff go at the commit; the batch's are after them.
+            in_file = self._state.oldest_from(probe_id, cutoff)
+            firsts = [t for t in (in_file, min(kept, default=None)) if t is not None]
+            track.oldest = min(firsts, default=None)
+            if track.oldest is None:
+                track.newest = None
         self.book.forget_resolved(probe_id, cutoff, changes)
 
     # -- stale probes ------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import tempfile
+from dataclasses import asdict
 from itertools import pairwise
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analytics.analytics_helpers import NS, T0, Recorder, observer, probe, registry, write_config
+from gwmon.analytics import Episode
 from gwmon.ingest import Reading
 
 HOUR_NS = 3600 * NS
@@ -108,3 +110,9 @@ def test_the_in_order_fast_path_gives_what_the_careful_path_gives(
         careful = run(Path(tmp) / "careful", batches, fast=False)
         fast = run(Path(tmp) / "fast", batches, fast=True)
     assert fast == careful
+
+
+@given(st.builds(Episode))
+def test_an_episode_snapshot_is_what_dataclasses_asdict_gives(episode: Episode) -> None:
+    assert episode.to_dict() == asdict(episode)
+    assert list(episode.to_dict()) == list(asdict(episode))

@@ -13,7 +13,7 @@ run of `release_consecutive` readings past the release value (hysteresis).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any, NamedTuple
 
 from gwmon.analytics._detectors import FlagLevel, History
@@ -57,13 +57,16 @@ class Episode:
         return (self.kind, self.opened_ns)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # As dataclasses.asdict (same keys in field order), without its deep copy: every
+        # field is an int, float, str or None.
+        return {name: getattr(self, name) for name in _EPISODE_FIELDS}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Episode:
         return cls(**data)
 
 
+_EPISODE_FIELDS = tuple(item.name for item in fields(Episode))
 Touched = dict[EpisodeKey, Episode]
 
 

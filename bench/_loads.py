@@ -104,6 +104,13 @@ class Load:
     messages_per_publisher: int
     files: tuple[Path, ...]
     topics: tuple[str, ...]
+    last_start_s: int  # first measurement time of every publisher's last message
+
+    @property
+    def tail(self) -> tuple[int, int]:
+        """(ns, readings): the readings at or after the last messages' first time, one
+        message per publisher (times grow along each file, the same in every file)."""
+        return self.last_start_s * 1_000_000_000, len(self.files) * self.readings_per_message
 
     @property
     def messages(self) -> int:
@@ -141,9 +148,16 @@ def make_load(
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         files.append(path)
         topics.append(f"gw/v1/{probe.probe_id}/data")
+    last = messages_per_publisher - 1
     if kind == "single":
         return Load(
-            "single", "one reading per message", 1, messages_per_publisher, (*files,), (*topics,)
+            "single",
+            "one reading per message",
+            1,
+            messages_per_publisher,
+            (*files,),
+            (*topics,),
+            start + last * 60,
         )
     return Load(
         "pack96",
@@ -152,6 +166,7 @@ def make_load(
         messages_per_publisher,
         (*files,),
         (*topics,),
+        start + last * DAY_S,
     )
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 import paho.mqtt
 from bench import _nodered
 from bench._harness import GWMON_OFF, GWMON_ON, LABELS, NODE_RED, PAHO, SYSTEMS
+from bench._influx_alone import BATCH_LINES as INFLUX_BATCH_LINES
+from bench._influx_alone import WRITERS as INFLUX_WRITERS
 from bench._loads import REPO, Load
 from bench._runs import RunResult
 
@@ -86,6 +88,7 @@ class Report:
     loads: list[Load]
     runs: list[RunResult]
     publishers_alone: dict[str, list[float]]
+    influx_alone: dict[str, list[float]] = field(default_factory=dict)
     latency: list[dict[str, object]] = field(default_factory=list)
     latency_setup: str = ""
     rss: dict[str, object] | None = None
@@ -211,6 +214,39 @@ class Report:
                 "read it as a lower bound of the limit"
             )
             lines += ["", f"Publishers: {verdict}."]
+        return lines
+
+    def storage_table(self) -> list[str]:
+        ran = {r.system for r in self.runs}
+        stored = [s for s in (NODE_RED, GWMON_OFF, GWMON_ON) if s in ran]
+        if not any(self.influx_alone.values()):
+            return ["(not run)"]
+        lines = [
+            "InfluxDB alone taking the same points (each round, fresh database): the message "
+            "set's readings as the lines gwmon writes (same tags, fields `value` and `lag_s`), "
+            f"built before the clock, posted in requests of {INFLUX_BATCH_LINES:,} lines with "
+            f"{INFLUX_WRITERS} in flight; readings/s from the first request to the last answer. "
+            "No system that stores into this InfluxDB on this machine can be faster.",
+            "",
+            "| load | InfluxDB alone, readings/s | "
+            + " | ".join(f"{LABELS[s]} / InfluxDB alone" for s in stored)
+            + " |",
+            "|---|---|" + "---|" * len(stored),
+        ]
+        for load in self.loads:
+            alone = self.influx_alone.get(load.name, [])
+            if not alone:
+                continue
+            median = statistics.median(alone)
+            cells = []
+            for system in stored:
+                rate = self.median(system, load.name)
+                cells.append(self._times(rate / median if rate is not None else None))
+            lines.append(
+                f"| {load.label} | {median:,.0f} [{min(alone):,.0f} – {max(alone):,.0f}] | "
+                + " | ".join(cells)
+                + " |"
+            )
         return lines
 
     def latency_table(self) -> list[str]:
@@ -375,6 +411,10 @@ class Report:
             "### Are the publishers the bottleneck?",
             "",
             *self.publisher_table(),
+            "",
+            "### Is the storage the bottleneck?",
+            "",
+            *self.storage_table(),
             "",
             "### Latency",
             "",

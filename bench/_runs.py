@@ -166,7 +166,7 @@ def _stored(
         )
         publishers = Publishers(mosquitto.port, load, folder)
         started = publishers.start()
-        stored = wait_stored(database, 1 + load.readings, started, process, log)
+        stored = wait_stored(database, 1 + load.readings, started, process, log, tail=load.tail)
         publish_seconds = publishers.wait()
         return RunResult(
             system,

@@ -171,7 +171,7 @@ def run_once(
         )
         sender = Publishers(mosquitto.port, load, folder)
         started = sender.start()
-        stored = wait_stored(database, 1 + load.readings, started, process, log)
+        stored = wait_stored(database, 1 + load.readings, started, process, log, tail=load.tail)
         if not stored.complete:
             raise BenchError(f"stored {stored.count - 1} of {load.readings}:\n{log_tail(log)}")
         deadline = time.monotonic() + 300

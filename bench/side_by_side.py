@@ -26,6 +26,7 @@ from pathlib import Path
 
 from bench import _nodered
 from bench._harness import GWMON_OFF, GWMON_ON, LABELS, NODE_RED, SYSTEMS, Bench
+from bench._influx_alone import run_influx_alone
 from bench._latency import run_latency
 from bench._loads import REPO, make_load, read_registry
 from bench._report import DOC, Report, machine, write_doc
@@ -105,6 +106,7 @@ def run(args: argparse.Namespace, workdir: Path, command: str) -> Report:
         bench.node_red = _nodered.ensure_installed()
     runs: list[RunResult] = []
     alone: dict[str, list[float]] = {load.name: [] for load in loads}
+    influx_alone: dict[str, list[float]] = {load.name: [] for load in loads}
     latency: list[dict[str, object]] = []
     rss: dict[str, object] | None = None
     try:
@@ -117,6 +119,12 @@ def run(args: argparse.Namespace, workdir: Path, command: str) -> Report:
                     alone[load.name].append(rate)
                     say(
                         f"round {round_no} {load.name:7} {'publishers alone':18} {rate:12,.0f}"
+                        " readings/s"
+                    )
+                    ceiling = run_influx_alone(bench, load, senders, round_no)
+                    influx_alone[load.name].append(ceiling)
+                    say(
+                        f"round {round_no} {load.name:7} {'InfluxDB alone':18} {ceiling:12,.0f}"
                         " readings/s"
                     )
                     for system in order:
@@ -167,6 +175,7 @@ def run(args: argparse.Namespace, workdir: Path, command: str) -> Report:
         loads=loads,
         runs=runs,
         publishers_alone=alone,
+        influx_alone=influx_alone,
         latency=latency,
         latency_setup=setup,
         rss=rss,
@@ -194,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
                 "command": command,
                 "runs": [r.to_json() for r in report.runs],
                 "publishers_alone": report.publishers_alone,
+                "influx_alone": report.influx_alone,
                 "latency": report.latency,
                 "rss": report.rss,
             },

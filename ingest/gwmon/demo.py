@@ -11,7 +11,6 @@ import contextlib
 import json
 import math
 import os
-import shlex
 import shutil
 import signal
 import subprocess
@@ -33,6 +32,15 @@ from gwmon_sim import Fleet, load_scenario
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEMO_REGISTRY = REPO_ROOT / "examples" / "registry-wertvoll.csv"
 DEMO_SCENARIO = "wertvoll-demo"
+
+
+def shell_double_quoted(text: str) -> str:
+    """`text` as one POSIX shell word in double quotes: InfluxQL's single-quoted strings
+    then stay readable (shlex.quote would close and reopen its quotes around each one)."""
+    escaped = "".join("\\" + c if c in '\\"$`' else c for c in text)
+    return f'"{escaped}"'
+
+
 EXAMPLE_QUERY = (
     q.select(READING, q.STAR)
     .where(q.eq("probe", "LE-07"), q.eq("quantity", "nitrate"))
@@ -300,7 +308,7 @@ def run_demo(run_dir: Path, *, keep_running: bool = False) -> int:
             f"  ingest log:    {ingest_log}\n"
             f"  ground truth:  {truth_path}\n"
             f"  query InfluxDB (while running): influx -host 127.0.0.1 -port {influx.port} "
-            f"-database gwmon -execute {shlex.quote(EXAMPLE_QUERY)}\n"
+            f"-database gwmon -execute {shell_double_quoted(EXAMPLE_QUERY)}\n"
             f"  restart the demo servers later: mosquitto -c {mosquitto.workdir}/mosquitto.conf & "
             f"influxd -config {influx.workdir}/influxdb.conf &"
         )

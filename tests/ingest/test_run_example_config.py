@@ -107,6 +107,11 @@ def test_example_config_with_an_own_registry_runs_stores_and_stops_cleanly(
                 "municipality": "Dresden",
             }
         ]
+        # A running service has not loaded what only other commands need: matplotlib
+        # (charts: about 30 MiB) and numpy (the trend test: about 12 MiB), issue 11 target 4.
+        mapped = Path(f"/proc/{process.pid}/maps").read_text(encoding="utf-8")
+        assert "/matplotlib/" not in mapped
+        assert "/numpy/" not in mapped
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=60)
     finally:

@@ -10,6 +10,9 @@ holds them), `run_trend`, `mann_kendall`. A new QC check: a `QcDetector` in a
 `DetectorRegistry` (docs/quality-control.md).
 """
 
+import importlib
+from typing import TYPE_CHECKING
+
 from gwmon.analytics._book import AlertBookView, StoredAlertBook
 from gwmon.analytics._codec import alert_from_json, alert_point, alert_to_json
 from gwmon.analytics._detectors import (
@@ -20,12 +23,6 @@ from gwmon.analytics._detectors import (
     default_detectors,
 )
 from gwmon.analytics._engine import Episode, ProbeEvaluator
-from gwmon.analytics._mann_kendall import (
-    SECONDS_PER_YEAR,
-    MannKendallResult,
-    mann_kendall,
-    sens_slope,
-)
 from gwmon.analytics._model import (
     MAINTENANCE_KINDS,
     Alert,
@@ -55,7 +52,33 @@ from gwmon.analytics._settings import (
 )
 from gwmon.analytics._state import StateLockedError
 from gwmon.analytics._stats import AnalyticsStats
-from gwmon.analytics._trend import run_trend
+
+if TYPE_CHECKING:
+    from gwmon.analytics._mann_kendall import (
+        SECONDS_PER_YEAR,
+        MannKendallResult,
+        mann_kendall,
+        sens_slope,
+    )
+    from gwmon.analytics._trend import run_trend
+
+# The trend test needs numpy (about 12 MiB resident); `gwmon run` never runs it, so its
+# names are imported on first use (PEP 562) rather than with the package.
+_LAZY_MODULES = {
+    "SECONDS_PER_YEAR": "gwmon.analytics._mann_kendall",
+    "MannKendallResult": "gwmon.analytics._mann_kendall",
+    "mann_kendall": "gwmon.analytics._mann_kendall",
+    "sens_slope": "gwmon.analytics._mann_kendall",
+    "run_trend": "gwmon.analytics._trend",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY_MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "CONFIG_SECTION",

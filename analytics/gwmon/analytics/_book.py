@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gwmon.analytics._codec import alert_from_row, alert_from_state, alert_point, to_datetime, to_ns
 from gwmon.analytics._delivery import write_points
@@ -48,12 +48,14 @@ from gwmon.analytics._lifecycle import (
     trend_outcome,
     withdrawal,
 )
-from gwmon.analytics._mann_kendall import MannKendallResult
 from gwmon.analytics._model import Alert, AlertEvent, AlertEventType, AlertKind, AlertState
 from gwmon.analytics._state import Changes
 from gwmon.ingest import Probe
 from gwmon.storage import ALERT, InfluxClient, StoreWriter
 from gwmon.storage import influxql as q
+
+if TYPE_CHECKING:  # numpy comes with the trend test; `gwmon run` does not import it
+    from gwmon.analytics._mann_kendall import MannKendallResult
 
 logger = logging.getLogger("gwmon.analytics.book")
 

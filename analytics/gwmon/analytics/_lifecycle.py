@@ -16,11 +16,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from gwmon.analytics._codec import to_datetime, to_ns
 from gwmon.analytics._engine import Episode
-from gwmon.analytics._mann_kendall import MannKendallResult
 from gwmon.analytics._messages import (
     WITHDRAWN_PREFIX,
     data_again,
@@ -40,6 +39,9 @@ from gwmon.analytics._model import (
     Severity,
 )
 from gwmon.ingest import Probe
+
+if TYPE_CHECKING:  # numpy comes with the trend test; `gwmon run` does not import it
+    from gwmon.analytics._mann_kendall import MannKendallResult
 
 ALERT_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}\.[a-z_]+\.[0-9]{8}T[0-9]{6}[0-9]*Z")
 BUMP_NS = 1_000  # alert points of one (probe, kind) series never share or reverse a time

@@ -8,12 +8,15 @@ thresholds are called the probe's, never the GrwV's. Groundwater, never drinking
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from gwmon.analytics._codec import to_datetime
 from gwmon.analytics._engine import Episode
-from gwmon.analytics._mann_kendall import MannKendallResult
 from gwmon.analytics._model import AlertKind
 from gwmon.ingest import GRWV_NITRATE_THRESHOLD_MG_L, TREND_REVERSAL_START_MG_L, Probe
+
+if TYPE_CHECKING:  # numpy comes with the trend test; `gwmon run` does not import it
+    from gwmon.analytics._mann_kendall import MannKendallResult
 
 _NS = 1_000_000_000
 WITHDRAWN_PREFIX = (

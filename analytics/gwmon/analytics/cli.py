@@ -9,14 +9,13 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gwmon.analytics._book import StoredAlertBook
 from gwmon.analytics._codec import alert_to_json, to_datetime
 from gwmon.analytics._lifecycle import ALERT_ID_PATTERN
 from gwmon.analytics._model import AlertState
 from gwmon.analytics._settings import load_settings
-from gwmon.analytics._trend import TrendReport, run_trend
 from gwmon.config import ConfigError
 from gwmon.ingest import (
     GwmonConfig,
@@ -26,6 +25,9 @@ from gwmon.ingest import (
     load_configured_registry,
 )
 from gwmon.storage import InfluxClient, StoreError
+
+if TYPE_CHECKING:
+    from gwmon.analytics._trend import TrendReport
 
 Handler = Callable[[argparse.Namespace], int]
 ACK_WRITER = "gwmon-alerts-ack"  # names `gwmon alerts ack` in `rejected` if InfluxDB refuses
@@ -167,6 +169,9 @@ def _trend(args: argparse.Namespace, config: GwmonConfig) -> int:
         probes = [probe]
     else:
         probes = list(registry)
+    # Imported here: the trend test brings numpy, which the other commands do not need.
+    from gwmon.analytics._trend import run_trend  # noqa: PLC0415
+
     store = InfluxClient(config.influxdb)
     try:
         reports = run_trend(store, probes, settings, since=since)

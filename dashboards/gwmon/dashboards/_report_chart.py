@@ -1,22 +1,24 @@
-"""The report's nitrate chart per probe: a PNG made with matplotlib's Agg backend."""
+"""The report's nitrate chart per probe: a PNG made with matplotlib's Agg backend.
+
+Drawn with matplotlib's object API (no pyplot, no global state), and matplotlib is
+imported on the first chart: importing it costs about 30 MiB and a second, which
+`gwmon run` (importing this package for its CLI) must not pay.
+"""
 
 from __future__ import annotations
 
 import base64
 import io
 import math
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
-
-import matplotlib as mpl
-
-mpl.use("Agg")
-import matplotlib.dates as mdates
-import matplotlib.pyplot as plt
-from matplotlib.axes import Axes
 
 from gwmon.dashboards._common import Texts
 from gwmon.dashboards._report_month import Period, ProbeMonth
 from gwmon.ingest import DEFAULT_NITRATE_BREACH_MG_L, DEFAULT_NITRATE_WARNING_MG_L
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 
 def _date_num(seconds: float) -> float:
@@ -71,21 +73,24 @@ def _plot_thresholds(ax: Axes, entry: ProbeMonth, t: Texts) -> None:
 
 def nitrate_chart(entry: ProbeMonth, period: Period, t: Texts) -> str:
     """The probe's month as a base64 PNG for an inline <img>."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415
+    from matplotlib.dates import DateFormatter  # noqa: PLC0415
+    from matplotlib.figure import Figure  # noqa: PLC0415
+
     zone = ZoneInfo(period.timezone)
-    fig, ax = plt.subplots(figsize=(8, 2.9), dpi=100)
-    try:
-        _plot_values(ax, entry, t)
-        _plot_thresholds(ax, entry, t)
-        ax.set_xlim(_date_num(period.start_s), _date_num(period.end_s))
-        ax.set_ylabel("mg/L NO₃")
-        formatter = mdates.DateFormatter("%d.%m.", tz=zone)  # type: ignore[no-untyped-call]
-        ax.xaxis.set_major_formatter(formatter)
-        ax.grid(alpha=0.3)
-        fig.legend(loc="lower center", fontsize=7, ncols=4, frameon=False)
-        ax.set_title(f"{entry.probe.probe_id} – {entry.probe.site}", fontsize=10)
-        fig.tight_layout(rect=(0, 0.08, 1, 1))
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", metadata={"Software": None})
-    finally:
-        plt.close(fig)
+    fig = Figure(figsize=(8, 2.9), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    _plot_values(ax, entry, t)
+    _plot_thresholds(ax, entry, t)
+    ax.set_xlim(_date_num(period.start_s), _date_num(period.end_s))
+    ax.set_ylabel("mg/L NO₃")
+    formatter = DateFormatter("%d.%m.", tz=zone)  # type: ignore[no-untyped-call]
+    ax.xaxis.set_major_formatter(formatter)
+    ax.grid(alpha=0.3)
+    fig.legend(loc="lower center", fontsize=7, ncols=4, frameon=False)
+    ax.set_title(f"{entry.probe.probe_id} – {entry.probe.site}", fontsize=10)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", metadata={"Software": None})
     return base64.b64encode(buffer.getvalue()).decode("ascii")

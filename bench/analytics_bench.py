@@ -360,7 +360,8 @@ def main() -> None:
             print(f"   pack load, 8 probes x 100 days (wall):    {packs_wall:>10,.0f} readings/s")
             print(f"   pack load, 8 probes x 100 days (CPU):     {packs_cpu:>10,.0f} readings/s")
             print(
-                f"   ratio observer (CPU) / detectors alone:   {in_order[1] / rates['detectors']:.2f}"
+                "   ratio observer (CPU) / detectors alone:   "
+                f"{in_order[1] / rates['detectors']:.2f}"
             )
             if not args.skip_ingest:
                 print(f"3. with ingest ({args.messages} QoS 1 messages, 1 nitrate reading each)")

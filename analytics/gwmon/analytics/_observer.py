@@ -1,10 +1,11 @@
 """The analytics stage inside `gwmon run`: a `gwmon.ingest.BatchObserver`.
 
 Ordering design (docs/quality-control.md, "Late and duplicate readings"): per probe the
-observer keeps every reading of the last `reorder_horizon_s` (measurement time, behind
-the probe's newest reading) with its flags, plus a snapshot of the evaluator's state
-just before the oldest retained reading (`base`; `_history.py`). A reading newer than
-everything evaluated so far is simply fed on (the live path). A reading that lands
+observer retains every reading of the last `reorder_horizon_s` (measurement time,
+behind the probe's newest reading) with its flags, in the state file (loaded for a batch
+that needs them), plus a snapshot of the evaluator's state just before the oldest
+retained reading (`base`; `_history.py`). Readings newer than everything evaluated so
+far are simply fed on (the live path, `_feed_in_order`). A reading that lands
 before the newest one evaluated makes the observer replay the probe from `base` through
 the retained readings in (time, quantity) order; the resulting flags and alarm episodes
 are compared with what was stored before, and only the differences are written and

@@ -13,6 +13,7 @@ run of `release_consecutive` readings past the release value (hysteresis).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, NamedTuple
 
@@ -330,17 +331,49 @@ def _float_param(plan: ProbePlan, kind: str, name: str) -> float:
     return float(value)
 
 
+_WINDOW_LENGTHS: dict[int, tuple[object, Mapping[str, int]]] = {}
+
+
+def _window_lengths(plan: ProbePlan) -> Mapping[str, int]:
+    """Per quantity with detectors, the window they need: one mapping per `plan.qc`
+    object, which probes with equal parameters share (`build_plan(shared=...)`), so
+    10,000 probes do not hold 10,000 equal dicts (issue 11, target 4). Never changed."""
+    cached = _WINDOW_LENGTHS.get(id(plan.qc))
+    if cached is not None and cached[0] is plan.qc:
+        return cached[1]
+    lengths = {quantity: plan.history_needed(quantity) for quantity in plan.qc if plan.qc[quantity]}
+    if len(_WINDOW_LENGTHS) >= 4096:
+        _WINDOW_LENGTHS.clear()  # plans of registries long gone (tests build many)
+    _WINDOW_LENGTHS[id(plan.qc)] = (plan.qc, lengths)
+    return lengths
+
+
 class ProbeEvaluator:
     """QC and alarms of one probe, fed in measurement-time order (see module docstring)."""
+
+    # One per probe in `gwmon run`: slots, not a dict per instance (issue 11, target 4).
+    __slots__ = (
+        "_interval",
+        "_nitrate_loq",
+        "_qc",
+        "by_kind",
+        "last_verdict",
+        "machines",
+        "plan",
+        "pos",
+        "quantified",
+        "sensor",
+        "touched",
+        "window_len",
+        "windows",
+    )
 
     def __init__(self, plan: ProbePlan) -> None:
         self.plan = plan
         probe = plan.probe
         self.windows: dict[str, Window] = {}
         self._qc = plan.qc
-        self.window_len = {
-            quantity: plan.history_needed(quantity) for quantity in plan.qc if plan.qc[quantity]
-        }
+        self.window_len = _window_lengths(plan)
         self._interval = probe.expected_interval_s
         self.machines: dict[str, list[ThresholdMachine]] = {}
         self.by_kind: dict[str, ThresholdMachine] = {}

@@ -226,7 +226,7 @@ def _flags_from_json(text: str) -> tuple[Flag, ...]:
     )
 
 
-@dataclass
+@dataclass(slots=True)
 class Track:
     plan: ProbePlan
     # The `base` snapshot as the state file keeps it (JSON text, "null" for none): it is

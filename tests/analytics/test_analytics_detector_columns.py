@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gwmon.analytics import QcDetector, default_detectors
+from gwmon.analytics._detectors import ParamValue
 from gwmon.analytics._window import Window
 
 NS = 1_000_000_000
@@ -20,20 +21,20 @@ values = st.one_of(
 
 
 @st.composite
-def cases(draw: st.DrawFn) -> tuple[QcDetector, dict[str, object], Window, int, int, float]:
+def cases(draw: st.DrawFn) -> tuple[QcDetector, dict[str, ParamValue], Window, int, int, float]:
     detector = draw(st.sampled_from(DETECTORS))
     raw: dict[str, object] = {}
     for param in detector.params:
         if param.kind is int:
-            low = int(param.low if param.low is not None else 1)
-            raw[param.name] = draw(st.integers(low, min(low + 60, int(param.high or 60))))
+            first = int(param.low if param.low is not None else 1)
+            raw[param.name] = draw(st.integers(first, min(first + 60, int(param.high or 60))))
         elif param.name in detector.requires:
             raw[param.name] = draw(values)
         elif param.default is None:
             raw[param.name] = draw(st.one_of(st.none(), values))
         else:
-            low = param.low if param.low is not None else 0.0
-            raw[param.name] = draw(st.floats(low, low + 100, allow_nan=False))
+            lowest = param.low if param.low is not None else 0.0
+            raw[param.name] = draw(st.floats(lowest, lowest + 100, allow_nan=False))
     params = detector.configure(raw, f"test.{detector.name}")
     gaps = draw(st.lists(st.integers(-3600, 7 * 3600), max_size=70))
     time_ns = 1_764_000_000 * NS
@@ -50,12 +51,12 @@ def cases(draw: st.DrawFn) -> tuple[QcDetector, dict[str, object], Window, int, 
 @settings(max_examples=3000, deadline=None)
 @given(cases(), st.integers(60, 86_400))
 def test_every_column_check_equals_its_tuple_check(
-    case: tuple[QcDetector, dict[str, object], Window, int, int, float], interval: int
+    case: tuple[QcDetector, dict[str, ParamValue], Window, int, int, float], interval: int
 ) -> None:
     detector, params, window, start, time_ns, value = case
     assert detector.columns is not None
-    careful = detector.check(params, window[start:], time_ns, value, interval)  # type: ignore[arg-type]
-    fast = detector.columns(params)(window, start, time_ns, value, interval)  # type: ignore[arg-type]
+    careful = detector.check(params, window[start:], time_ns, value, interval)
+    fast = detector.columns(params)(window, start, time_ns, value, interval)
     assert fast == careful
 
 

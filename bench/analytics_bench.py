@@ -4,7 +4,10 @@
    the ingest's own per-reading work on the same data (`decode_pack` of a one-record
    SenML pack) and a bare `json.loads`;
 2. the observer: `batch_stored` in batches of 5,000 (evaluation, SQLite commit, qc/alert
-   points to a real InfluxDB), in order and with 2 % of the readings arriving late;
+   points to a real InfluxDB), in order and with 2 % of the readings arriving late; and
+   the side-by-side bench's pack load (8 demo probes, packs of 24 hourly cycles of four
+   quantities, 100 days each: past the 14-day horizon, so pruning runs) in batches of 52
+   packs, with wall and CPU time;
 3. with ingest: an in-process `IngestService` draining a backlog queued at a real
    Mosquitto (published beforehand by `mosquitto_pub`), with a counting observer vs with
    the analytics observer;
@@ -139,7 +142,8 @@ def bench_observer(
     registry: Registry,
     readings: Sequence[Reading],
     late: float,
-) -> float:
+) -> tuple[float, float]:
+    """Readings/s of `batch_stored`: by wall time and by CPU time (this process's)."""
     database = influx.new_database("obs")
     config = load_config(
         write_config(workdir, influx.url, database.name, "mqtt://127.0.0.1:1", "bench")
@@ -152,13 +156,56 @@ def bench_observer(
             i = rng.randrange(len(items) - 1000)
             items.insert(i + rng.randrange(20, 1000), items.pop(i))
     observer = AnalyticsObserver(config, registry, InfluxClient(config.influxdb))
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for start in range(0, len(items), 5000):
         observer.batch_stored(items[start : start + 5000])
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     observer.close()
     print(f"    ({'late' if late else 'in order'}: stats {observer.stats})")
-    return len(items) / elapsed
+    return len(items) / elapsed, len(items) / cpu
+
+
+def pack_readings(registry: Registry, days: int) -> list[Reading]:
+    """The side-by-side pack load as the ingest hands it over: 8 probes, a pack of 24
+    hourly cycles (nitrate, level, temperature, conductivity) per probe and day, the
+    probes' packs interleaved."""
+    probes = [p for p in registry][:8]
+    start = (T0 // 86_400 - days - 2) * 86_400
+    out = []
+    for day in range(days):
+        for number, probe in enumerate(probes):
+            arrival = (start + (day + 30) * 86_400) * NS
+            level = round((probe.level_min_m_nhn or 100.0) + 1.0, 2)
+            for hour in range(24):
+                index = day * 24 + hour
+                t = (start + day * 86_400 + hour * 3600) * NS
+                for quantity, value in (
+                    ("nitrate", round(20 + (index + number) % 40 * 0.1, 1)),
+                    ("level", round(level + (index % 20) * 0.01, 2)),
+                    ("temperature", round(10 + (index % 10) * 0.1, 1)),
+                    ("conductivity", float(600 + index % 30)),
+                ):
+                    out.append(Reading(probe.probe_id, quantity, t, value, quantity, arrival))
+    return out
+
+
+def bench_observer_packs(
+    influx: InfluxServer, workdir: Path, registry: Registry, days: int
+) -> tuple[float, float]:
+    """Readings/s of `batch_stored` on the pack load: by wall time and by CPU time."""
+    database = influx.new_database("packs")
+    config = load_config(
+        write_config(workdir, influx.url, database.name, "mqtt://127.0.0.1:1", "bench")
+    )
+    items = pack_readings(registry, days)
+    observer = AnalyticsObserver(config, registry, InfluxClient(config.influxdb))
+    started, cpu = time.perf_counter(), time.process_time()
+    for start in range(0, len(items), 52 * 96):
+        observer.batch_stored(items[start : start + 52 * 96])
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    observer.close()
+    print(f"    (packs: stats {observer.stats})")
+    return len(items) / elapsed, len(items) / cpu
 
 
 class _Counter:
@@ -305,10 +352,16 @@ def main() -> None:
             print("2. observer.batch_stored (batches of 5,000, SQLite + InfluxDB)")
             in_order = bench_observer(influx, workdir / "o1", registry, readings, 0.0)
             late = bench_observer(influx, workdir / "o2", registry, readings, 0.02)
-            print(f"   in measurement order:                     {in_order:>10,.0f} readings/s")
-            print(f"   2 % of readings late (replays):           {late:>10,.0f} readings/s")
+            packs_wall, packs_cpu = bench_observer_packs(influx, workdir / "o3", registry, 100)
+            print(f"   in measurement order (wall):              {in_order[0]:>10,.0f} readings/s")
+            print(f"   in measurement order (CPU):               {in_order[1]:>10,.0f} readings/s")
+            print(f"   2 % of readings late, replays (wall):     {late[0]:>10,.0f} readings/s")
+            print(f"   2 % of readings late, replays (CPU):      {late[1]:>10,.0f} readings/s")
+            print(f"   pack load, 8 probes x 100 days (wall):    {packs_wall:>10,.0f} readings/s")
+            print(f"   pack load, 8 probes x 100 days (CPU):     {packs_cpu:>10,.0f} readings/s")
             print(
-                f"   ratio observer / detectors alone:         {in_order / rates['detectors']:.2f}"
+                "   ratio observer (CPU) / detectors alone:   "
+                f"{in_order[1] / rates['detectors']:.2f}"
             )
             if not args.skip_ingest:
                 print(f"3. with ingest ({args.messages} QoS 1 messages, 1 nitrate reading each)")

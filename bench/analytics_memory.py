@@ -5,8 +5,8 @@
 packs of 24 hourly cycles of nitrate and level (the side-by-side run sends 2: the longest
 default detector window, 48 readings), fed in batches of 5,000 readings to the observer
 built as `gwmon run` builds it (a private InfluxDB for its points, the SQLite state in a
-temporary folder). Prints the Python heap it kept, per probe, and the allocation sites
-holding most of it.
+temporary folder). Prints the Python heap building the observer kept, the heap the
+batches then added (in all and per probe) and the allocation sites holding most of it.
 
     .venv/bin/python bench/analytics_memory.py [--probes 1000] [--packs 2] [--top 15]
 """
@@ -71,12 +71,13 @@ def main() -> int:
                 encoding="utf-8",
             )
             config = load_config(work / "gwmon.toml")
-            observer = AnalyticsObserver(
-                config, load_registry(config.registry.path), InfluxClient(config.influxdb)
-            )
+            registry = load_registry(config.registry.path)
             start_s = history_start(args.packs + 2)
             ids = [probe.probe_id for probe in probes]
             tracemalloc.start(4)
+            empty = tracemalloc.take_snapshot()
+            observer = AnalyticsObserver(config, registry, InfluxClient(config.influxdb))
+            gc.collect()
             before = tracemalloc.take_snapshot()
             for pack in range(args.packs):
                 batch = readings(ids, pack, start_s)
@@ -88,6 +89,11 @@ def main() -> int:
             observer.close()
         finally:
             influx.stop()
+    built = sum(stat.size_diff for stat in before.compare_to(empty, "filename"))
+    print(
+        f"{args.probes:,} probes: building the observer keeps {built / 2**20:.1f} MiB, "
+        f"{built / args.probes / 1024:.1f} KiB per probe"
+    )
     stats = after.compare_to(before, "lineno")
     total = sum(stat.size_diff for stat in stats)
     kept = args.probes * args.packs * CYCLES * 2

@@ -13,7 +13,8 @@ run of `release_consecutive` readings past the release value (hysteresis).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from typing import Any, NamedTuple
 
 from gwmon.analytics._detectors import FlagLevel, History
@@ -57,13 +58,16 @@ class Episode:
         return (self.kind, self.opened_ns)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # As dataclasses.asdict (same keys in field order), without its deep copy: every
+        # field is an int, float, str or None.
+        return {name: getattr(self, name) for name in _EPISODE_FIELDS}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Episode:
         return cls(**data)
 
 
+_EPISODE_FIELDS = tuple(item.name for item in fields(Episode))
 Touched = dict[EpisodeKey, Episode]
 
 
@@ -327,16 +331,50 @@ def _float_param(plan: ProbePlan, kind: str, name: str) -> float:
     return float(value)
 
 
+_WINDOW_LENGTHS: dict[int, tuple[object, Mapping[str, int]]] = {}
+
+
+def _window_lengths(plan: ProbePlan) -> Mapping[str, int]:
+    """Per quantity with detectors, the window they need: one mapping per `plan.qc`
+    object, which probes with equal parameters share (`build_plan(shared=...)`), so
+    10,000 probes do not hold 10,000 equal dicts (issue 11, target 4). Never changed."""
+    cached = _WINDOW_LENGTHS.get(id(plan.qc))
+    if cached is not None and cached[0] is plan.qc:
+        return cached[1]
+    lengths = {quantity: plan.history_needed(quantity) for quantity in plan.qc if plan.qc[quantity]}
+    if len(_WINDOW_LENGTHS) >= 4096:
+        _WINDOW_LENGTHS.clear()  # plans of registries long gone (tests build many)
+    _WINDOW_LENGTHS[id(plan.qc)] = (plan.qc, lengths)
+    return lengths
+
+
 class ProbeEvaluator:
     """QC and alarms of one probe, fed in measurement-time order (see module docstring)."""
+
+    # One per probe in `gwmon run`: slots, not a dict per instance (issue 11, target 4).
+    __slots__ = (
+        "_interval",
+        "_nitrate_loq",
+        "_qc",
+        "by_kind",
+        "last_verdict",
+        "machines",
+        "plan",
+        "pos",
+        "quantified",
+        "sensor",
+        "touched",
+        "window_len",
+        "windows",
+    )
 
     def __init__(self, plan: ProbePlan) -> None:
         self.plan = plan
         probe = plan.probe
         self.windows: dict[str, Window] = {}
-        self.window_len = {
-            quantity: plan.history_needed(quantity) for quantity in plan.qc if plan.qc[quantity]
-        }
+        self._qc = plan.qc
+        self.window_len = _window_lengths(plan)
+        self._interval = probe.expected_interval_s
         self.machines: dict[str, list[ThresholdMachine]] = {}
         self.by_kind: dict[str, ThresholdMachine] = {}
 
@@ -405,32 +443,40 @@ class ProbeEvaluator:
                 hidden = source[2]
         loq = self._nitrate_loq
         below = censored or (loq is not None and quantity == "nitrate" and value < loq)
-        detectors = self.plan.qc.get(quantity)
-        if detectors:
+        checks = self._qc.get(quantity)
+        if checks:
             window = self.windows.get(quantity)
             if window is None:
                 window = self.windows[quantity] = Window()
-            size = len(window)
-            quantified = self.quantified.get(quantity, size)
-            quantified = min(quantified, size)
-            interval = self.plan.probe.expected_interval_s
-            for item in detectors:
+            size = len(window.times)
+            quantified = min(self.quantified.get(quantity, size), size)
+            # Detectors that skip below-LOQ readings see only the quantified tail.
+            quantified_start = size - quantified
+            interval = self._interval
+            for item in checks:
                 detector = item.detector
-                history: History = window
                 if detector.skips_below_loq:
                     if below:
                         continue
-                    if quantified < size:  # copy only when a below-LOQ value is in it
-                        history = window[size - quantified :]
-                detail = detector.check(item.params, history, time_ns, value, interval)
+                    start = quantified_start
+                else:
+                    start = 0
+                columns = item.columns
+                if columns is not None:
+                    detail = columns(window, start, time_ns, value, interval)
+                else:
+                    history: History = window[start:] if start else window
+                    detail = detector.check(item.params, history, time_ns, value, interval)
                 if detail is not None:
                     flags += (Flag(detector.flag, detector.name, detail, detector.level),)
                     hidden = hidden or detector.hides_from_history
             if not hidden:
-                window.append((time_ns, value))
+                times, values = window.times, window.values
+                times.append(time_ns)
+                values.append(value)
                 quantified = 0 if below else quantified + 1
                 if size + 1 > self.window_len[quantity]:
-                    window.drop_oldest()
+                    del times[0], values[0]
                     quantified = min(quantified, size)
                 self.quantified[quantity] = quantified
         bad: str | None = None
@@ -442,7 +488,9 @@ class ProbeEvaluator:
             self.last_verdict[quantity] = (time_ns, bad, hidden)
         elif quantity in self.last_verdict:
             del self.last_verdict[quantity]  # a good reading: nothing to inherit
-        self.sensor.feed(time_ns, quantity, value, arrival_ns, bad=bad, touched=self.touched)
+        sensor = self.sensor
+        if bad is not None or quantity in sensor.tracks:  # else the machine does nothing
+            sensor.feed(time_ns, quantity, value, arrival_ns, bad=bad, touched=self.touched)
         if bad is None:
             for machine in self.machines.get(quantity, ()):
                 machine.feed(time_ns, value, arrival_ns, self.touched, censored=censored)

@@ -6,10 +6,15 @@ live evaluator (`current`). `merged` yields them in (time, quantity) order, the 
 the evaluator must see them in.
 
 A fleet retains millions of readings (every reading of `reorder_horizon_s`, 14 days by
-default), so a `Series` keeps them as columns (`array` of machine integers and doubles:
-24 bytes a reading) with the rare parts (flags, "< LOQ", derived-from) in small maps keyed
-by time; an `Entry` is a short-lived view of one reading while it is evaluated
-(issue 11, target 4; docs/performance.md "Memory with analytics on").
+default), and the state file holds every one of them (its `history` rows). So a track
+keeps its series in memory only while a batch needs them (a late, duplicate or replaced
+reading, or a prune that must feed forward): the observer loads them from the state
+file then (`loaded`) and drops them after the batch. In between a track keeps only the
+times of its oldest and newest retained readings; readings in order need no more (issue
+11, target 4; docs/performance.md "Memory with analytics on"). While loaded, a `Series`
+keeps its readings as columns (`array` of machine integers and doubles) with the rare
+parts (flags, "< LOQ", derived-from) in small maps keyed by time; an `Entry` is a
+short-lived view of one reading while it is evaluated.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import heapq
 import json
 import zlib
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,7 +74,7 @@ class Entry:
             self.time_ns,
             self.value,
             self.arrival_ns,
-            _flags_json(self.flags),
+            flags_json(self.flags),
             int(self.censored),
             self.derived_from,
         )
@@ -128,6 +133,27 @@ class Series:
         self.values.insert(index, reading.value)
         self.arrivals.insert(index, reading.arrival_ns)
         self._set_kind(time_ns, reading.censored, derived_from(reading))
+
+    def append(
+        self,
+        time_ns: int,
+        value: float,
+        arrival_ns: int,
+        *,
+        censored: bool,
+        source: str | None,
+        flags: tuple[Flag, ...],
+    ) -> None:
+        """Add a reading after every one the series holds, with its flags."""
+        self.times.append(time_ns)
+        self.values.append(value)
+        self.arrivals.append(arrival_ns)
+        if flags:
+            self.flags[time_ns] = flags
+        if censored:
+            self.censored[time_ns] = True
+        if source is not None:
+            self.derived[time_ns] = source
 
     def add_row(self, row: HistoryRow) -> None:
         """Append a state-file row (rows come in time order)."""
@@ -189,7 +215,7 @@ def derived_from(reading: Reading) -> str | None:
     return None
 
 
-def _flags_json(flags: tuple[Flag, ...]) -> str:
+def flags_json(flags: tuple[Flag, ...]) -> str:
     return json.dumps([list(flag) for flag in flags]) if flags else "[]"
 
 
@@ -200,7 +226,7 @@ def _flags_from_json(text: str) -> tuple[Flag, ...]:
     )
 
 
-@dataclass
+@dataclass(slots=True)
 class Track:
     plan: ProbePlan
     # The `base` snapshot as the state file keeps it (JSON text, "null" for none): it is
@@ -214,6 +240,11 @@ class Track:
     # Up to ten per probe, read only by a prune: kept as zlib-compressed JSON (about a
     # fifth of the text: the windows' times share their leading digits).
     checkpoints: dict[int, bytes] = field(default_factory=dict)
+    # Whether `series` holds the retained readings (loaded from the state file for one
+    # batch); if not, `oldest` and `newest` are their first and last times.
+    loaded: bool = False
+    oldest: int | None = None
+    newest: int | None = None
     _base_pos: tuple[int, str] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
@@ -258,12 +289,30 @@ class Track:
         return self._base_pos
 
     def newest_ns(self) -> int | None:
+        if not self.loaded:
+            return self.newest
         times = [series.times[-1] for series in self.series.values() if series.times]
         return max(times) if times else None
 
     def oldest_ns(self) -> int | None:
+        if not self.loaded:
+            return self.oldest
         times = [series.times[0] for series in self.series.values() if series.times]
         return min(times) if times else None
+
+    def load(self, rows: Iterable[HistoryRow]) -> None:
+        """Hold the retained readings in `series`: `rows` in (quantity, time) order."""
+        self.series = {}
+        for row in rows:
+            self.series_of(row[1]).add_row(row)
+        self.loaded = True
+
+    def unload(self) -> None:
+        """Keep only the oldest and newest time of the retained readings."""
+        if self.loaded:
+            self.oldest, self.newest = self.oldest_ns(), self.newest_ns()
+            self.series = {}
+            self.loaded = False
 
     def state_row(self) -> tuple[str, str, int | None]:
         """What the state file keeps of the track besides its readings."""

@@ -1,10 +1,11 @@
 """The analytics stage inside `gwmon run`: a `gwmon.ingest.BatchObserver`.
 
 Ordering design (docs/quality-control.md, "Late and duplicate readings"): per probe the
-observer keeps every reading of the last `reorder_horizon_s` (measurement time, behind
-the probe's newest reading) with its flags, plus a snapshot of the evaluator's state
-just before the oldest retained reading (`base`; `_history.py`). A reading newer than
-everything evaluated so far is simply fed on (the live path). A reading that lands
+observer retains every reading of the last `reorder_horizon_s` (measurement time,
+behind the probe's newest reading) with its flags, in the state file (loaded for a batch
+that needs them), plus a snapshot of the evaluator's state just before the oldest
+retained reading (`base`; `_history.py`). Readings newer than everything evaluated so
+far are simply fed on (the live path, `_feed_in_order`). A reading that lands
 before the newest one evaluated makes the observer replay the probe from `base` through
 the retained readings in (time, quantity) order; the resulting flags and alarm episodes
 are compared with what was stored before, and only the differences are written and
@@ -23,13 +24,15 @@ import logging
 import threading
 from collections.abc import Sequence
 from datetime import datetime
+from itertools import pairwise
+from operator import attrgetter
 
 from gwmon.analytics._book import AlertBook, StoredAlertBook
 from gwmon.analytics._codec import to_datetime
 from gwmon.analytics._delivery import Delivery, QcWithdrawal, qc_point
 from gwmon.analytics._detectors import DetectorRegistry, default_detectors
 from gwmon.analytics._engine import Flag, ProbeEvaluator
-from gwmon.analytics._history import Entry, Track
+from gwmon.analytics._history import Entry, Track, derived_from, flags_json
 from gwmon.analytics._model import Alert, AlertKind, AlertListener
 from gwmon.analytics._settings import (
     AnalyticsSettings,
@@ -79,12 +82,34 @@ def _writer(client: InfluxClient, config: GwmonConfig) -> StoreWriter:
     return StoreWriter(client, writer=config.mqtt.client_id, should_stop=lambda: True)
 
 
+# The order the evaluator sees a probe's readings in; ties (one reading twice in a
+# batch) by arrival, so the last to arrive is the one kept, as InfluxDB does.
+_ORDER = attrgetter("time_ns", "quantity", "arrival_ns")
+
+
+def _all_after(ordered: list[Reading], pos: tuple[int, str] | None) -> bool:
+    """Whether every reading (in `_ORDER`) lies after `pos` and no two share a (time,
+    quantity): then none can be retained already, nor replace another."""
+    first = ordered[0]
+    if pos is not None and (first.time_ns, first.quantity) <= pos:
+        return False
+    for before, after in pairwise(ordered):
+        if before.time_ns == after.time_ns and before.quantity == after.quantity:
+            return False
+    return True
+
+
 class AnalyticsObserver:
     """QC flags, alarms and the alert lifecycle, fed by the ingest (see module docstring).
 
     `batch_stored`, `tick` and `close` run on the ingest's thread; `book` (and
     `acknowledge`, `open_alerts`, `alerts`, `add_listener`) may be used from any thread.
     """
+
+    # Readings that all lie after everything evaluated take `_feed_in_order`; False sends
+    # them through `_retain` and `_feed_live` like the others (the careful path, which
+    # tests compare the fast one with).
+    in_order_fast_path = True
 
     def __init__(
         self,
@@ -131,19 +156,19 @@ class AnalyticsObserver:
     def _load(self) -> None:
         self._tracks.clear()
         states = self._state.probe_states()
+        # The retained readings stay in the state file until a batch needs them.
+        spans = self._state.history_spans()
         for probe_id, plan in self._plans.items():
             base, current, last_arrival = states.get(probe_id, ("null", None, None))
+            oldest, newest = spans.get(probe_id, (None, None))
             self._tracks[probe_id] = Track(
                 plan=plan,
                 base_json=base,
                 current=ProbeEvaluator.from_snapshot(plan, current),
                 last_arrival_ns=last_arrival,
+                oldest=oldest,
+                newest=newest,
             )
-        for row in self._state.history():
-            track = self._tracks.get(row[0])
-            if track is None:
-                continue  # probe removed from the registry
-            track.series_of(row[1]).add_row(row)
         self.book.load(self._state.alerts(), self._state.series())
         logger.info(
             "analytics state loaded from %s: %d probes, %d open alerts",
@@ -247,26 +272,104 @@ class AnalyticsObserver:
         if track.last_arrival_ns is None or last_arrival > track.last_arrival_ns:
             track.last_arrival_ns = last_arrival
         self.book.resolve_stale(probe, min(r.arrival_ns for r in readings), changes)
-        inserted, earliest = self._retain(track, readings, changes)
-        if earliest is not None:  # else only duplicates (or too late): arrival still counts
-            current = track.current
-            if current.pos is None or earliest > current.pos:
-                self._feed_live(track, inserted, changes)
-            else:
-                self._replay(track, changes)
-            self._prune(track, changes)
+        ordered = sorted(readings, key=_ORDER)
+        if self.in_order_fast_path and _all_after(ordered, track.current.pos):
+            self._feed_in_order(track, ordered, changes)
+            self._prune(track, changes, ordered)
+        else:
+            self._load_series(track, changes, ())
+            inserted, earliest = self._retain(track, ordered, changes)
+            if earliest is not None:  # else only duplicates (or too late): arrival counts
+                current = track.current
+                if current.pos is None or earliest > current.pos:
+                    self._feed_live(track, inserted, changes)
+                else:
+                    self._replay(track, changes)
+                self._prune(track, changes, ())
+        track.unload()
         changes.probes[probe.probe_id] = track.state_row()
+
+    def _load_series(self, track: Track, changes: Changes, batch: Sequence[Reading]) -> None:
+        """Load the track's retained readings: the state file's rows and those this batch
+        added (`batch`, fed in order, so after the file's rows of their quantity)."""
+        if track.loaded:
+            return
+        probe_id = track.probe.probe_id
+        pending = [changes.history[(probe_id, r.quantity, r.time_ns)] for r in batch]
+        track.load([*self._state.history_of(probe_id), *pending])
+
+    def _feed_in_order(self, track: Track, ordered: list[Reading], changes: Changes) -> None:
+        """Readings all after everything evaluated, in (time, quantity) order, no two at
+        one (time, quantity): what `_retain` and `_feed_live` do for them, without looking
+        anything up (none of them can be retained already) and without an `Entry`."""
+        probe = track.probe
+        probe_id = probe.probe_id
+        current = track.current
+        current.touched = {}
+        history = changes.history
+        feed = current.feed
+        step = max(self._horizon_ns // 10, 1)
+        # A checkpoint is due before a reading at or after the next grid time past the
+        # position: as `_checkpoint`, without the division per reading.
+        pos = current.pos
+        next_checkpoint = None if pos is None else (pos[0] // step + 1) * step
+        for reading in ordered:
+            time_ns = reading.time_ns
+            if next_checkpoint is not None and time_ns >= next_checkpoint:
+                track.add_checkpoint(time_ns // step * step, current.snapshot())
+            quantity = reading.quantity
+            value = float(reading.value)
+            censored = reading.censored
+            source = derived_from(reading)
+            flags = feed(
+                time_ns, quantity, value, reading.arrival_ns, censored=censored, derived_from=source
+            )
+            next_checkpoint = (time_ns // step + 1) * step
+            if flags:
+                self._add_flag_lines(probe, quantity, time_ns, value, flags=flags, changes=changes)
+            history[(probe_id, quantity, time_ns)] = (
+                probe_id,
+                quantity,
+                time_ns,
+                value,
+                reading.arrival_ns,
+                flags_json(flags),
+                int(censored),
+                source,
+            )
+        if track.oldest is None:
+            track.oldest = ordered[0].time_ns
+        track.newest = ordered[-1].time_ns
+        self.book.reconcile(probe, current.touched, None, changes)
+
+    def _add_flag_lines(
+        self,
+        probe: Probe,
+        quantity: str,
+        time_ns: int,
+        value: float,
+        *,
+        flags: tuple[Flag, ...],
+        changes: Changes,
+    ) -> None:
+        """The `qc` points of a reading's flags."""
+        withdrawn = False if self.settings.qc_withdrawal == "mark" else None
+        for flag in flags:
+            self.stats.flags += 1
+            point = qc_point(probe, quantity, time_ns, value, flag, withdrawn=withdrawn)
+            changes.add_line(point.to_line())
 
     def _retain(
         self, track: Track, readings: list[Reading], changes: Changes
     ) -> tuple[list[tuple[int, str]], tuple[int, str] | None]:
-        """Put the readings into the track's history: the (time, quantity) of the new
-        ones, and the earliest (time, quantity) that changed (None: nothing to evaluate)."""
+        """Put the readings (in `_ORDER`) into the track's history: the (time, quantity)
+        of the new ones, and the earliest (time, quantity) that changed (None: nothing to
+        evaluate)."""
         probe = track.probe
         base_pos = track.base_pos()
         inserted: list[tuple[int, str]] = []
         earliest: tuple[int, str] | None = None
-        for reading in sorted(readings, key=lambda r: (r.time_ns, r.quantity, r.arrival_ns)):
+        for reading in readings:
             key = (reading.time_ns, reading.quantity)
             if base_pos is not None and key <= base_pos:
                 self.stats.too_late += 1
@@ -350,21 +453,15 @@ class AnalyticsObserver:
             else:
                 withdrawn = QcWithdrawal(probe.probe_id, entry.quantity, name, entry.time_ns)
                 changes.add_qc_delete(withdrawn.to_body())
-        for flag in flags:
-            self.stats.flags += 1
-            point = qc_point(
-                probe,
-                entry.quantity,
-                entry.time_ns,
-                entry.value,
-                flag,
-                withdrawn=False if marking else None,
-            )
-            changes.add_line(point.to_line())
+        self._add_flag_lines(
+            probe, entry.quantity, entry.time_ns, entry.value, flags=flags, changes=changes
+        )
         entry.keep_flags(flags)
         changes.history[key] = entry.row(probe)
 
-    def _prune(self, track: Track, changes: Changes) -> None:
+    def _prune(self, track: Track, changes: Changes, batch: Sequence[Reading]) -> None:
+        """Move `base` past the readings older than the horizon and forget them. `batch`:
+        the readings this batch fed in order while the series were not loaded."""
         newest, oldest = track.newest_ns(), track.oldest_ns()
         if newest is None or oldest is None:
             return
@@ -376,6 +473,7 @@ class AnalyticsObserver:
             cutoff = max(usable)
             track.base_from_checkpoint(cutoff)
         else:  # e.g. right after a restart (checkpoints live in memory): feed forward
+            self._load_series(track, changes, batch)
             evaluator = ProbeEvaluator.from_snapshot(track.plan, track.base)
             for entry in track.merged(before_ns=cutoff):
                 entry.feed(evaluator)
@@ -383,10 +481,24 @@ class AnalyticsObserver:
         for boundary in [b for b in track.checkpoints if b <= cutoff]:
             del track.checkpoints[boundary]
         probe_id = track.probe.probe_id
-        for quantity, series in track.series.items():
-            for time_ns in series.drop_before(cutoff):
-                changes.history_deleted.append((probe_id, quantity, time_ns))
-                changes.history.pop((probe_id, quantity, time_ns), None)
+        changes.history_cut.append((probe_id, cutoff))
+        if track.loaded:
+            for quantity, series in track.series.items():
+                for time_ns in series.drop_before(cutoff):
+                    changes.history.pop((probe_id, quantity, time_ns), None)
+        else:
+            kept = []
+            for reading in batch:
+                if reading.time_ns < cutoff:
+                    changes.history.pop((probe_id, reading.quantity, reading.time_ns), None)
+                else:
+                    kept.append(reading.time_ns)
+            # The file's rows before the cutoff go at the commit; the batch's are after them.
+            in_file = self._state.oldest_from(probe_id, cutoff)
+            firsts = [t for t in (in_file, min(kept, default=None)) if t is not None]
+            track.oldest = min(firsts, default=None)
+            if track.oldest is None:
+                track.newest = None
         self.book.forget_resolved(probe_id, cutoff, changes)
 
     # -- stale probes ------------------------------------------------------------------------

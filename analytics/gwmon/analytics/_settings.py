@@ -9,7 +9,7 @@ registry's per-probe `qc` column (`nitrate.spike.max_jump=8; breach.min_consecut
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar, cast
 
@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gwmon.analytics._detectors import (
     DEFAULT_QC,
+    ColumnCheck,
     DetectorConfigError,
     DetectorRegistry,
     Param,
@@ -157,6 +158,12 @@ def load_settings(config: GwmonConfig) -> AnalyticsSettings:
 class ActiveDetector:
     detector: QcDetector
     params: Mapping[str, ParamValue]
+    # The detector's column check bound to `params` (None: run `detector.check`).
+    columns: ColumnCheck | None = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        bind = self.detector.columns
+        object.__setattr__(self, "columns", None if bind is None else bind(self.params))
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,7 +70,9 @@ class Changes:
     """Everything one batch (or tick, or acknowledgement) changes, committed at once."""
 
     history: dict[tuple[str, str, int], HistoryRow] = field(default_factory=dict)
-    history_deleted: list[tuple[str, str, int]] = field(default_factory=list)
+    # (probe, cutoff_ns): the probe's rows before cutoff_ns are deleted (a prune: one
+    # range delete instead of one per row).
+    history_cut: list[tuple[str, int]] = field(default_factory=list)
     probes: dict[str, tuple[str, str, int | None]] = field(default_factory=dict)
     alerts: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     alerts_deleted: list[str] = field(default_factory=list)
@@ -100,7 +102,7 @@ class Changes:
         return any(
             (
                 self.history,
-                self.history_deleted,
+                self.history_cut,
                 self.probes,
                 self.alerts,
                 self.alerts_deleted,
@@ -148,6 +150,30 @@ class StateStore:
             "ORDER BY probe, quantity, time_ns"
         )
 
+    def history_of(self, probe: str) -> list[HistoryRow]:
+        """One probe's rows in (quantity, time) order."""
+        return self._db.execute(
+            "SELECT probe, quantity, time_ns, value, arrival_ns, flags, censored, derived_from "
+            "FROM history WHERE probe = ? ORDER BY quantity, time_ns",
+            (probe,),
+        ).fetchall()
+
+    def history_spans(self) -> dict[str, tuple[int, int]]:
+        """Per probe: the first and the last time of its rows."""
+        return {
+            probe: (oldest, newest)
+            for probe, oldest, newest in self._db.execute(
+                "SELECT probe, min(time_ns), max(time_ns) FROM history GROUP BY probe"
+            )
+        }
+
+    def oldest_from(self, probe: str, time_ns: int) -> int | None:
+        """The first time at or after `time_ns` of a probe's rows (None: there is none)."""
+        row = self._db.execute(
+            "SELECT min(time_ns) FROM history WHERE probe = ? AND time_ns >= ?", (probe, time_ns)
+        ).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
     def probe_states(self) -> dict[str, tuple[str, Any, int | None]]:
         """Per probe: the `base` snapshot as JSON text (the observer keeps it so), the
         `current` one parsed, the last arrival."""
@@ -177,10 +203,10 @@ class StateStore:
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
-            if changes.history_deleted:
+            if changes.history_cut:
                 db.executemany(
-                    "DELETE FROM history WHERE probe = ? AND quantity = ? AND time_ns = ?",
-                    changes.history_deleted,
+                    "DELETE FROM history WHERE probe = ? AND time_ns < ?",
+                    changes.history_cut,
                 )
             if changes.history:
                 db.executemany(

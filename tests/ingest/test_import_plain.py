@@ -274,14 +274,19 @@ def test_the_plain_path_writes_and_reports_what_the_careful_path_does(
         assert_same(config, data)
 
 
-def kinds(config: GwmonConfig, data: Path) -> list[tuple[str, int]]:
-    reader = CsvReader(
+def _reader(config: GwmonConfig, data: Path, *, timezone: ZoneInfo | None) -> CsvReader:
+    """A reader of `data` at the fixed clock, problems ignored (the tests look at packs)."""
+    return CsvReader(
         data,
         load_registry(config.registry_path),
-        timezone=None,
+        timezone=timezone,
         on_problem=lambda problem: None,
         clock=lambda: NOW,
     )
+
+
+def kinds(config: GwmonConfig, data: Path) -> list[tuple[str, int]]:
+    reader = _reader(config, data, timezone=None)
     found: list[tuple[str, int]] = []
     for pack in reader.packs():
         kind = "plain" if isinstance(pack, PlainRows) else "careful"
@@ -326,13 +331,7 @@ def test_the_excel_variant_takes_the_plain_path(config: GwmonConfig, tmp_path: P
         "WU-01;26.11.2025 08:00;nitrate;41,8;mg/L\r\n"
         "WU-01;26.11.2025 07:00;level;112,5;m\r\n".encode()
     )
-    reader = CsvReader(
-        data,
-        load_registry(config.registry_path),
-        timezone=BERLIN,
-        on_problem=lambda problem: None,
-        clock=lambda: NOW,
-    )
+    reader = _reader(config, data, timezone=BERLIN)
     (pack,) = reader.packs()
     assert isinstance(pack, PlainRows)
     assert pack.columns.values == [41.8, 112.5]

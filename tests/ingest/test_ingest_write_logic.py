@@ -15,7 +15,7 @@ from gwmon.ingest import IngestService, load_config, load_registry
 from gwmon.ingest._batch import Batch
 from gwmon.ingest._pack import PackColumns
 from gwmon.ingest._writes import WriteBehind
-from gwmon.storage import StoreWriteError, StoreWriter
+from gwmon.storage import StoreWriteError, StoreWriter, WriteResult
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -182,6 +182,19 @@ class BodyLimitStore(LineRefusingStore):
         super().write_lines(lines)
 
 
+def _write_once(writes: WriteBehind, batch: Batch) -> WriteResult:
+    """Write `batch` through `writes`, wait for it, close; what the store refused."""
+    try:
+        writes.start(batch)
+        done = writes.wait()
+    finally:
+        writes.close()
+    assert done is not None
+    written, result = done
+    assert written is batch
+    return result
+
+
 def test_a_batch_grown_during_a_slow_write_goes_out_in_requests_of_at_most_batch_size() -> None:
     # While a write is in flight the next batch keeps filling; one request for all of it
     # outgrew InfluxDB's body limit (HTTP 413, retried for ever) in the side-by-side bench.
@@ -191,14 +204,7 @@ def test_a_batch_grown_during_a_slow_write_goes_out_in_requests_of_at_most_batch
     writes = WriteBehind(writer, max_lines=1000)
     batch = Batch(lines=[f"m value={i} {i}" for i in range(2500)])
     batch.lines[1700] = "BAD line"
-    try:
-        writes.start(batch)
-        done = writes.wait()
-    finally:
-        writes.close()
-    assert done is not None
-    written, result = done
-    assert written is batch
+    result = _write_once(writes, batch)
     assert dict(result.refused) == {1700: "unable to parse 'BAD'"}  # the batch's own index
     good = [line for line in batch.lines if line != "BAD line"]
     assert [line for line in store.written if line.startswith("m ")] == good
@@ -232,14 +238,7 @@ def test_a_large_batch_is_split_by_probe_over_the_writers_and_refusals_keep_batc
             lines[2] = "BAD line"  # refused: its index in the batch must come back
         batch.add_readings(columns, lines)
         batch.lines.append(f"sequence,probe={probe} seq={start}i {start}")
-    try:
-        writes.start(batch)
-        done = writes.wait()
-    finally:
-        writes.close()
-    assert done is not None
-    written, result = done
-    assert written is batch
+    result = _write_once(writes, batch)
     assert batch.lines[5] == "BAD line"
     assert dict(result.refused) == {5: "unable to parse 'BAD'"}
     # Every reading of a probe with one writer, in batch order; the other lines with the

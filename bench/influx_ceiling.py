@@ -29,12 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
-from bench._loads import DEMO_REGISTRY, make_load, read_registry
+from bench._influx_alone import gwmon_lines as lines_of_load
+from bench._loads import make_load, read_registry
 from bench.profile_ingest import cpu_seconds
 
-from gwmon.ingest._pack import decode_columns
-from gwmon.ingest._registry import load_registry
-from gwmon.ingest._storage import SeriesLines
 from gwmon.ingest.devservers import InfluxDatabase, InfluxServer
 
 _NS = 1_000_000_000
@@ -67,25 +65,8 @@ VARIANTS = {
 
 def gwmon_lines(messages: int, workdir: Path) -> list[str]:
     """The reading lines gwmon's ingest makes of the pack load, in arrival order."""
-    registry = load_registry(DEMO_REGISTRY)
-    probes = read_registry()[:8]
-    load = make_load("pack96", probes, messages, workdir / "loads")
-    now = time.time()
-    series = {probe.probe_id: SeriesLines(registry.get(probe.probe_id)) for probe in probes}  # type: ignore[arg-type]
-    per_probe: list[list[str]] = []
-    for path, probe in zip(load.files, probes, strict=True):
-        lines: list[str] = []
-        for payload in path.read_bytes().splitlines():
-            columns = decode_columns(probe.probe_id, payload, now_s=now)
-            lines += series[probe.probe_id].reading_lines(columns)
-        per_probe.append(lines)
-    # Interleaved by message, as eight publishers arrive at the ingest.
-    out: list[str] = []
-    per_message = 96
-    for start in range(0, len(per_probe[0]), per_message):
-        for lines in per_probe:
-            out += lines[start : start + per_message]
-    return out
+    load = make_load("pack96", read_registry()[:8], messages, workdir / "loads")
+    return lines_of_load(load)
 
 
 def in_seconds(line: str) -> str:

@@ -121,7 +121,7 @@ def run(args: argparse.Namespace, workdir: Path, command: str) -> Report:
                         f"round {round_no} {load.name:7} {'publishers alone':18} {rate:12,.0f}"
                         " readings/s"
                     )
-                    ceiling = run_influx_alone(bench, load, senders, round_no)
+                    ceiling = run_influx_alone(bench, load, round_no)
                     influx_alone[load.name].append(ceiling)
                     say(
                         f"round {round_no} {load.name:7} {'InfluxDB alone':18} {ceiling:12,.0f}"

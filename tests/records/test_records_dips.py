@@ -231,8 +231,9 @@ def test_drift_from_dips_fills_the_end_value(rig: RecordsRig) -> None:
     assert rig.corrected_values() == [110.29, 110.25, 110.27]
 
 
-def test_drift_alerts_go_to_maintenance() -> None:
-    alert = Alert(
+def _drift_alert(message: str) -> Alert:
+    """An open drift alert of P-1: the logger 0.04 m off the dip (tolerance 0.03 m)."""
+    return Alert(
         alert_id="P-1.drift.20260101T020000Z",
         probe="P-1",
         site="Teststelle",
@@ -245,8 +246,12 @@ def test_drift_alerts_go_to_maintenance() -> None:
         value=0.04,
         threshold=0.03,
         unit="m",
-        message="m",
+        message=message,
     )
+
+
+def test_drift_alerts_go_to_maintenance() -> None:
+    alert = _drift_alert("m")
     settings = MailSettings.model_validate(
         {"maintenance": ["wartung@example.org"], "operators": ["ops@example.org"]}
     )
@@ -254,21 +259,7 @@ def test_drift_alerts_go_to_maintenance() -> None:
 
 
 def test_drift_mail_in_german_and_english() -> None:
-    alert = Alert(
-        alert_id="P-1.drift.20260101T020000Z",
-        probe="P-1",
-        site="Teststelle",
-        municipality="Thallwitz",
-        kind=AlertKind.DRIFT,
-        severity=Severity.WARNING,
-        state=AlertState.OPEN,
-        opened_at=datetime(2026, 1, 1, 2, tzinfo=UTC),
-        updated_at=datetime(2026, 1, 1, 2, tzinfo=UTC),
-        value=0.04,
-        threshold=0.03,
-        unit="m",
-        message="The level logger of P-1 reads 0.040 m above the manual dip",
-    )
+    alert = _drift_alert("The level logger of P-1 reads 0.040 m above the manual dip")
     notice = Notice("opened", f"{alert.alert_id}:opened", alert, 0.0)
     texts = {}
     languages: tuple[Literal["de"], Literal["en"]] = ("de", "en")

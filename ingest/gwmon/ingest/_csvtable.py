@@ -39,6 +39,21 @@ class CsvTable:
     rows: Sequence[CsvRow]
     delimiter: str
 
+    def header_problems(self, required: Sequence[str], known: Sequence[str]) -> list[str]:
+        """What is wrong with the header line: required columns missing, columns not in
+        `known` (named in docs/registry.md, where both tables are described)."""
+        missing = [name for name in required if name not in self.header]
+        unknown = [name for name in self.header if name not in known]
+        problems = []
+        if missing:
+            problems.append(f"line {self.header_line}: header lacks column(s) {', '.join(missing)}")
+        if unknown:
+            problems.append(
+                f"line {self.header_line}: unknown column(s) {', '.join(unknown)}; "
+                "see docs/registry.md for the columns"
+            )
+        return problems
+
 
 def read_table(text: str) -> CsvTable | None:
     """The table in `text` (already decoded; a leading BOM is dropped), None when it has

@@ -169,16 +169,7 @@ def read_geometry(
         return {}, [f"header line is not a CSV row ({exc})"]
     if table is None:
         return {}, ["file is empty; it needs a header line (docs/registry.md, well geometry)"]
-    missing = [name for name in _REQUIRED if name not in table.header]
-    unknown = [name for name in table.header if name not in GEOMETRY_COLUMNS]
-    problems = []
-    if missing:
-        problems.append(f"line {table.header_line}: header lacks column(s) {', '.join(missing)}")
-    if unknown:
-        problems.append(
-            f"line {table.header_line}: unknown column(s) {', '.join(unknown)}; "
-            "see docs/registry.md for the columns"
-        )
+    problems = table.header_problems(_REQUIRED, GEOMETRY_COLUMNS)
     if len(table.rows) > MAX_GEOMETRY_ROWS:
         problems.append(f"{len(table.rows)} rows, more than {MAX_GEOMETRY_ROWS}")
     if problems:

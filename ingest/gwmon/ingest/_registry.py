@@ -280,16 +280,7 @@ def load_registry(path: Path, geometry_path: Path | None = None) -> Registry:
         raise RegistryError(path, [f"header line is not a CSV row ({exc})"]) from None
     if table is None:
         raise RegistryError(path, ["file is empty; it needs a header line and one row per probe"])
-    problems: list[str] = []
-    missing = [name for name in REQUIRED_COLUMNS if name not in table.header]
-    unknown = [name for name in table.header if name not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
-    if missing:
-        problems.append(f"line {table.header_line}: header lacks column(s) {', '.join(missing)}")
-    if unknown:
-        problems.append(
-            f"line {table.header_line}: unknown column(s) {', '.join(unknown)}; "
-            "see docs/registry.md for the columns"
-        )
+    problems = table.header_problems(REQUIRED_COLUMNS, REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
     if problems:
         raise RegistryError(path, problems)
     probes: dict[str, Probe] = {}

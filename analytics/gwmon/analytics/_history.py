@@ -235,11 +235,8 @@ class Track:
     current: ProbeEvaluator
     series: dict[str, Series] = field(default_factory=dict)
     last_arrival_ns: int | None = None
-    # Evaluator snapshots taken while feeding, at grid times (state before the first
-    # reading at or after the time): pruning moves `base` to one without re-feeding.
-    # Up to ten per probe, read only by a prune: kept as zlib-compressed JSON (about a
-    # fifth of the text: the windows' times share their leading digits).
-    checkpoints: dict[int, bytes] = field(default_factory=dict)
+    # The evaluator's checkpoints (snapshots at grid times, which a prune moves `base`
+    # to) live in the state file only (`_state.Changes.add_checkpoint`).
     # Whether `series` holds the retained readings (loaded from the state file for one
     # batch); if not, `oldest` and `newest` are their first and last times.
     loaded: bool = False
@@ -256,11 +253,9 @@ class Track:
         data: dict[str, Any] | None = json.loads(self.base_json)
         return data
 
-    def add_checkpoint(self, boundary_ns: int, snapshot: dict[str, Any]) -> None:
-        self.checkpoints[boundary_ns] = zlib.compress(json.dumps(snapshot).encode(), 1)
-
-    def base_from_checkpoint(self, boundary_ns: int) -> None:
-        self.set_base_json(zlib.decompress(self.checkpoints[boundary_ns]).decode())
+    def base_from_checkpoint(self, blob: bytes) -> None:
+        """Move `base` to a checkpoint (its compressed snapshot)."""
+        self.set_base_json(zlib.decompress(blob).decode())
 
     def set_base_json(self, text: str) -> None:
         self.base_json = text

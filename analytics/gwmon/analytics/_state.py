@@ -1,7 +1,8 @@
 """Durable analytics state: one SQLite file (WAL, synchronous=FULL) under [analytics] state_dir.
 
 Each batch is one transaction holding the probes' retained readings with their flags,
-the evaluator snapshots, the alerts and an outbox of InfluxDB writes and alert events
+the evaluator snapshots (`base` and `current`, and the checkpoints a prune moves `base`
+to), the alerts and an outbox of InfluxDB writes and alert events
 still to deliver. It commits before `batch_stored` returns, so a crash at any point
 either redoes the whole batch (the broker redelivers it; ids are data-derived, so the
 replay produces the same points and event ids) or finds its results in the outbox.
@@ -19,6 +20,7 @@ import json
 import logging
 import sqlite3
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +47,9 @@ CREATE TABLE IF NOT EXISTS series (
     PRIMARY KEY (probe, kind)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    probe TEXT NOT NULL, boundary_ns INTEGER NOT NULL, snapshot BLOB NOT NULL,
+    PRIMARY KEY (probe, boundary_ns)) WITHOUT ROWID;
 """
 
 LINE = "line"
@@ -78,6 +83,13 @@ class Changes:
     alerts_deleted: list[str] = field(default_factory=list)
     series: dict[tuple[str, str], int] = field(default_factory=dict)
     outbox: list[tuple[str, str]] = field(default_factory=list)
+    # Evaluator checkpoints (`_observer._checkpoint`): probe -> grid time -> the snapshot
+    # as zlib-compressed JSON; probes whose stored checkpoints all go (a replay takes new
+    # ones); (probe, time): its checkpoints at or before the time go (a prune). The
+    # commit deletes first, then writes the new ones (already without the cut ones).
+    checkpoints: dict[str, dict[int, bytes]] = field(default_factory=dict)
+    checkpoints_dropped: set[str] = field(default_factory=set)
+    checkpoints_cut: list[tuple[str, int]] = field(default_factory=list)
 
     def put_alert(self, alert: Alert) -> None:
         body = json.dumps(alert_to_state(alert))
@@ -98,6 +110,23 @@ class Changes:
     def add_qc_delete(self, body: str) -> None:
         self.outbox.append((QC_DELETE, body))
 
+    def add_checkpoint(self, probe: str, boundary_ns: int, snapshot: dict[str, Any]) -> None:
+        """Compressed: up to ten per probe, each about a fifth of its JSON text (the
+        windows' times share their leading digits)."""
+        blob = zlib.compress(json.dumps(snapshot).encode(), 1)
+        self.checkpoints.setdefault(probe, {})[boundary_ns] = blob
+
+    def drop_checkpoints(self, probe: str) -> None:
+        self.checkpoints.pop(probe, None)
+        self.checkpoints_dropped.add(probe)
+
+    def cut_checkpoints(self, probe: str, cutoff_ns: int) -> None:
+        pending = self.checkpoints.get(probe)
+        if pending:
+            for boundary in [b for b in pending if b <= cutoff_ns]:
+                del pending[boundary]
+        self.checkpoints_cut.append((probe, cutoff_ns))
+
     def __bool__(self) -> bool:
         return any(
             (
@@ -108,6 +137,9 @@ class Changes:
                 self.alerts_deleted,
                 self.series,
                 self.outbox,
+                self.checkpoints,
+                self.checkpoints_dropped,
+                self.checkpoints_cut,
             )
         )
 
@@ -174,6 +206,26 @@ class StateStore:
         ).fetchone()
         return None if row is None or row[0] is None else int(row[0])
 
+    def checkpoint_before(self, probe: str, time_ns: int) -> tuple[int, bytes] | None:
+        """A probe's newest stored checkpoint at or before `time_ns` (grid time, the
+        compressed snapshot), None if there is none."""
+        row = self._db.execute(
+            "SELECT boundary_ns, snapshot FROM checkpoints WHERE probe = ? AND boundary_ns <= ? "
+            "ORDER BY boundary_ns DESC LIMIT 1",
+            (probe, time_ns),
+        ).fetchone()
+        return None if row is None else (int(row[0]), bytes(row[1]))
+
+    def checkpoint_times(self, probe: str) -> list[int]:
+        """A probe's stored checkpoint times, in order."""
+        return [
+            int(boundary)
+            for (boundary,) in self._db.execute(
+                "SELECT boundary_ns FROM checkpoints WHERE probe = ? ORDER BY boundary_ns",
+                (probe,),
+            )
+        ]
+
     def probe_states(self) -> dict[str, tuple[str, Any, int | None]]:
         """Per probe: the `base` snapshot as JSON text (the observer keeps it so), the
         `current` one parsed, the last arrival."""
@@ -235,6 +287,25 @@ class StateStore:
                 )
             if changes.outbox:
                 db.executemany("INSERT INTO outbox (kind, body) VALUES (?, ?)", changes.outbox)
+            if changes.checkpoints_dropped:
+                db.executemany(
+                    "DELETE FROM checkpoints WHERE probe = ?",
+                    [(probe,) for probe in changes.checkpoints_dropped],
+                )
+            if changes.checkpoints_cut:
+                db.executemany(
+                    "DELETE FROM checkpoints WHERE probe = ? AND boundary_ns <= ?",
+                    changes.checkpoints_cut,
+                )
+            if changes.checkpoints:
+                db.executemany(
+                    "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?)",
+                    [
+                        (probe, boundary, blob)
+                        for probe, pending in changes.checkpoints.items()
+                        for boundary, blob in pending.items()
+                    ],
+                )
         except BaseException:
             db.execute("ROLLBACK")
             raise
@@ -279,6 +350,12 @@ _COPY = {
         "SELECT * FROM outbox ORDER BY id",
         "SELECT * FROM outbox ORDER BY id DESC",
         "INSERT OR REPLACE INTO outbox VALUES (?, ?, ?)",
+        3,
+    ),
+    "checkpoints": (
+        "SELECT * FROM checkpoints ORDER BY probe, boundary_ns",
+        "SELECT * FROM checkpoints ORDER BY probe DESC, boundary_ns DESC",
+        "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?)",
         3,
     ),
     "meta": (

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from itertools import pairwise
 from operator import attrgetter
+from typing import Any
 
 from gwmon.analytics._book import AlertBook, StoredAlertBook
 from gwmon.analytics._codec import to_datetime
@@ -159,11 +160,11 @@ class AnalyticsObserver:
         # The retained readings stay in the state file until a batch needs them.
         spans = self._state.history_spans()
         for probe_id, plan in self._plans.items():
-            base, current, last_arrival = states.get(probe_id, ("null", None, None))
+            base_pos, current, last_arrival = states.get(probe_id, (None, None, None))
             oldest, newest = spans.get(probe_id, (None, None))
             self._tracks[probe_id] = Track(
                 plan=plan,
-                base_json=base,
+                base_pos=base_pos,
                 current=ProbeEvaluator.from_snapshot(plan, current),
                 last_arrival_ns=last_arrival,
                 oldest=oldest,
@@ -366,7 +367,7 @@ class AnalyticsObserver:
         of the new ones, and the earliest (time, quantity) that changed (None: nothing to
         evaluate)."""
         probe = track.probe
-        base_pos = track.base_pos()
+        base_pos = track.base_pos
         inserted: list[tuple[int, str]] = []
         earliest: tuple[int, str] | None = None
         for reading in readings:
@@ -411,7 +412,7 @@ class AnalyticsObserver:
     def _replay(self, track: Track, changes: Changes) -> None:
         self.stats.replays += 1
         probe = track.probe
-        evaluator = ProbeEvaluator.from_snapshot(track.plan, track.base)
+        evaluator = ProbeEvaluator.from_snapshot(track.plan, self._base_of(track))
         evaluator.touched = {}
         changes.drop_checkpoints(probe.probe_id)
         start_ns: int | None = None
@@ -480,7 +481,7 @@ class AnalyticsObserver:
             track.base_from_checkpoint(blob)
         else:  # e.g. a state file from before the checkpoints were kept: feed forward
             self._load_series(track, changes, batch)
-            evaluator = ProbeEvaluator.from_snapshot(track.plan, track.base)
+            evaluator = ProbeEvaluator.from_snapshot(track.plan, self._base_of(track))
             for entry in track.merged(before_ns=cutoff):
                 entry.feed(evaluator)
             track.set_base_json(json.dumps(evaluator.snapshot()))
@@ -504,6 +505,15 @@ class AnalyticsObserver:
             if track.oldest is None:
                 track.newest = None
         self.book.forget_resolved(probe_id, cutoff, changes)
+
+    def _base_of(self, track: Track) -> dict[str, Any] | None:
+        """The evaluator's state just before the oldest retained reading: the one a prune
+        of this batch set, else the stored one."""
+        text = track.new_base
+        if text is None:
+            text = self._state.base_of(track.probe.probe_id)
+        data: dict[str, Any] | None = json.loads(text)
+        return data
 
     def _checkpoint_before(
         self, probe_id: str, cutoff: int, changes: Changes

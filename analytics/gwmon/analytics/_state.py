@@ -78,7 +78,8 @@ class Changes:
     # (probe, cutoff_ns): the probe's rows before cutoff_ns are deleted (a prune: one
     # range delete instead of one per row).
     history_cut: list[tuple[str, int]] = field(default_factory=list)
-    probes: dict[str, tuple[str, str, int | None]] = field(default_factory=dict)
+    # probe -> (base: None keeps the stored one, current, last arrival)
+    probes: dict[str, tuple[str | None, str, int | None]] = field(default_factory=dict)
     alerts: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     alerts_deleted: list[str] = field(default_factory=list)
     series: dict[tuple[str, str], int] = field(default_factory=dict)
@@ -226,15 +227,22 @@ class StateStore:
             )
         ]
 
-    def probe_states(self) -> dict[str, tuple[str, Any, int | None]]:
-        """Per probe: the `base` snapshot as JSON text (the observer keeps it so), the
-        `current` one parsed, the last arrival."""
-        result: dict[str, tuple[str, Any, int | None]] = {}
-        for probe, base, current, last in self._db.execute(
-            "SELECT probe, base, current, last_arrival_ns FROM probe_state"
+    def probe_states(self) -> dict[str, tuple[tuple[int, str] | None, Any, int | None]]:
+        """Per probe: the position of the `base` snapshot (the observer keeps only that;
+        `base_of` reads the snapshot), the `current` one parsed, the last arrival."""
+        result: dict[str, tuple[tuple[int, str] | None, Any, int | None]] = {}
+        for probe, time_ns, quantity, current, last in self._db.execute(
+            "SELECT probe, json_extract(base, '$.pos[0]'), json_extract(base, '$.pos[1]'), "
+            "current, last_arrival_ns FROM probe_state"
         ):
-            result[probe] = (base, json.loads(current), last)
+            pos = None if time_ns is None else (int(time_ns), str(quantity))
+            result[probe] = (pos, json.loads(current), last)
         return result
+
+    def base_of(self, probe: str) -> str:
+        """A probe's `base` snapshot as JSON text ("null": none yet)."""
+        row = self._db.execute("SELECT base FROM probe_state WHERE probe = ?", (probe,)).fetchone()
+        return "null" if row is None or row[0] is None else str(row[0])
 
     def alerts(self) -> list[dict[str, Any]]:
         return [json.loads(body) for (body,) in self._db.execute("SELECT body FROM alerts")]
@@ -267,7 +275,10 @@ class StateStore:
                 )
             if changes.probes:
                 db.executemany(
-                    "INSERT OR REPLACE INTO probe_state VALUES (?, ?, ?, ?)",
+                    # A None base keeps the stored one (the observer holds only its position).
+                    "INSERT INTO probe_state VALUES (?, ?, ?, ?) ON CONFLICT (probe) DO UPDATE "
+                    "SET base = coalesce(excluded.base, base), current = excluded.current, "
+                    "last_arrival_ns = excluded.last_arrival_ns",
                     [(probe, *state) for probe, state in changes.probes.items()],
                 )
             if changes.alerts_deleted:

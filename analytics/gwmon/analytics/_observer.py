@@ -4,14 +4,16 @@ Ordering design (docs/quality-control.md, "Late and duplicate readings"): per pr
 observer retains every reading of the last `reorder_horizon_s` (measurement time,
 behind the probe's newest reading) with its flags, in the state file (loaded for a batch
 that needs them), plus a snapshot of the evaluator's state just before the oldest
-retained reading (`base`; `_history.py`). Readings newer than everything evaluated so
-far are simply fed on (the live path, `_feed_in_order`). A reading that lands
-before the newest one evaluated makes the observer replay the probe from `base` through
-the retained readings in (time, quantity) order; the resulting flags and alarm episodes
-are compared with what was stored before, and only the differences are written and
-announced. Hence the alarms are a function of the set of readings, not of their
-arrival order. Exact duplicates change nothing. Readings older than the horizon are
-stored by the ingest but cannot change alarms any more (counted as `too_late`).
+retained reading (`base`, in the state file too: the track keeps its position) and the
+checkpoints a prune moves `base` to (in the state file only). Readings newer than
+everything evaluated so far are simply fed on (the live path, `_feed_in_order`). A
+reading that lands before the newest one evaluated makes the observer replay the probe
+from `base` through the retained readings in (time, quantity) order; the resulting flags
+and alarm episodes are compared with what was stored before, and only the differences
+are written and announced. Hence the alarms are a function of the set of readings, not
+of their arrival order. Exact duplicates change nothing. Readings older than the
+horizon are stored by the ingest but cannot change alarms any more (counted as
+`too_late`).
 
 Alerts are the `AlertBook`'s (`self.book`); what a batch changes is committed to the
 state file at once and then delivered (`_delivery.py`).

@@ -217,16 +217,6 @@ class StateStore:
         ).fetchone()
         return None if row is None else (int(row[0]), bytes(row[1]))
 
-    def checkpoint_times(self, probe: str) -> list[int]:
-        """A probe's stored checkpoint times, in order."""
-        return [
-            int(boundary)
-            for (boundary,) in self._db.execute(
-                "SELECT boundary_ns FROM checkpoints WHERE probe = ? ORDER BY boundary_ns",
-                (probe,),
-            )
-        ]
-
     def probe_states(self) -> dict[str, tuple[tuple[int, str] | None, Any, int | None]]:
         """Per probe: the position of the `base` snapshot (the observer keeps only that;
         `base_of` reads the snapshot), the `current` one parsed, the last arrival."""

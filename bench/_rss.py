@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from bench._harness import (
     PAHO_PUBLISHER,
@@ -45,6 +47,12 @@ class RssResult:
     rss_idle_kib: int | None  # after start-up and the warm-up, before the fleet sends
     peak_rss_kib: int | None  # VmHWM after everything was stored
     rss_end_kib: int | None
+    # /proc/<pid>/smaps_rollup once everything is stored (KiB): Anonymous is the heap
+    # (Python objects, malloc arenas, SQLite's cache), Rss - Anonymous the mapped files.
+    smaps_end_kib: dict[str, int] = field(default_factory=dict)
+    # When the peak was reached, in seconds after the fleet started sending (VmRSS sampled
+    # every 0.25 s; the samples are in the run folder's rss-trace.tsv).
+    peak_at_s: float | None = None
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -55,7 +63,52 @@ class RssResult:
             "rss_idle_kib": self.rss_idle_kib,
             "peak_rss_kib": self.peak_rss_kib,
             "rss_end_kib": self.rss_end_kib,
+            "smaps_end_kib": self.smaps_end_kib,
+            "peak_at_s": self.peak_at_s,
         }
+
+
+_SMAPS_KEYS = ("Rss", "Anonymous", "Private_Dirty", "Shared_Clean", "Private_Clean")
+
+
+def smaps_rollup_kib(pid: int) -> dict[str, int]:
+    """The resident set's parts (KiB) from /proc/<pid>/smaps_rollup ({} if gone)."""
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return {}
+    parts: dict[str, int] = {}
+    for line in text.splitlines():
+        key, _, rest = line.partition(":")
+        if key in _SMAPS_KEYS:
+            parts[key] = int(rest.split()[0])
+    return parts
+
+
+class RssSampler(threading.Thread):
+    """VmRSS of a process every `interval_s` into a list of (seconds, KiB)."""
+
+    def __init__(self, pid: int, started: float, interval_s: float = 0.25) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.started, self.interval_s = pid, started, interval_s
+        self.samples: list[tuple[float, int]] = []
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(self.interval_s):
+            kib = proc_status_kib(self.pid, "VmRSS")
+            if kib is None:
+                return
+            self.samples.append((time.monotonic() - self.started, kib))
+
+    def stop(self, trace: Path) -> float | None:
+        """Stop, write the samples to `trace`; the time of the highest sample."""
+        self.done.set()
+        self.join(2)
+        trace.write_text("".join(f"{t:.2f}\t{kib}\n" for t, kib in self.samples))
+        if not self.samples:
+            return None
+        return round(max(self.samples, key=lambda sample: sample[1])[0], 2)
 
 
 def fleet(count: int) -> list[ProbeInfo]:
@@ -115,10 +168,18 @@ def run_rss(bench: Bench, probe_count: int, packs: int, cycles: int) -> RssResul
             str(messages),
         ]
         started = time.monotonic()
+        sampler = RssSampler(process.pid, started)
+        sampler.start()
         publisher = start_logged(command, folder / "publisher.log")
         stored = wait_stored(database, 1 + readings, started, process, log)
         if publisher.wait(120) != 0:
             raise BenchError(f"fleet publisher failed:\n{log_tail(folder / 'publisher.log')}")
+        peak_at = sampler.stop(folder / "rss-trace.tsv")
+        try:  # every mapping's share, for working out where the memory went
+            smaps = Path(f"/proc/{process.pid}/smaps").read_text()
+            (folder / "smaps-end.txt").write_text(smaps)
+        except OSError:
+            pass
         return RssResult(
             probe_count,
             readings,
@@ -127,6 +188,8 @@ def run_rss(bench: Bench, probe_count: int, packs: int, cycles: int) -> RssResul
             idle,
             proc_status_kib(process.pid, "VmHWM"),
             proc_status_kib(process.pid, "VmRSS"),
+            smaps_rollup_kib(process.pid),
+            peak_at,
         )
     finally:
         if publisher is not None:

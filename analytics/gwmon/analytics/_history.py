@@ -26,7 +26,6 @@ import zlib
 from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from gwmon.analytics._engine import Flag, ProbeEvaluator
 from gwmon.analytics._settings import ProbePlan
@@ -229,44 +228,31 @@ def _flags_from_json(text: str) -> tuple[Flag, ...]:
 @dataclass(slots=True)
 class Track:
     plan: ProbePlan
-    # The `base` snapshot as the state file keeps it (JSON text, "null" for none): it is
-    # read only for a replay or a prune, and text is its most compact form.
-    base_json: str
+    # Where `base` (the evaluator's state just before the oldest retained reading) stands.
+    # The snapshot itself is in the state file only (probe_state.base: read by a replay
+    # or a prune); `new_base` is one a prune set in this batch, written at the commit.
+    base_pos: tuple[int, str] | None
     current: ProbeEvaluator
     series: dict[str, Series] = field(default_factory=dict)
     last_arrival_ns: int | None = None
-    # Evaluator snapshots taken while feeding, at grid times (state before the first
-    # reading at or after the time): pruning moves `base` to one without re-feeding.
-    # Up to ten per probe, read only by a prune: kept as zlib-compressed JSON (about a
-    # fifth of the text: the windows' times share their leading digits).
-    checkpoints: dict[int, bytes] = field(default_factory=dict)
+    # The evaluator's checkpoints (snapshots at grid times, which a prune moves `base`
+    # to) live in the state file only (`_state.Changes.add_checkpoint`).
     # Whether `series` holds the retained readings (loaded from the state file for one
     # batch); if not, `oldest` and `newest` are their first and last times.
     loaded: bool = False
     oldest: int | None = None
     newest: int | None = None
-    _base_pos: tuple[int, str] | None = field(init=False, default=None)
+    new_base: str | None = None
 
-    def __post_init__(self) -> None:
-        self.set_base_json(self.base_json)
-
-    @property
-    def base(self) -> dict[str, Any] | None:
-        """The evaluator's state just before the oldest retained reading."""
-        data: dict[str, Any] | None = json.loads(self.base_json)
-        return data
-
-    def add_checkpoint(self, boundary_ns: int, snapshot: dict[str, Any]) -> None:
-        self.checkpoints[boundary_ns] = zlib.compress(json.dumps(snapshot).encode(), 1)
-
-    def base_from_checkpoint(self, boundary_ns: int) -> None:
-        self.set_base_json(zlib.decompress(self.checkpoints[boundary_ns]).decode())
+    def base_from_checkpoint(self, blob: bytes) -> None:
+        """Move `base` to a checkpoint (its compressed snapshot)."""
+        self.set_base_json(zlib.decompress(blob).decode())
 
     def set_base_json(self, text: str) -> None:
-        self.base_json = text
+        self.new_base = text
         base = json.loads(text)
         pos = None if not base else base.get("pos")
-        self._base_pos = None if pos is None else (int(pos[0]), str(pos[1]))
+        self.base_pos = None if pos is None else (int(pos[0]), str(pos[1]))
 
     @property
     def probe(self) -> Probe:
@@ -284,9 +270,6 @@ class Track:
             if before_ns is not None and entry.time_ns >= before_ns:
                 return
             yield entry
-
-    def base_pos(self) -> tuple[int, str] | None:
-        return self._base_pos
 
     def newest_ns(self) -> int | None:
         if not self.loaded:
@@ -314,6 +297,8 @@ class Track:
             self.series = {}
             self.loaded = False
 
-    def state_row(self) -> tuple[str, str, int | None]:
-        """What the state file keeps of the track besides its readings."""
-        return self.base_json, json.dumps(self.current.snapshot()), self.last_arrival_ns
+    def state_row(self) -> tuple[str | None, str, int | None]:
+        """What the state file keeps of the track besides its readings: `base` only if
+        it changed (None: keep the stored one)."""
+        base, self.new_base = self.new_base, None
+        return base, json.dumps(self.current.snapshot()), self.last_arrival_ns

@@ -4,14 +4,16 @@ Ordering design (docs/quality-control.md, "Late and duplicate readings"): per pr
 observer retains every reading of the last `reorder_horizon_s` (measurement time,
 behind the probe's newest reading) with its flags, in the state file (loaded for a batch
 that needs them), plus a snapshot of the evaluator's state just before the oldest
-retained reading (`base`; `_history.py`). Readings newer than everything evaluated so
-far are simply fed on (the live path, `_feed_in_order`). A reading that lands
-before the newest one evaluated makes the observer replay the probe from `base` through
-the retained readings in (time, quantity) order; the resulting flags and alarm episodes
-are compared with what was stored before, and only the differences are written and
-announced. Hence the alarms are a function of the set of readings, not of their
-arrival order. Exact duplicates change nothing. Readings older than the horizon are
-stored by the ingest but cannot change alarms any more (counted as `too_late`).
+retained reading (`base`, in the state file too: the track keeps its position) and the
+checkpoints a prune moves `base` to (in the state file only). Readings newer than
+everything evaluated so far are simply fed on (the live path, `_feed_in_order`). A
+reading that lands before the newest one evaluated makes the observer replay the probe
+from `base` through the retained readings in (time, quantity) order; the resulting flags
+and alarm episodes are compared with what was stored before, and only the differences
+are written and announced. Hence the alarms are a function of the set of readings, not
+of their arrival order. Exact duplicates change nothing. Readings older than the
+horizon are stored by the ingest but cannot change alarms any more (counted as
+`too_late`).
 
 Alerts are the `AlertBook`'s (`self.book`); what a batch changes is committed to the
 state file at once and then delivered (`_delivery.py`).
@@ -26,6 +28,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from itertools import pairwise
 from operator import attrgetter
+from typing import Any
 
 from gwmon.analytics._book import AlertBook, StoredAlertBook
 from gwmon.analytics._codec import to_datetime
@@ -159,11 +162,11 @@ class AnalyticsObserver:
         # The retained readings stay in the state file until a batch needs them.
         spans = self._state.history_spans()
         for probe_id, plan in self._plans.items():
-            base, current, last_arrival = states.get(probe_id, ("null", None, None))
+            base_pos, current, last_arrival = states.get(probe_id, (None, None, None))
             oldest, newest = spans.get(probe_id, (None, None))
             self._tracks[probe_id] = Track(
                 plan=plan,
-                base_json=base,
+                base_pos=base_pos,
                 current=ProbeEvaluator.from_snapshot(plan, current),
                 last_arrival_ns=last_arrival,
                 oldest=oldest,
@@ -316,7 +319,7 @@ class AnalyticsObserver:
         for reading in ordered:
             time_ns = reading.time_ns
             if next_checkpoint is not None and time_ns >= next_checkpoint:
-                track.add_checkpoint(time_ns // step * step, current.snapshot())
+                changes.add_checkpoint(probe_id, time_ns // step * step, current.snapshot())
             quantity = reading.quantity
             value = float(reading.value)
             censored = reading.censored
@@ -366,7 +369,7 @@ class AnalyticsObserver:
         of the new ones, and the earliest (time, quantity) that changed (None: nothing to
         evaluate)."""
         probe = track.probe
-        base_pos = track.base_pos()
+        base_pos = track.base_pos
         inserted: list[tuple[int, str]] = []
         earliest: tuple[int, str] | None = None
         for reading in readings:
@@ -404,33 +407,38 @@ class AnalyticsObserver:
         for time_ns, quantity in sorted(inserted):
             # Read now: a later reading of the same batch may have replaced the value.
             entry = track.series[quantity].entry_at(time_ns)
-            self._checkpoint(track, current, entry.time_ns)
+            self._checkpoint(track, current, entry.time_ns, changes)
             self._set_flags(track.probe, entry, entry.feed(current), changes)
         self.book.reconcile(track.probe, current.touched, None, changes)
 
     def _replay(self, track: Track, changes: Changes) -> None:
         self.stats.replays += 1
         probe = track.probe
-        evaluator = ProbeEvaluator.from_snapshot(track.plan, track.base)
+        evaluator = ProbeEvaluator.from_snapshot(track.plan, self._base_of(track))
         evaluator.touched = {}
-        track.checkpoints.clear()
+        changes.drop_checkpoints(probe.probe_id)
         start_ns: int | None = None
         for entry in track.merged():
             if start_ns is None:
                 start_ns = entry.time_ns
-            self._checkpoint(track, evaluator, entry.time_ns)
+            self._checkpoint(track, evaluator, entry.time_ns, changes)
             flags = entry.feed(evaluator)
             self._set_flags(probe, entry, flags, changes)
         track.current = evaluator
         self.book.reconcile(probe, evaluator.touched, start_ns, changes)
 
-    def _checkpoint(self, track: Track, evaluator: ProbeEvaluator, time_ns: int) -> None:
+    def _checkpoint(
+        self, track: Track, evaluator: ProbeEvaluator, time_ns: int, changes: Changes
+    ) -> None:
+        """Before feeding a reading at `time_ns`: a snapshot at the grid time before it if
+        the evaluator has not passed that time yet (the state file keeps it; a prune
+        moves `base` to the newest one old enough, with or without a restart between)."""
         if evaluator.pos is None:
             return
         step = max(self._horizon_ns // 10, 1)
         boundary = time_ns // step * step
         if boundary > evaluator.pos[0]:
-            track.add_checkpoint(boundary, evaluator.snapshot())
+            changes.add_checkpoint(track.probe.probe_id, boundary, evaluator.snapshot())
 
     def _set_flags(
         self, probe: Probe, entry: Entry, flags: tuple[Flag, ...], changes: Changes
@@ -468,19 +476,18 @@ class AnalyticsObserver:
         cutoff = newest - self._horizon_ns
         if oldest >= cutoff - self._horizon_ns // 10:
             return  # prune in chunks, not on every batch
-        usable = [boundary for boundary in track.checkpoints if boundary <= cutoff]
-        if usable:
-            cutoff = max(usable)
-            track.base_from_checkpoint(cutoff)
-        else:  # e.g. right after a restart (checkpoints live in memory): feed forward
+        probe_id = track.probe.probe_id
+        checkpoint = self._checkpoint_before(probe_id, cutoff, changes)
+        if checkpoint is not None:
+            cutoff, blob = checkpoint
+            track.base_from_checkpoint(blob)
+        else:  # e.g. a state file from before the checkpoints were kept: feed forward
             self._load_series(track, changes, batch)
-            evaluator = ProbeEvaluator.from_snapshot(track.plan, track.base)
+            evaluator = ProbeEvaluator.from_snapshot(track.plan, self._base_of(track))
             for entry in track.merged(before_ns=cutoff):
                 entry.feed(evaluator)
             track.set_base_json(json.dumps(evaluator.snapshot()))
-        for boundary in [b for b in track.checkpoints if b <= cutoff]:
-            del track.checkpoints[boundary]
-        probe_id = track.probe.probe_id
+        changes.cut_checkpoints(probe_id, cutoff)
         changes.history_cut.append((probe_id, cutoff))
         if track.loaded:
             for quantity, series in track.series.items():
@@ -500,6 +507,29 @@ class AnalyticsObserver:
             if track.oldest is None:
                 track.newest = None
         self.book.forget_resolved(probe_id, cutoff, changes)
+
+    def _base_of(self, track: Track) -> dict[str, Any] | None:
+        """The evaluator's state just before the oldest retained reading: the one a prune
+        of this batch set, else the stored one."""
+        text = track.new_base
+        if text is None:
+            text = self._state.base_of(track.probe.probe_id)
+        data: dict[str, Any] | None = json.loads(text)
+        return data
+
+    def _checkpoint_before(
+        self, probe_id: str, cutoff: int, changes: Changes
+    ) -> tuple[int, bytes] | None:
+        """The newest checkpoint at or before `cutoff`: of this batch, or stored (unless
+        this batch's replay dropped the stored ones)."""
+        pending = changes.checkpoints.get(probe_id, {})
+        best = max((b for b in pending if b <= cutoff), default=None)
+        stored = None
+        if probe_id not in changes.checkpoints_dropped:
+            stored = self._state.checkpoint_before(probe_id, cutoff)
+        if stored is not None and (best is None or stored[0] > best):
+            return stored
+        return None if best is None else (best, pending[best])
 
     # -- stale probes ------------------------------------------------------------------------
     def _check_stale(self, now_ns: int, changes: Changes) -> None:

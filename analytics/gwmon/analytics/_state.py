@@ -1,7 +1,8 @@
 """Durable analytics state: one SQLite file (WAL, synchronous=FULL) under [analytics] state_dir.
 
 Each batch is one transaction holding the probes' retained readings with their flags,
-the evaluator snapshots, the alerts and an outbox of InfluxDB writes and alert events
+the evaluator snapshots (`base` and `current`, and the checkpoints a prune moves `base`
+to), the alerts and an outbox of InfluxDB writes and alert events
 still to deliver. It commits before `batch_stored` returns, so a crash at any point
 either redoes the whole batch (the broker redelivers it; ids are data-derived, so the
 replay produces the same points and event ids) or finds its results in the outbox.
@@ -19,6 +20,7 @@ import json
 import logging
 import sqlite3
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +47,9 @@ CREATE TABLE IF NOT EXISTS series (
     PRIMARY KEY (probe, kind)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    probe TEXT NOT NULL, boundary_ns INTEGER NOT NULL, snapshot BLOB NOT NULL,
+    PRIMARY KEY (probe, boundary_ns)) WITHOUT ROWID;
 """
 
 LINE = "line"
@@ -73,11 +78,19 @@ class Changes:
     # (probe, cutoff_ns): the probe's rows before cutoff_ns are deleted (a prune: one
     # range delete instead of one per row).
     history_cut: list[tuple[str, int]] = field(default_factory=list)
-    probes: dict[str, tuple[str, str, int | None]] = field(default_factory=dict)
+    # probe -> (base: None keeps the stored one, current, last arrival)
+    probes: dict[str, tuple[str | None, str, int | None]] = field(default_factory=dict)
     alerts: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     alerts_deleted: list[str] = field(default_factory=list)
     series: dict[tuple[str, str], int] = field(default_factory=dict)
     outbox: list[tuple[str, str]] = field(default_factory=list)
+    # Evaluator checkpoints (`_observer._checkpoint`): probe -> grid time -> the snapshot
+    # as zlib-compressed JSON; probes whose stored checkpoints all go (a replay takes new
+    # ones); (probe, time): its checkpoints at or before the time go (a prune). The
+    # commit deletes first, then writes the new ones (already without the cut ones).
+    checkpoints: dict[str, dict[int, bytes]] = field(default_factory=dict)
+    checkpoints_dropped: set[str] = field(default_factory=set)
+    checkpoints_cut: list[tuple[str, int]] = field(default_factory=list)
 
     def put_alert(self, alert: Alert) -> None:
         body = json.dumps(alert_to_state(alert))
@@ -98,6 +111,23 @@ class Changes:
     def add_qc_delete(self, body: str) -> None:
         self.outbox.append((QC_DELETE, body))
 
+    def add_checkpoint(self, probe: str, boundary_ns: int, snapshot: dict[str, Any]) -> None:
+        """Compressed: up to ten per probe, each about a fifth of its JSON text (the
+        windows' times share their leading digits)."""
+        blob = zlib.compress(json.dumps(snapshot).encode(), 1)
+        self.checkpoints.setdefault(probe, {})[boundary_ns] = blob
+
+    def drop_checkpoints(self, probe: str) -> None:
+        self.checkpoints.pop(probe, None)
+        self.checkpoints_dropped.add(probe)
+
+    def cut_checkpoints(self, probe: str, cutoff_ns: int) -> None:
+        pending = self.checkpoints.get(probe)
+        if pending:
+            for boundary in [b for b in pending if b <= cutoff_ns]:
+                del pending[boundary]
+        self.checkpoints_cut.append((probe, cutoff_ns))
+
     def __bool__(self) -> bool:
         return any(
             (
@@ -108,6 +138,9 @@ class Changes:
                 self.alerts_deleted,
                 self.series,
                 self.outbox,
+                self.checkpoints,
+                self.checkpoints_dropped,
+                self.checkpoints_cut,
             )
         )
 
@@ -174,15 +207,32 @@ class StateStore:
         ).fetchone()
         return None if row is None or row[0] is None else int(row[0])
 
-    def probe_states(self) -> dict[str, tuple[str, Any, int | None]]:
-        """Per probe: the `base` snapshot as JSON text (the observer keeps it so), the
-        `current` one parsed, the last arrival."""
-        result: dict[str, tuple[str, Any, int | None]] = {}
-        for probe, base, current, last in self._db.execute(
-            "SELECT probe, base, current, last_arrival_ns FROM probe_state"
+    def checkpoint_before(self, probe: str, time_ns: int) -> tuple[int, bytes] | None:
+        """A probe's newest stored checkpoint at or before `time_ns` (grid time, the
+        compressed snapshot), None if there is none."""
+        row = self._db.execute(
+            "SELECT boundary_ns, snapshot FROM checkpoints WHERE probe = ? AND boundary_ns <= ? "
+            "ORDER BY boundary_ns DESC LIMIT 1",
+            (probe, time_ns),
+        ).fetchone()
+        return None if row is None else (int(row[0]), bytes(row[1]))
+
+    def probe_states(self) -> dict[str, tuple[tuple[int, str] | None, Any, int | None]]:
+        """Per probe: the position of the `base` snapshot (the observer keeps only that;
+        `base_of` reads the snapshot), the `current` one parsed, the last arrival."""
+        result: dict[str, tuple[tuple[int, str] | None, Any, int | None]] = {}
+        for probe, time_ns, quantity, current, last in self._db.execute(
+            "SELECT probe, json_extract(base, '$.pos[0]'), json_extract(base, '$.pos[1]'), "
+            "current, last_arrival_ns FROM probe_state"
         ):
-            result[probe] = (base, json.loads(current), last)
+            pos = None if time_ns is None else (int(time_ns), str(quantity))
+            result[probe] = (pos, json.loads(current), last)
         return result
+
+    def base_of(self, probe: str) -> str:
+        """A probe's `base` snapshot as JSON text ("null": none yet)."""
+        row = self._db.execute("SELECT base FROM probe_state WHERE probe = ?", (probe,)).fetchone()
+        return "null" if row is None or row[0] is None else str(row[0])
 
     def alerts(self) -> list[dict[str, Any]]:
         return [json.loads(body) for (body,) in self._db.execute("SELECT body FROM alerts")]
@@ -215,7 +265,10 @@ class StateStore:
                 )
             if changes.probes:
                 db.executemany(
-                    "INSERT OR REPLACE INTO probe_state VALUES (?, ?, ?, ?)",
+                    # A None base keeps the stored one (the observer holds only its position).
+                    "INSERT INTO probe_state VALUES (?, ?, ?, ?) ON CONFLICT (probe) DO UPDATE "
+                    "SET base = coalesce(excluded.base, base), current = excluded.current, "
+                    "last_arrival_ns = excluded.last_arrival_ns",
                     [(probe, *state) for probe, state in changes.probes.items()],
                 )
             if changes.alerts_deleted:
@@ -235,6 +288,25 @@ class StateStore:
                 )
             if changes.outbox:
                 db.executemany("INSERT INTO outbox (kind, body) VALUES (?, ?)", changes.outbox)
+            if changes.checkpoints_dropped:
+                db.executemany(
+                    "DELETE FROM checkpoints WHERE probe = ?",
+                    [(probe,) for probe in changes.checkpoints_dropped],
+                )
+            if changes.checkpoints_cut:
+                db.executemany(
+                    "DELETE FROM checkpoints WHERE probe = ? AND boundary_ns <= ?",
+                    changes.checkpoints_cut,
+                )
+            if changes.checkpoints:
+                db.executemany(
+                    "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?)",
+                    [
+                        (probe, boundary, blob)
+                        for probe, pending in changes.checkpoints.items()
+                        for boundary, blob in pending.items()
+                    ],
+                )
         except BaseException:
             db.execute("ROLLBACK")
             raise
@@ -279,6 +351,12 @@ _COPY = {
         "SELECT * FROM outbox ORDER BY id",
         "SELECT * FROM outbox ORDER BY id DESC",
         "INSERT OR REPLACE INTO outbox VALUES (?, ?, ?)",
+        3,
+    ),
+    "checkpoints": (
+        "SELECT * FROM checkpoints ORDER BY probe, boundary_ns",
+        "SELECT * FROM checkpoints ORDER BY probe DESC, boundary_ns DESC",
+        "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?)",
         3,
     ),
     "meta": (

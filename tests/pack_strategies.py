@@ -149,11 +149,27 @@ AS_SENT_UNITS = {
 }
 
 
+_TWISTS = (
+    ("v", "1.5"),  # a field named twice: the parser keeps the last one
+    ("u", '"m"'),
+    ("t", "7"),
+    ("n", '"level"'),
+    ("bt", "1764000001"),  # a base field after the first record
+    ("bn", '"LE-07:"'),
+    ("bu", '"m"'),
+    ("bu", '"a:b"'),
+    ("t", "0.5"),  # a float offset
+    ("u", '"kg/m3"'),  # a unit that is converted
+    ("n", '"seq"'),
+)
+
+
 @st.composite
-def column_pack(draw: st.DrawFn) -> bytes:
+def column_pack(draw: st.DrawFn, twisted: bool = False) -> bytes:
     """A pack of the common layout (the bench's, the firmware's without seq): base
     fields on the first record, then names, units as stored (or the base unit), values
-    and integer time offsets; spaced or not, keys in any order."""
+    and integer time offsets; spaced or not, keys in any order. `twisted`: now and then
+    one record gets one more field (`_TWISTS`), which takes it out of that layout."""
     base_unit = draw(st.sampled_from([None, *AS_SENT_UNITS.values()]))
     names = draw(st.lists(st.sampled_from(sorted(AS_SENT_UNITS)), min_size=1, max_size=40))
     records: list[dict[str, Any]] = []
@@ -184,4 +200,11 @@ def column_pack(draw: st.DrawFn) -> bytes:
         head["bu"] = base_unit
     records[0] = {**head, **records[0]}
     separators = draw(st.sampled_from([(",", ":"), (", ", ": ")]))
-    return json.dumps(records, separators=separators).encode()
+    text = json.dumps(records, separators=separators)
+    if twisted and draw(st.booleans()):
+        key, value = draw(st.sampled_from(_TWISTS))
+        # Insert it after the opening brace of one record (a key of any record).
+        starts = [index for index, char in enumerate(text) if char == "{"]
+        at = draw(st.sampled_from(starts)) + 1
+        text = f'{text[:at]}"{key}"{separators[1]}{value}{separators[0]}{text[at:]}'
+    return text.encode()

@@ -49,7 +49,9 @@ def _careful_only(config: GwmonConfig, payloads: list[bytes]) -> tuple[Intake, B
 
 
 @settings(max_examples=600, deadline=None)
-@given(payloads=st.lists(st.one_of(pack_text(), plain_pack(), column_pack()), max_size=4))
+@given(
+    payloads=st.lists(st.one_of(pack_text(), plain_pack(), column_pack(twisted=True)), max_size=4)
+)
 def test_the_plain_paths_store_what_the_careful_decoder_stores(
     config: GwmonConfig, payloads: list[bytes]
 ) -> None:

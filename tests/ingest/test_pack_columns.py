@@ -39,7 +39,7 @@ def _careful(payload: bytes) -> Any:
 
 
 @settings(max_examples=1500, deadline=None)
-@given(payload=pack_text())
+@given(payload=st.one_of(pack_text(), column_pack(twisted=True)))
 def test_the_one_pass_path_returns_what_the_careful_decoder_returns(payload: bytes) -> None:
     plain = _plain(payload)
     if plain is None:
@@ -125,7 +125,7 @@ def _by_records(payload: bytes) -> PackColumns | None:
 
 
 @settings(max_examples=1500, deadline=None)
-@given(payload=st.one_of(pack_text(), column_pack()))
+@given(payload=st.one_of(pack_text(), column_pack(twisted=True)))
 def test_the_column_pass_returns_what_the_careful_decoder_returns(payload: bytes) -> None:
     columns = _by_columns(payload)
     if columns is None or not _not_in_the_future(columns, NOW, 300.0):

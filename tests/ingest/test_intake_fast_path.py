@@ -15,11 +15,11 @@ from gwmon.ingest._batch import Batch
 from gwmon.ingest._config import GwmonConfig, load_config
 from gwmon.ingest._intake import Intake
 from gwmon.ingest._registry import load_registry
-from gwmon.ingest._storage import IngestCounters
+from gwmon.ingest._storage import IngestCounters, reading_point
 from pack_strategies import PROBE, column_pack, pack_text, plain_pack
 
 REPO = Path(__file__).resolve().parents[2]
-NOW = 1_764_140_400.0
+NOW = 1_764_140_400.123457  # lags with a fraction of a second
 TOPIC = f"gw/v1/{PROBE}/data"
 
 
@@ -62,6 +62,13 @@ def test_the_plain_paths_store_what_the_careful_decoder_stores(
     assert fast_batch.stored_readings({}) == careful_batch.stored_readings({})
     assert fast.counters == careful.counters
     assert fast.rejected_by_reason == careful.rejected_by_reason
+    # Each reading's line is the line of its point (`Point.to_line`, the contract's one
+    # way from a reading to text), made from the careful decoder's readings.
+    probe = careful.registry.get(PROBE)
+    assert probe is not None
+    for first, columns in careful_batch.packs:
+        lines = fast_batch.lines[first : first + len(columns)]
+        assert lines == [reading_point(probe, reading).to_line() for reading in columns.readings()]
 
 
 def test_the_intake_takes_the_column_pass_for_the_bench_layout(config: GwmonConfig) -> None:
@@ -78,4 +85,6 @@ def test_the_intake_takes_the_column_pass_for_the_bench_layout(config: GwmonConf
     _, careful_batch = _careful_only(config, [payload])
     assert fast_batch.lines == careful_batch.lines
     assert len(fast_batch.lines) == 4
-    assert fast_batch.lines[3].endswith(" value=601.0,lag_s=136800.0 1764003600000000000")
+    head, lag = fast_batch.lines[3].split(",lag_s=")
+    assert head.endswith(",quantity=conductivity,site=Leipzig-Probstheida value=601.0")
+    assert lag.startswith("136800.12") and lag.endswith(" 1764003600000000000")

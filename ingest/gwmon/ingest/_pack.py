@@ -90,8 +90,14 @@ class _PlainRecord(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 _PLAIN_PACK = msgspec.json.Decoder(list[_PlainRecord])
 _NUMBER_TYPES: frozenset[type] = frozenset({int, float})
 _INT_OR_UNSET: frozenset[type] = frozenset({int, UnsetType})
-# The names the column pass takes (their units are checked pair by pair); not seq.
-_COLUMN_NAMES = frozenset(RECORDS)
+# The names the column pass takes, each with the unit in which its value is stored as
+# sent (another unit goes record by record); not seq, not nitrate_n (always converted).
+_AS_SENT_UNIT = {
+    name: next(unit for unit, conversion in spec.units.items() if conversion.identity)
+    for name, spec in RECORDS.items()
+    if any(conversion.identity for conversion in spec.units.values())
+}
+_COLUMN_NAMES = frozenset(_AS_SENT_UNIT)
 _QUANTITY = {name: spec.quantity for name, spec in RECORDS.items()}
 _SELF_NAMED = frozenset(name for name, quantity in _QUANTITY.items() if name == quantity)
 
@@ -259,11 +265,15 @@ def _by_columns(
     expected_colons += 1
     units = [record.u for record in records]
     missing_units = units.count(UNSET)
-    for name, sent_unit in set(zip(names, units, strict=True)):
-        unit = base_unit if sent_unit is UNSET else sent_unit
-        found = RECORDS[name].units.get(unit) if type(unit) is str else None
-        if found is None or not found.identity:
+    if missing_units == 0:
+        # Every record names its unit: the whole column against the expected one.
+        if units != list(map(_AS_SENT_UNIT.__getitem__, names)):
             return None
+    else:
+        for name, sent_unit in set(zip(names, units, strict=True)):
+            unit = base_unit if sent_unit is UNSET else sent_unit
+            if unit != _AS_SENT_UNIT[name]:
+                return None
     sent_values = [record.v for record in records]
     value_types = set(map(type, sent_values))
     if not value_types <= _NUMBER_TYPES:

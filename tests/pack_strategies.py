@@ -166,15 +166,26 @@ _TWISTS = (
 
 @st.composite
 def column_pack(draw: st.DrawFn, twisted: bool = False) -> bytes:
-    """A pack of the common layout (the bench's, the firmware's without seq): base
+    """A pack of the common layout (the bench's, the firmware's with seq records): base
     fields on the first record, then names, units as stored (or the base unit), values
     and integer time offsets; spaced or not, keys in any order. `twisted`: now and then
     one record gets one more field (`_TWISTS`), which takes it out of that layout."""
     base_unit = draw(st.sampled_from([None, *AS_SENT_UNITS.values()]))
-    names = draw(st.lists(st.sampled_from(sorted(AS_SENT_UNITS)), min_size=1, max_size=40))
+    choices = [*sorted(AS_SENT_UNITS), "seq"]
+    names = draw(st.lists(st.sampled_from(choices), min_size=1, max_size=40))
     records: list[dict[str, Any]] = []
     for index, name in enumerate(names):
         record: dict[str, Any] = {"n": name}
+        if name == "seq":  # the firmware's sample counter, now and then with a unit
+            record["v"] = draw(st.integers(0, 2**32 - 1) | st.sampled_from([0.0, 7.0, 2**32 - 1.0]))
+            if draw(st.integers(0, 9)) == 0:
+                record["u"] = draw(st.sampled_from(["count", "m"]))
+            if twisted and rarely(draw):
+                record["v"] = draw(st.sampled_from([2**32, -1, 1.5]))
+            if index and draw(st.booleans()):
+                record["t"] = draw(st.integers(-86_400, 86_400))
+            records.append(record)
+            continue
         if AS_SENT_UNITS[name] != base_unit or draw(st.booleans()):
             record["u"] = AS_SENT_UNITS[name]
         if twisted and rarely(draw):

@@ -156,7 +156,8 @@ def test_packs_of_the_common_layout_take_the_column_pass(payload: bytes) -> None
         b'{"bn":"LE-07:","n":"level","u":"m","v":2}]',
         b'[{"bn":"LE-07:","bt":1764140000,"n":"level","u":"m","v":1,"t":5,"t":6}]',
         b'[{"bn":"LE-07:","bt":1764140000,"n":"level","u":"m","u":"m","v":1}]',
-        b'[{"bn":"LE-07:","bt":1764140000,"n":"seq","v":1}]',
+        b'[{"bn":"LE-07:","bt":1764140000,"n":"seq","v":1.5}]',
+        b'[{"bn":"LE-07:","bt":1764140000,"n":"seq","v":4294967296}]',
         b'[{"bn":"LE-07:","bt":1764140000,"n":"nitrate","u":"kg/m3","v":1}]',
         b'[{"bn":"LE-07:","bt":1764140000,"n":"level","u":"m","v":1,"t":0.5}]',
         b'[{"bn":"LE-07:","bt":1764140000},{"n":"level","u":"m","v":1}]',
@@ -167,3 +168,18 @@ def test_packs_of_the_common_layout_take_the_column_pass(payload: bytes) -> None
 def test_what_the_column_pass_leaves_to_the_others(payload: bytes) -> None:
     assert _by_columns(payload) is None
     assert decode_pack(PROBE, payload, now_s=NOW) == _careful(payload)
+
+
+def test_the_column_pass_takes_the_firmware_packs_with_their_sequence_marks() -> None:
+    # The firmware's layout (firmware-sim): a seq record in front of every cycle.
+    payload = (
+        b'[{"bn":"LE-07:","bt":1764000000,"n":"seq","v":41},'
+        b'{"n":"nitrate","u":"mg/L","v":20.3},{"n":"level","u":"m","v":137},'
+        b'{"t":900,"n":"seq","u":"count","v":42.0},{"t":900,"n":"nitrate","u":"mg/L","v":20.4}]'
+    )
+    columns = _by_columns(payload)
+    assert columns is not None
+    assert columns.as_pack() == _careful(payload)
+    assert [mark.seq for mark in columns.sequence] == [41, 42]
+    assert columns.values == [20.3, 137.0, 20.4]
+    assert columns.times_ns == [1_764_000_000 * NS] * 2 + [1_764_000_900 * NS]

@@ -9,8 +9,9 @@ value of another JSON type (a bool, null, a string for a number), a number beyon
 bounds of outside numbers. Then:
 
 - `_by_columns`, the common layout (base fields on the first record only, every record
-  a name and a value in a unit that needs no conversion, integer time offsets), is
-  checked and turned into columns a whole column at a time, at C speed;
+  a name and a value in a unit that needs no conversion or a sequence number, integer
+  time offsets), is checked and turned into columns a whole column at a time, at C
+  speed;
 - `_by_records`, any other plain pack, record by record without an object per record;
 
 either gives up (None) at the first thing that is not plain. Because the plain paths
@@ -37,6 +38,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import compress
+from operator import not_
 from typing import Annotated, cast
 
 import msgspec
@@ -91,7 +94,8 @@ _PLAIN_PACK = msgspec.json.Decoder(list[_PlainRecord])
 _NUMBER_TYPES: frozenset[type] = frozenset({int, float})
 _INT_OR_UNSET: frozenset[type] = frozenset({int, UnsetType})
 # The names the column pass takes, each with the unit in which its value is stored as
-# sent (another unit goes record by record); not seq, not nitrate_n (always converted).
+# sent (another unit goes record by record); not nitrate_n (always converted). seq is
+# taken too: its records become sequence marks.
 _AS_SENT_UNIT = {
     name: next(unit for unit, conversion in spec.units.items() if conversion.identity)
     for name, spec in RECORDS.items()
@@ -244,12 +248,14 @@ def _by_columns(
     probe_id: str, payload: bytes, arrival_ns: int, records: list[_PlainRecord]
 ) -> PackColumns | None:
     """The columns of the most common plain pack in a few passes at C speed, else None:
-    base fields on the first record only, then records of a name, a value in an
-    accepted unit that needs no conversion and an integer time offset (or none)."""
+    base fields on the first record only, then records of a name, a value in the unit
+    stored as sent (or a sequence number) and an integer time offset (or none)."""
     sent_names = [record.n for record in records]
     known = set(sent_names)
+    has_marks = SEQUENCE_RECORD in known
+    known.discard(SEQUENCE_RECORD)
     if not known <= _COLUMN_NAMES:
-        return None  # unknown, missing (UNSET) or seq: record by record
+        return None  # unknown or missing (UNSET): record by record
     names = cast("list[str]", sent_names)
     first = records[0]
     base_name, base_time, base_unit = first.bn, first.bt, first.bu
@@ -264,25 +270,11 @@ def _by_columns(
         return None
     expected_colons += 1
     units = [record.u for record in records]
-    missing_units = units.count(UNSET)
-    if missing_units == 0:
-        # Every record names its unit: the whole column against the expected one.
-        if units != list(map(_AS_SENT_UNIT.__getitem__, names)):
-            return None
-    else:
-        for name, sent_unit in set(zip(names, units, strict=True)):
-            unit = base_unit if sent_unit is UNSET else sent_unit
-            if unit != _AS_SENT_UNIT[name]:
-                return None
     sent_values = [record.v for record in records]
-    value_types = set(map(type, sent_values))
-    if not value_types <= _NUMBER_TYPES:
+    if not set(map(type, sent_values)) <= _NUMBER_TYPES:
         return None  # a record without a value
     values = cast("list[float]", sent_values)
-    if value_types != {float}:
-        values = list(map(float, values))  # ints, rounded once as the careful path does
     sent_offsets = [record.t for record in records]
-    missing_offsets = sent_offsets.count(UNSET)
     if not set(map(type, sent_offsets)) <= _INT_OR_UNSET:
         return None
     offsets = cast("list[int | UnsetType]", sent_offsets)
@@ -292,12 +284,47 @@ def _by_columns(
         return None
     # Every key in the text adds one colon; a field named twice (which the parser
     # collapses) or a base field after the first record adds more (module docstring).
-    expected_colons += len(records) - missing_units + len(records) - missing_offsets
+    expected_colons += 2 * len(records) - units.count(UNSET) - offsets.count(UNSET)
     if payload.count(b":") != expected_colons:
         return None
+    marks: list[SequenceMark] = []
+    if has_marks:
+        # The sequence marks apart (their unit, if any, is not looked at), then the
+        # readings are the other records.
+        is_reading = [name != SEQUENCE_RECORD for name in names]
+        is_mark = list(map(not_, is_reading))
+        numbers = list(compress(values, is_mark))
+        if not all(map(_plain_sequence, numbers)):
+            return None
+        marks = [
+            SequenceMark(probe_id, time_ns, int(number), arrival_ns)
+            for time_ns, number in zip(compress(times, is_mark), numbers, strict=True)
+        ]
+        names = list(compress(names, is_reading))
+        units = list(compress(units, is_reading))
+        values = list(compress(values, is_reading))
+        times = list(compress(times, is_reading))
+    if UNSET not in units:
+        # Every reading names its unit: the whole column against the expected one.
+        if units != list(map(_AS_SENT_UNIT.__getitem__, names)):
+            return None
+    else:
+        for name, sent_unit in set(zip(names, units, strict=True)):
+            unit = base_unit if sent_unit is UNSET else sent_unit
+            if unit != _AS_SENT_UNIT[name]:
+                return None
+    if set(map(type, values)) != {float}:
+        values = list(map(float, values))  # ints, rounded once as the careful path does
     quantities = list(names) if known <= _SELF_NAMED else [_QUANTITY[n] for n in names]
     return PackColumns(
-        probe_id, arrival_ns, quantities, times, values, names, [False] * len(records)
+        probe_id,
+        arrival_ns,
+        quantities=quantities,
+        times_ns=times,
+        values=values,
+        record_names=names,
+        censored=[False] * len(names),
+        sequence=marks,
     )
 
 

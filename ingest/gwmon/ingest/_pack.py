@@ -289,21 +289,10 @@ def _by_columns(
         return None
     marks: list[SequenceMark] = []
     if has_marks:
-        # The sequence marks apart (their unit, if any, is not looked at), then the
-        # readings are the other records.
-        is_reading = [name != SEQUENCE_RECORD for name in names]
-        is_mark = list(map(not_, is_reading))
-        numbers = list(compress(values, is_mark))
-        if not all(map(_plain_sequence, numbers)):
+        split = _marks_apart(probe_id, arrival_ns, names, units, values, times)
+        if split is None:
             return None
-        marks = [
-            SequenceMark(probe_id, time_ns, int(number), arrival_ns)
-            for time_ns, number in zip(compress(times, is_mark), numbers, strict=True)
-        ]
-        names = list(compress(names, is_reading))
-        units = list(compress(units, is_reading))
-        values = list(compress(values, is_reading))
-        times = list(compress(times, is_reading))
+        marks, names, units, values, times = split
     if UNSET not in units:
         # Every reading names its unit: the whole column against the expected one.
         if units != list(map(_AS_SENT_UNIT.__getitem__, names)):
@@ -325,6 +314,34 @@ def _by_columns(
         record_names=names,
         censored=[False] * len(names),
         sequence=marks,
+    )
+
+
+def _marks_apart(  # noqa: PLR0917 - the columns of _by_columns, as they are there
+    probe_id: str,
+    arrival_ns: int,
+    names: list[str],
+    units: list[str | UnsetType],
+    values: list[float],
+    times: list[int],
+) -> tuple[list[SequenceMark], list[str], list[str | UnsetType], list[float], list[int]] | None:
+    """The sequence marks of the seq records (their unit, if any, is not looked at) and
+    the columns of the other records, the readings; None for a bad sequence number."""
+    is_reading = [name != SEQUENCE_RECORD for name in names]
+    is_mark = list(map(not_, is_reading))
+    numbers = list(compress(values, is_mark))
+    if not all(map(_plain_sequence, numbers)):
+        return None
+    marks = [
+        SequenceMark(probe_id, time_ns, int(number), arrival_ns)
+        for time_ns, number in zip(compress(times, is_mark), numbers, strict=True)
+    ]
+    return (
+        marks,
+        list(compress(names, is_reading)),
+        list(compress(units, is_reading)),
+        list(compress(values, is_reading)),
+        list(compress(times, is_reading)),
     )
 
 

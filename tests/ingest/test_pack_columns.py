@@ -11,113 +11,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gwmon.ingest import decode_pack
-from gwmon.ingest._pack import PackColumns, _decode_plain, _not_in_the_future, decode_columns
+from gwmon.ingest._pack import (
+    PackColumns,
+    _decode_plain,
+    _not_in_the_future,
+    _parse_plain,
+    decode_columns,
+)
+from gwmon.ingest._pack import _by_columns as _by_columns_of
+from gwmon.ingest._pack import _by_records as _by_records_of
 from gwmon.ingest._senml import decode_carefully
+from pack_strategies import PROBE, column_pack, pack_text, plain_pack
 
-PROBE = "LE-07"
 NOW = 1_764_140_400.0
 NS = 1_000_000_000
-
-NAMES = ["nitrate", "nitrate_n", "level", "depth", "temperature", "conductivity", "battery"]
-UNITS = ["mg/L", "kg/m3", "m", "Cel", "K", "uS/cm", "S/m", "%EL", "ppm", ""]
-
-
-UNIT_OF = {
-    "nitrate": "mg/L",
-    "nitrate_n": "kg/m3",
-    "level": "m",
-    "depth": "m",
-    "temperature": "K",
-    "conductivity": "S/m",
-    "battery": "%EL",
-}
-
-
-def _rarely(draw: st.DrawFn) -> bool:
-    return draw(st.integers(0, 79)) == 41  # not an end: Hypothesis favours those
-
-
-@st.composite
-def _number_literal(draw: st.DrawFn) -> str:
-    """Mostly a short number; now and then one on or beyond a limit of the decoder."""
-    if not _rarely(draw):
-        return draw(
-            st.one_of(
-                st.integers(-1000, 1000).map(str),
-                st.decimals(-1000, 1000, places=2, allow_nan=False).map(str),
-            )
-        )
-    digits = st.text("0123456789", min_size=1, max_size=22)
-    literal: str = draw(
-        st.one_of(
-            st.integers(-(10**12), 10**12).map(str),
-            st.floats(allow_nan=False, allow_infinity=False, width=64).map(repr),
-            st.builds(lambda a, b: f"{int(a)}.{b}", digits, digits),
-            st.builds(lambda a, e: f"{a}e{e}", st.integers(-99, 99), st.integers(-30, 30)),
-            st.sampled_from(["1764140000.123456789", "-0.0", "-1e-7", "3.5e2", "0.1"]),
-            st.sampled_from(["1e999990", "9" * 41, "NaN", "Infinity", "4294967296", "1.5"]),
-        )
-    )
-    return literal
-
-
-def _odd_value() -> st.SearchStrategy[str]:
-    return st.one_of(
-        _number_literal(),
-        st.sampled_from(['"1"', "true", "null", "[1]", '{"a":1}', '"<0.5"', '"x\\u003a"']),
-    )
-
-
-def _odd_string(choices: list[str]) -> st.SearchStrategy[str]:
-    return st.one_of(
-        st.sampled_from(choices).map(json.dumps),
-        st.sampled_from(['"x\\u003a"', '"caf\\u00e9"', "5", "null", '"a:b"']),
-    )
-
-
-@st.composite
-def _record(draw: st.DrawFn, first: bool) -> str:
-    """Mostly a valid record of a plain pack; now and then one field is odd, missing,
-    named twice or unknown."""
-    name = draw(st.sampled_from([*NAMES, "seq"]))
-    fields: list[tuple[str, str]] = []
-    if first and not _rarely(draw):
-        fields.append(("bn", json.dumps(f"{PROBE}:")))
-    elif _rarely(draw):
-        fields.append(("bn", draw(_odd_string([f"{PROBE}:", "LE-08:"]))))
-    if first and not _rarely(draw):
-        fields.append(("bt", draw(st.sampled_from(["1764140000", "1764140000.5", "1764139999"]))))
-    elif _rarely(draw):
-        fields.append(("bt", draw(_number_literal())))
-    if _rarely(draw):
-        fields.append(("bu", draw(_odd_string(UNITS))))
-    if not _rarely(draw):
-        fields.append(("n", json.dumps(name) if not _rarely(draw) else draw(_odd_string(NAMES))))
-    if name != "seq" and not _rarely(draw):
-        unit = json.dumps(UNIT_OF[name]) if not _rarely(draw) else draw(_odd_string(UNITS))
-        fields.append(("u", unit))
-    if not _rarely(draw):
-        if name == "seq":
-            fields.append(("v", str(draw(st.integers(0, 2**32 + 5)))))
-        else:
-            fields.append(
-                ("v", draw(_number_literal()) if not _rarely(draw) else draw(_odd_value()))
-            )
-    if draw(st.booleans()):
-        fields.append(("t", draw(_number_literal())))
-    if _rarely(draw):
-        fields.append((draw(st.sampled_from(["bv", "vs", "s", "x", "crit_", "bver"])), "1"))
-    if fields and _rarely(draw):
-        fields.append(draw(st.sampled_from(fields)))  # a field named twice
-    order = draw(st.permutations(fields)) if _rarely(draw) else fields
-    return "{" + ",".join(f'"{key}":{value}' for key, value in order) + "}"
-
-
-@st.composite
-def _pack_text(draw: st.DrawFn) -> bytes:
-    records = [draw(_record(first=index == 0)) for index in range(draw(st.integers(1, 8)))]
-    space = draw(st.sampled_from(["", " "]))
-    return ("[" + f",{space}".join(records) + "]").encode()
 
 
 def _plain(payload: bytes) -> PackColumns | None:
@@ -132,7 +39,7 @@ def _careful(payload: bytes) -> Any:
 
 
 @settings(max_examples=1500, deadline=None)
-@given(payload=_pack_text())
+@given(payload=st.one_of(pack_text(), column_pack(twisted=True)))
 def test_the_one_pass_path_returns_what_the_careful_decoder_returns(payload: bytes) -> None:
     plain = _plain(payload)
     if plain is None:
@@ -142,35 +49,8 @@ def test_the_one_pass_path_returns_what_the_careful_decoder_returns(payload: byt
     assert careful.rejections == []
 
 
-@st.composite
-def _plain_pack(draw: st.DrawFn) -> bytes:
-    units = {
-        "nitrate": ["mg/L", "kg/m3"],
-        "nitrate_n": ["mg/L"],
-        "level": ["m"],
-        "depth": ["m"],
-        "temperature": ["Cel", "K"],
-        "conductivity": ["uS/cm", "S/m"],
-        "battery": ["%EL"],
-    }
-    records: list[dict[str, Any]] = [{"bn": f"{PROBE}:", "bt": 1_764_130_000}]
-    for index in range(draw(st.integers(1, 30))):
-        name = draw(st.sampled_from([*NAMES, "seq"]))
-        record: dict[str, Any] = {"t": index * 60, "n": name}
-        if name == "seq":
-            record["v"] = draw(st.integers(0, 2**32 - 1))
-        else:
-            record["u"] = draw(st.sampled_from(units[name]))
-            record["v"] = draw(
-                st.one_of(st.integers(-1000, 1000), st.decimals(-1000, 1000, places=3))
-            )
-        records.append(record)
-    text = json.dumps(records, default=float)
-    return text.encode()
-
-
 @settings(max_examples=300, deadline=None)
-@given(payload=_plain_pack())
+@given(payload=plain_pack())
 def test_plain_packs_take_the_one_pass_path_and_decode_as_carefully(payload: bytes) -> None:
     plain = _plain(payload)
     assert plain is not None
@@ -232,3 +112,74 @@ def test_the_future_margin_is_exact_on_both_paths(offset_s: float) -> None:
     careful = _careful(payload)
     assert decode_pack(PROBE, payload, now_s=NOW) == careful
     assert len(careful.readings) == (1 if offset_s <= 0 else 0)
+
+
+def _by_columns(payload: bytes) -> PackColumns | None:
+    records = _parse_plain(payload)
+    return None if records is None else _by_columns_of(PROBE, payload, int(NOW * NS), records)
+
+
+def _by_records(payload: bytes) -> PackColumns | None:
+    records = _parse_plain(payload)
+    return None if records is None else _by_records_of(PROBE, payload, int(NOW * NS), records)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(payload=st.one_of(pack_text(), column_pack(twisted=True)))
+def test_the_column_pass_returns_what_the_careful_decoder_returns(payload: bytes) -> None:
+    columns = _by_columns(payload)
+    if columns is None or not _not_in_the_future(columns, NOW, 300.0):
+        return
+    careful = _careful(payload)  # must not raise: the column pass accepted it
+    assert columns.as_pack() == careful
+    assert careful.rejections == []
+    assert _by_records(payload) == columns
+
+
+@settings(max_examples=400, deadline=None)
+@given(payload=column_pack())
+def test_packs_of_the_common_layout_take_the_column_pass(payload: bytes) -> None:
+    columns = _by_columns(payload)
+    assert columns is not None
+    assert columns.as_pack() == _careful(payload)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        # a base field after the first record, a field named twice, seq, a converted unit,
+        # a float offset, a base-only record: not the column layout (the record pass or
+        # the careful decoder decides)
+        b'[{"bn":"LE-07:","bt":1764140000,"n":"level","u":"m","v":1},'
+        b'{"bt":1764140001,"n":"level","u":"m","v":2}]',
+        b'[{"bn":"LE-07:","bt":1764140000,"n":"level","u":"m","v":1},'
+        b'{"bn":"LE-07:","n":"level","u":"m","v":2}]',
+        b'[{"bn":"LE-07:","bt":1764140000,"n":"level","u":"m","v":1,"t":5,"t":6}]',
+        b'[{"bn":"LE-07:","bt":1764140000,"n":"level","u":"m","u":"m","v":1}]',
+        b'[{"bn":"LE-07:","bt":1764140000,"n":"seq","v":1.5}]',
+        b'[{"bn":"LE-07:","bt":1764140000,"n":"seq","v":4294967296}]',
+        b'[{"bn":"LE-07:","bt":1764140000,"n":"nitrate","u":"kg/m3","v":1}]',
+        b'[{"bn":"LE-07:","bt":1764140000,"n":"level","u":"m","v":1,"t":0.5}]',
+        b'[{"bn":"LE-07:","bt":1764140000},{"n":"level","u":"m","v":1}]',
+        b'[{"bn":"LE-07:","bu":"m","bt":1764140000,"n":"level","v":1},{"n":"nitrate","v":1}]',
+        b'[{"bn":"LE-07:","n":"level","u":"m","v":1}]',
+    ],
+)
+def test_what_the_column_pass_leaves_to_the_others(payload: bytes) -> None:
+    assert _by_columns(payload) is None
+    assert decode_pack(PROBE, payload, now_s=NOW) == _careful(payload)
+
+
+def test_the_column_pass_takes_the_firmware_packs_with_their_sequence_marks() -> None:
+    # The firmware's layout (firmware-sim): a seq record in front of every cycle.
+    payload = (
+        b'[{"bn":"LE-07:","bt":1764000000,"n":"seq","v":41},'
+        b'{"n":"nitrate","u":"mg/L","v":20.3},{"n":"level","u":"m","v":137},'
+        b'{"t":900,"n":"seq","u":"count","v":42.0},{"t":900,"n":"nitrate","u":"mg/L","v":20.4}]'
+    )
+    columns = _by_columns(payload)
+    assert columns is not None
+    assert columns.as_pack() == _careful(payload)
+    assert [mark.seq for mark in columns.sequence] == [41, 42]
+    assert columns.values == [20.3, 137.0, 20.4]
+    assert columns.times_ns == [1_764_000_000 * NS] * 2 + [1_764_000_900 * NS]

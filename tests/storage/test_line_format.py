@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gwmon.storage import READING, SEQUENCE, ContractError, float_lines
+from gwmon.storage import READING, SEQUENCE, ContractError, float_lines, float_lines_at_times
 from gwmon.storage._schema import float_texts
 
 tag_text = st.text(min_size=0, max_size=20)
@@ -184,3 +184,83 @@ def test_bulk_float_lines_are_the_lines_one_by_one(
         for line_format, value, lag, time_ns in zip(chosen, values, lags, times, strict=True)
     ]
     assert float_lines(chosen, (values, lags), times) == expected
+
+
+@given(
+    site=tag_text,
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(["nitrate", "level", "a b,c=d", "50%", "ü\\"]),
+            finite | bulk_floats,
+            st.integers(-3, 3),
+        ),
+        max_size=40,
+    ),
+    lag_of=st.lists(finite | bulk_floats, min_size=7, max_size=7),
+    base_ns=st.integers(-(2**62), 2**62),
+)
+def test_lines_at_times_are_the_lines_one_by_one(
+    site: str,
+    rows: list[tuple[str, float, int]],
+    lag_of: list[float],
+    base_ns: int,
+) -> None:
+    # Few distinct times, as in a pack (several quantities measured at once).
+    formats = {
+        quantity: READING.line_format(
+            {**TAGS, "site": site, "quantity": quantity}, ("value", "lag_s")
+        )
+        for quantity, *_ in rows
+    }
+    chosen = [formats[quantity] for quantity, *_ in rows]
+    values = [value for _, value, _ in rows]
+    times = [base_ns + step * 1_000_000_000 for *_, step in rows]
+    lags = {time_ns: (lag_of[(time_ns - base_ns) // 1_000_000_000 + 3],) for time_ns in times}
+    expected = [
+        line_format.line((value, lags[time_ns][0]), time_ns)
+        for line_format, value, time_ns in zip(chosen, values, times, strict=True)
+    ]
+    assert float_lines_at_times(chosen, values, lags, times) == expected
+
+
+def test_lines_at_times_of_three_fields_and_of_one() -> None:
+    three = READING.line_format(TAGS, ("value", "lag_s", "air_pressure_hpa"))
+    assert float_lines_at_times([three] * 2, [1.5, 2.5], {7: (0.25, 3.0)}, [7, 7]) == [
+        three.line((1.5, 0.25, 3.0), 7),
+        three.line((2.5, 0.25, 3.0), 7),
+    ]
+    assert float_lines_at_times([], [], {}, []) == []
+
+
+@pytest.mark.parametrize(
+    ("values", "lags", "times"),
+    [
+        ([1.0, math.nan], {1: (1.0,)}, [1, 1]),
+        ([1.0], {1: (math.inf,)}, [1]),
+        ([1], {1: (1.0,)}, [1]),
+        ([True], {1: (1.0,)}, [1]),
+        ([1.0], {1: (1,)}, [1]),
+        ([1.0], {1: (1.0,)}, [2]),  # no lag for the time
+        ([1.0], {1: (1.0, 2.0)}, [1]),  # a field too many
+        ([1.0], {1.0: (1.0,)}, [1.0]),
+        ([1.0, 2.0], {1: (1.0,)}, [1]),
+    ],
+)
+def test_lines_at_times_refuse_what_a_line_refuses(
+    values: list[float], lags: dict[int, tuple[float, ...]], times: list[int]
+) -> None:
+    line_format = READING.line_format(TAGS, ("value", "lag_s"))
+    with pytest.raises(ContractError):
+        float_lines_at_times([line_format] * len(values), values, lags, times)
+
+
+def test_lines_at_times_need_float_fields_of_the_same_names() -> None:
+    two = READING.line_format(TAGS, ("value", "lag_s"))
+    three = READING.line_format(TAGS, ("value", "lag_s", "air_pressure_hpa"))
+    sequence = SEQUENCE.line_format(
+        {"probe": "P", "site": "s", "municipality": "m"}, ("seq", "lag_s")
+    )
+    with pytest.raises(ContractError, match="same float fields"):
+        float_lines_at_times([two, three], [1.0, 1.0], {1: (1.0,)}, [1, 1])
+    with pytest.raises(ContractError, match="same float fields"):
+        float_lines_at_times([sequence], [1.0], {1: (1.0,)}, [1])

@@ -1,35 +1,49 @@
-"""A data message decoded into columns: the plain pack in one pass, every other one by
-the careful decoder (`_senml.decode_carefully`).
+"""A data message decoded into columns: the plain pack in a few passes, every other one
+by the careful decoder (`_senml.decode_carefully`).
 
-Nearly every pack a probe sends is plain: flat records of known names and units, short
-numbers, no escapes, nothing refused. `_decode_plain` handles exactly those, in one pass
-over the parsed records without an object per record, and gives up (None) at the first
-thing that is not plain; the careful decoder then decides, with every reason and detail
-of docs/wire-format.md. Because the one-pass path refuses nothing and gives up on
-anything the careful decoder would refuse or treat specially, whatever it returns is
-what the careful decoder returns for the same payload (tests/ingest/test_pack_columns.py holds
-the two against each other with Hypothesis).
+Nearly every pack a probe sends is plain: flat records of known fields, names and units,
+short numbers, no escapes, nothing refused. A typed parser (msgspec) reads such a pack
+straight into records of the known fields, and refuses (so the careful decoder decides,
+with every reason and detail of docs/wire-format.md) anything else: another field, a
+value of another JSON type (a bool, null, a string for a number), a number beyond the
+bounds of outside numbers. Then:
 
-Why each condition of "plain" makes the fast JSON parser (orjson) safe here, where it
-alone would break the bounds of outside input (`_bounded.py`):
+- `_by_columns`, the common layout (base fields on the first record only, every record
+  a name and a value in a unit that needs no conversion or a sequence number, integer
+  time offsets), is checked and turned into columns a whole column at a time, at C
+  speed;
+- `_by_records`, any other plain pack, record by record without an object per record;
+
+either gives up (None) at the first thing that is not plain. Because the plain paths
+refuse nothing and give up on anything the careful decoder would refuse or treat
+specially, whatever they return is what the careful decoder returns for the same
+payload (tests/ingest/test_pack_columns.py holds them against each other with
+Hypothesis, and tests/ingest/test_intake_fast_path.py the stored lines and rejections).
+
+Why each condition of "plain" makes the fast parser safe here, where it alone would
+break the bounds of outside input (`_bounded.py`):
 - every number literal has at most 16 characters (no run of 17 characters that can make
-  up a number): so orjson's correctly rounded float is `float(literal)`, its int is
+  up a number): so the parser's correctly rounded float is `float(literal)`, its int is
   `int(literal)`, both exactly what the careful parser makes of them;
 - no backslash: every string is its literal text, so the colons in the text are the
   colons between keys and values plus those inside strings; with only known strings
-  (their colons counted) a record naming a field twice, which orjson silently collapses,
-  shows up as a colon too many;
-- no byte order mark, no NaN/Infinity (orjson refuses them: the careful path decides);
-- records are flat (no nesting to bound) and hold only the keys below.
+  (their colons counted) a record naming a field twice, which the parser silently
+  collapses (the last one wins), shows up as a colon too many, as does a base field
+  after the first record on the column path;
+- no byte order mark, no NaN/Infinity (the parser refuses them: the careful path decides);
+- records are flat (no nesting to bound) and hold only the fields of `_PlainRecord`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from itertools import compress
+from operator import not_
+from typing import Annotated, cast
 
-import orjson
+import msgspec
+from msgspec import UNSET, UnsetType
 
 from gwmon.ingest._bounded import NUMBER_LIMIT, PayloadRejected, seconds_to_ns, to_decimal
 from gwmon.ingest._senml import (
@@ -47,7 +61,6 @@ from gwmon.ingest._senml import (
 _NS_PER_S = 10**9
 _ABSOLUTE_TIME_MIN_NS = ABSOLUTE_TIME_MIN_S * _NS_PER_S
 _UTF8_BOM = b"\xef\xbb\xbf"
-_PLAIN_KEYS = frozenset({"bn", "bt", "bu", "n", "u", "v", "t"})
 # Bytes that can be part of a JSON number become "#", all others " ": a run of 17 "#"
 # marks a literal too long for the one-pass path (or a long run inside a string, which
 # merely sends the pack down the careful path).
@@ -55,6 +68,42 @@ _NUMBER_BYTES = bytes(
     ord("#") if chr(byte) in "0123456789+-.eE" else ord(" ") for byte in range(256)
 )
 _LONG_NUMBER = b"#" * 17
+
+# A number of a plain pack: an int or a float literal, within the bounds of outside
+# numbers (`NUMBER_LIMIT`); the parser refuses anything else (a bool, null, a string).
+_PlainNumber = (
+    Annotated[int, msgspec.Meta(ge=-NUMBER_LIMIT, le=NUMBER_LIMIT)]
+    | Annotated[float, msgspec.Meta(ge=-NUMBER_LIMIT, le=NUMBER_LIMIT)]
+)
+
+
+class _PlainRecord(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """A record of a plain pack: only these fields (any other one: not plain), each of
+    its JSON type; UNSET where the record does not have it (a null is not plain)."""
+
+    bn: str | UnsetType = UNSET
+    bt: _PlainNumber | UnsetType = UNSET
+    bu: str | UnsetType = UNSET
+    n: str | UnsetType = UNSET
+    u: str | UnsetType = UNSET
+    v: _PlainNumber | UnsetType = UNSET
+    t: _PlainNumber | UnsetType = UNSET
+
+
+_PLAIN_PACK = msgspec.json.Decoder(list[_PlainRecord])
+_NUMBER_TYPES: frozenset[type] = frozenset({int, float})
+_INT_OR_UNSET: frozenset[type] = frozenset({int, UnsetType})
+# The names the column pass takes, each with the unit in which its value is stored as
+# sent (another unit goes record by record); not nitrate_n (always converted). seq is
+# taken too: its records become sequence marks.
+_AS_SENT_UNIT = {
+    name: next(unit for unit, conversion in spec.units.items() if conversion.identity)
+    for name, spec in RECORDS.items()
+    if any(conversion.identity for conversion in spec.units.values())
+}
+_COLUMN_NAMES = frozenset(_AS_SENT_UNIT)
+_QUANTITY = {name: spec.quantity for name, spec in RECORDS.items()}
+_SELF_NAMED = frozenset(name for name, quantity in _QUANTITY.items() if name == quantity)
 
 
 @dataclass(slots=True)
@@ -154,25 +203,23 @@ def decode_pack(
     ).as_pack()
 
 
-def _parse_plain(payload: bytes) -> list[Any] | None:
+def _parse_plain(payload: bytes) -> list[_PlainRecord] | None:
     if b"\\" in payload or payload.startswith(_UTF8_BOM):
         return None
     if _LONG_NUMBER in payload.translate(_NUMBER_BYTES):
         return None
     try:
-        document = orjson.loads(payload)
-    except orjson.JSONDecodeError:
+        records = _PLAIN_PACK.decode(payload)
+    except msgspec.DecodeError:  # also its ValidationError: not plain
         return None
-    return document if type(document) is list and document else None
+    return records or None
 
 
-def _plain_ns(seconds: object) -> int | None:
-    """UNIX seconds of a plain number within the bounds as ns (as `seconds_to_ns`)."""
+def _plain_ns(seconds: int | float) -> int:
+    """UNIX seconds of a plain (bounded) number as ns (as `seconds_to_ns`)."""
     if type(seconds) is int:
-        return seconds * _NS_PER_S if -NUMBER_LIMIT <= seconds <= NUMBER_LIMIT else None
-    if type(seconds) is float and -NUMBER_LIMIT <= seconds <= NUMBER_LIMIT:
-        return seconds_to_ns(seconds)
-    return None
+        return seconds * _NS_PER_S
+    return seconds_to_ns(seconds)
 
 
 def _not_in_the_future(columns: PackColumns, now_s: float, future_margin_s: float) -> bool:
@@ -188,58 +235,154 @@ def _not_in_the_future(columns: PackColumns, now_s: float, future_margin_s: floa
 def _decode_plain(probe_id: str, payload: bytes, arrival_ns: int) -> PackColumns | None:
     """The columns of a plain pack (see the module docstring), else None. Times in the
     future are not looked at here: `decode_columns` does that for the whole pack."""
-    document = _parse_plain(payload)
-    if document is None:
+    records = _parse_plain(payload)
+    if records is None:
         return None
+    columns = _by_columns(probe_id, payload, arrival_ns, records)
+    if columns is not None:
+        return columns
+    return _by_records(probe_id, payload, arrival_ns, records)
+
+
+def _by_columns(
+    probe_id: str, payload: bytes, arrival_ns: int, records: list[_PlainRecord]
+) -> PackColumns | None:
+    """The columns of the most common plain pack in a few passes at C speed, else None:
+    base fields on the first record only, then records of a name, a value in the unit
+    stored as sent (or a sequence number) and an integer time offset (or none)."""
+    sent_names = [record.n for record in records]
+    known = set(sent_names)
+    has_marks = SEQUENCE_RECORD in known
+    known.discard(SEQUENCE_RECORD)
+    if not known <= _COLUMN_NAMES:
+        return None  # unknown or missing (UNSET): record by record
+    names = cast("list[str]", sent_names)
+    first = records[0]
+    base_name, base_time, base_unit = first.bn, first.bt, first.bu
+    expected_colons = 2 * len(records)  # n and v in every record (checked below)
+    if base_name is not UNSET:
+        if base_name != f"{probe_id}:":
+            return None
+        expected_colons += 1 + base_name.count(":")
+    if base_unit is not UNSET:
+        expected_colons += 1 + base_unit.count(":")
+    if base_time is UNSET:
+        return None
+    expected_colons += 1
+    units = [record.u for record in records]
+    sent_values = [record.v for record in records]
+    if not set(map(type, sent_values)) <= _NUMBER_TYPES:
+        return None  # a record without a value
+    values = cast("list[float]", sent_values)
+    sent_offsets = [record.t for record in records]
+    if not set(map(type, sent_offsets)) <= _INT_OR_UNSET:
+        return None
+    offsets = cast("list[int | UnsetType]", sent_offsets)
+    base_ns = _plain_ns(base_time)
+    times = [base_ns if t is UNSET else base_ns + t * _NS_PER_S for t in offsets]
+    if min(times) < _ABSOLUTE_TIME_MIN_NS:
+        return None
+    # Every key in the text adds one colon; a field named twice (which the parser
+    # collapses) or a base field after the first record adds more (module docstring).
+    expected_colons += 2 * len(records) - units.count(UNSET) - offsets.count(UNSET)
+    if payload.count(b":") != expected_colons:
+        return None
+    marks: list[SequenceMark] = []
+    if has_marks:
+        split = _marks_apart(probe_id, arrival_ns, names, units, values, times)
+        if split is None:
+            return None
+        marks, names, units, values, times = split
+    if UNSET not in units:
+        # Every reading names its unit: the whole column against the expected one.
+        if units != list(map(_AS_SENT_UNIT.__getitem__, names)):
+            return None
+    else:
+        for name, sent_unit in set(zip(names, units, strict=True)):
+            unit = base_unit if sent_unit is UNSET else sent_unit
+            if unit != _AS_SENT_UNIT[name]:
+                return None
+    if set(map(type, values)) != {float}:
+        values = list(map(float, values))  # ints, rounded once as the careful path does
+    quantities = list(names) if known <= _SELF_NAMED else [_QUANTITY[n] for n in names]
+    return PackColumns(
+        probe_id,
+        arrival_ns,
+        quantities=quantities,
+        times_ns=times,
+        values=values,
+        record_names=names,
+        censored=[False] * len(names),
+        sequence=marks,
+    )
+
+
+def _marks_apart(  # noqa: PLR0917 - the columns of _by_columns, as they are there
+    probe_id: str,
+    arrival_ns: int,
+    names: list[str],
+    units: list[str | UnsetType],
+    values: list[float],
+    times: list[int],
+) -> tuple[list[SequenceMark], list[str], list[str | UnsetType], list[float], list[int]] | None:
+    """The sequence marks of the seq records (their unit, if any, is not looked at) and
+    the columns of the other records, the readings; None for a bad sequence number."""
+    is_reading = [name != SEQUENCE_RECORD for name in names]
+    is_mark = list(map(not_, is_reading))
+    numbers = list(compress(values, is_mark))
+    if not all(map(_plain_sequence, numbers)):
+        return None
+    marks = [
+        SequenceMark(probe_id, time_ns, int(number), arrival_ns)
+        for time_ns, number in zip(compress(times, is_mark), numbers, strict=True)
+    ]
+    return (
+        marks,
+        list(compress(names, is_reading)),
+        list(compress(units, is_reading)),
+        list(compress(values, is_reading)),
+        list(compress(times, is_reading)),
+    )
+
+
+def _by_records(
+    probe_id: str, payload: bytes, arrival_ns: int, records: list[_PlainRecord]
+) -> PackColumns | None:
+    """The columns of any plain pack, record by record, else None."""
     expected_base_name = f"{probe_id}:"
     columns = PackColumns(probe_id, arrival_ns)
     # Bound methods of the columns: one call each per reading, no method of our own.
     add_quantity, add_time = columns.quantities.append, columns.times_ns.append
     add_value, add_name = columns.values.append, columns.record_names.append
-    pairs = base_names = 0
+    colons = 0  # the colons the text must hold: one per key, those inside strings
     base_ns = 0
-    base_unit: object = None
-    for record in document:
-        if type(record) is not dict or not record.keys() <= _PLAIN_KEYS:
-            return None
-        pairs += len(record)
-        if "bn" in record:
-            if record["bn"] != expected_base_name:
+    base_unit: str | None = None
+    for record in records:
+        if record.bn is not UNSET:
+            if record.bn != expected_base_name:
                 return None
-            base_names += 1
-        if "bt" in record:
-            bt = _plain_ns(record["bt"])
-            if bt is None:
-                return None
-            base_ns = bt
-        if "bu" in record:
-            base_unit = record["bu"]
-            if type(base_unit) is not str:
-                return None
-        unit_name = record.get("u", base_unit)
-        if "u" in record and type(unit_name) is not str:
-            return None
-        name = record.get("n")
-        if type(name) is not str:
-            if "n" in record or "v" in record or not _plain_number(record.get("t", 0)):
-                return None
-            continue  # base fields only
-        raw = record.get("v")
-        if (type(raw) is not int and type(raw) is not float) or not (
-            -NUMBER_LIMIT <= raw <= NUMBER_LIMIT
-        ):
-            return None
+            colons += 1 + record.bn.count(":")
+        if record.bt is not UNSET:
+            base_ns = _plain_ns(record.bt)
+            colons += 1
+        if record.bu is not UNSET:
+            base_unit = record.bu
+            colons += 1 + base_unit.count(":")
+        name, raw, offset = record.n, record.v, record.t
+        unit_name = base_unit
+        if record.u is not UNSET:
+            unit_name = record.u
+            colons += 1 + unit_name.count(":")
         time_ns = base_ns
-        if "t" in record:
-            offset = record["t"]
-            if type(offset) is int and -NUMBER_LIMIT <= offset <= NUMBER_LIMIT:
-                time_ns += offset * _NS_PER_S  # the common case, without a call
-            else:
-                offset = _plain_ns(offset)
-                if offset is None:
-                    return None
-                time_ns += offset
-        if time_ns < _ABSOLUTE_TIME_MIN_NS:
+        if offset is not UNSET:
+            time_ns += _plain_ns(offset)
+            colons += 1
+        if name is UNSET:
+            if raw is not UNSET:
+                return None
+            continue  # base fields (and a time) only
+        colons += 2 + name.count(":")
+        if raw is UNSET or time_ns < _ABSOLUTE_TIME_MIN_NS:
             return None
         spec = RECORDS.get(name)
         if spec is None:
@@ -254,16 +397,12 @@ def _decode_plain(probe_id: str, payload: bytes, arrival_ns: int) -> PackColumns
         add_time(time_ns)
         add_value(float(raw) if unit.identity else unit.apply(to_decimal(raw)))
         add_name(name)
-    # A field named twice collapses into one key in the parsed record: one colon more
-    # in the text than keys plus the one colon of each base name (see module docstring).
-    if payload.count(b":") != pairs + base_names:
+    # A field named twice collapses into one field of the parsed record: the text then
+    # holds more colons than counted (see module docstring).
+    if payload.count(b":") != colons:
         return None
     columns.censored = [False] * len(columns.times_ns)
     return columns
-
-
-def _plain_number(value: object) -> bool:
-    return type(value) is int or type(value) is float
 
 
 def _plain_sequence(raw: int | float) -> bool:

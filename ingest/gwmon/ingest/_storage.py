@@ -18,7 +18,7 @@ from gwmon.storage import (
     FieldValue,
     LineFormat,
     Point,
-    float_lines,
+    float_lines_at_times,
 )
 
 UNKNOWN_PROBE_TAG = "_unknown"  # rejected.probe for an id not in the registry (id: field)
@@ -61,17 +61,18 @@ class SeriesLines:
     def reading_lines(self, columns: PackColumns) -> list[str]:
         """One line per reading of `columns`, in order."""
         arrival_ns = columns.arrival_ns
-        lags = [(arrival_ns - time_ns) / _NS for time_ns in columns.times_ns]
         if True in columns.censored:
             return [
                 self._format(quantity, censored).line(
-                    (value, lag_s, True) if censored else (value, lag_s), time_ns
+                    (value, (arrival_ns - time_ns) / _NS, True)
+                    if censored
+                    else (value, (arrival_ns - time_ns) / _NS),
+                    time_ns,
                 )
-                for quantity, time_ns, value, lag_s, censored in zip(
+                for quantity, time_ns, value, censored in zip(
                     columns.quantities,
                     columns.times_ns,
                     columns.values,
-                    lags,
                     columns.censored,
                     strict=True,
                 )
@@ -80,12 +81,15 @@ class SeriesLines:
         formats = [plain.get(q) or self._format(q, False) for q in columns.quantities]
         if len(formats) < _BULK_LINES:
             return [
-                line_format.line((value, lag_s), time_ns)
-                for line_format, value, lag_s, time_ns in zip(
-                    formats, columns.values, lags, columns.times_ns, strict=True
+                line_format.line((value, (arrival_ns - time_ns) / _NS), time_ns)
+                for line_format, value, time_ns in zip(
+                    formats, columns.values, columns.times_ns, strict=True
                 )
             ]
-        return float_lines(formats, (columns.values, lags), columns.times_ns)
+        # lag_s depends on the time only: once per measurement time, not per reading.
+        times = dict.fromkeys(columns.times_ns)
+        lags = {time_ns: ((arrival_ns - time_ns) / _NS,) for time_ns in times}
+        return float_lines_at_times(formats, columns.values, lags, columns.times_ns)
 
     def sequence_line(self, mark: SequenceMark) -> str:
         if self._sequence is None:

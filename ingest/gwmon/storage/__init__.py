@@ -29,7 +29,15 @@ from gwmon.storage._measurements import (
     SEQUENCE,
     TREND,
 )
-from gwmon.storage._schema import ContractError, Field, LineFormat, Measurement, Tag, float_lines
+from gwmon.storage._schema import (
+    ContractError,
+    Field,
+    LineFormat,
+    Measurement,
+    Tag,
+    float_lines,
+    float_lines_at_times,
+)
 from gwmon.storage._settings import INFLUXDB_SECTION, InfluxSettings
 from gwmon.storage._writer import (
     INVALID_PROBE_TAG,
@@ -75,6 +83,7 @@ __all__ = [
     "Tag",
     "WriteResult",
     "float_lines",
+    "float_lines_at_times",
     "influxql",
     "series",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Literal
 
 import orjson
@@ -177,7 +178,16 @@ class LineFormat:
     the escaped series prefix and field keys are built once, from the same functions
     `Point.to_line` uses, so the lines are byte for byte the same."""
 
-    __slots__ = ("_checks", "_float_only", "_measurement", "_template", "_text_template", "fields")
+    __slots__ = (
+        "_checks",
+        "_float_only",
+        "_head",
+        "_measurement",
+        "_rest_keys",
+        "_template",
+        "_text_template",
+        "fields",
+    )
 
     def __init__(self, measurement: str, prefix: str, fields: tuple[Field, ...]) -> None:
         if not fields:
@@ -195,6 +205,11 @@ class LineFormat:
         self._template = f"{_literal(prefix)} " + ",".join(f"{k}={value}" for k in keys) + " %s"
         # The same line from values already formatted (`float_lines`).
         self._text_template = f"{_literal(prefix)} " + ",".join(f"{k}=%s" for k in keys) + " %s"
+        # And in pieces, for lines joined from texts (`float_lines_at_times`): the head
+        # up to the first value, then ",key=" before each further one.
+        plain_keys = [escape_key(field.name) for field in fields]
+        self._head = f"{prefix} {plain_keys[0]}="
+        self._rest_keys = tuple(f",{key}=" for key in plain_keys[1:])
 
     def line(self, values: Sequence[FieldValue], time_ns: int) -> str:
         """One line; ContractError if a value has the wrong type (or is not finite)."""
@@ -258,6 +273,58 @@ def float_lines(
         template % row
         for template, row in zip(templates, zip(*texts, times_ns, strict=True), strict=True)
     ]
+
+
+def float_lines_at_times(
+    formats: Sequence[LineFormat],
+    first: Sequence[float],
+    rest_at: Mapping[int, Sequence[float]],
+    times_ns: Sequence[int],
+) -> list[str]:
+    """Line i in `formats[i]` with field 0 `first[i]`, the other fields `rest_at[t]`
+    and time t = `times_ns[i]`: the same lines as `formats[i].line(...)` one by one, for
+    formats whose fields are all floats (the same field names after the first).
+
+    For fields that depend on the time only (a reading's `lag_s`): the end of a line is
+    written once per distinct time, however many lines share it (a cycle of several
+    quantities). ContractError if a value is not a finite float or a time is missing."""
+    count = len(times_ns)
+    if len(formats) != count or len(first) != count:
+        msg = "float_lines_at_times: formats, values and times differ in length"
+        raise ContractError(msg)
+    distinct = set(formats)
+    rest_keys = {line_format._rest_keys for line_format in distinct}
+    if len(rest_keys) > 1 or any(not f._float_only for f in distinct):
+        msg = "float_lines_at_times: every format must have the same float fields"
+        raise ContractError(msg)
+    keys = rest_keys.pop() if rest_keys else ()
+    rest_values = list(chain.from_iterable(rest_at.values()))
+    if (
+        set(map(type, times_ns)) - {int}
+        or set(map(type, rest_at)) - {int}
+        or set(map(len, rest_at.values())) - {len(keys)}
+        or not _all_finite_floats(first)
+        or not _all_finite_floats(rest_values)
+    ):
+        msg = "float_lines_at_times: a value is not a finite float or a time not an integer"
+        raise ContractError(msg)
+    # The end of a line: ",key=value" for every further field, the time, a newline.
+    end = "".join(f"{_literal(key)}%s" for key in keys) + " %s\n"
+    texts = iter(float_texts(rest_values))
+    rows = zip(*[texts] * len(keys), rest_at, strict=True)  # a time's texts, then it
+    ends = dict(zip(rest_at, map(end.__mod__, rows), strict=True))
+    try:
+        line_ends = [ends[time_ns] for time_ns in times_ns]
+    except KeyError:
+        msg = "float_lines_at_times: a time has no values in rest_at"
+        raise ContractError(msg) from None
+    heads = [line_format._head for line_format in formats]
+    # One join and one split instead of a formatted string per line: no text of the
+    # contract holds a newline (tags and keys are escaped, floats have none).
+    text = "".join(chain.from_iterable(zip(heads, float_texts(first), line_ends, strict=True)))
+    lines = text.split("\n")
+    lines.pop()  # after the last newline
+    return lines
 
 
 def _orjson_writes_floats_as_repr() -> bool:

@@ -337,6 +337,7 @@ class AnalyticsObserver:
                 int(censored),
                 source,
             )
+        changes.appended.add(probe_id)  # all after its retained readings: runs may hold them
         if track.oldest is None:
             track.oldest = ordered[0].time_ns
         track.newest = ordered[-1].time_ns

@@ -84,7 +84,7 @@ def replay(directory: Path, steps: list[Step], *, runs: bool) -> list[object]:
             changes.history_cut = list(cuts)
             for rows in (*in_order.values(), *careful.values()):
                 for row in rows:
-                    changes.history[row[:3]] = row  # type: ignore[index]
+                    changes.history[row[:3]] = row
             if runs:
                 changes.appended = set(in_order)
             state.commit(changes)

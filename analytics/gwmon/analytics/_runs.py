@@ -19,6 +19,7 @@ runs existed have none and read as before.
 
 from __future__ import annotations
 
+import bisect
 import json
 import sys
 from array import array
@@ -119,3 +120,15 @@ def rows_of_run(run: RunRow | tuple[Any, ...]) -> list[HistoryRow]:
             strict=True,
         )
     )
+
+
+def run_from(run: RunRow | tuple[Any, ...], cutoff_ns: int) -> RunRow | None:
+    """The part of a run at or after `cutoff_ns` (None: nothing is)."""
+    times: list[int] = _unpacked("q", run[4])
+    start = bisect.bisect_left(times, cutoff_ns)
+    if start == len(times):
+        return None
+    if run[7] is not None:  # flags, "< LOQ" or derived-from names: by its rows
+        return run_of(rows_of_run(run)[start:])
+    cut = start * 8  # the columns are 8 bytes an item
+    return (run[0], run[1], times[start], run[3], run[4][cut:], run[5][cut:], run[6][cut:], None)

@@ -34,6 +34,7 @@ from gwmon.analytics._runs import (
     RUN_SCHEMA,
     RunRow,
     rows_of_run,
+    run_from,
     run_of,
     times_of,
 )
@@ -494,5 +495,6 @@ def _cut_runs(db: sqlite3.Connection, cuts: Iterable[tuple[str, int]]) -> None:
         ).fetchall()
         db.execute("DELETE FROM history_run WHERE probe = ? AND first_ns < ?", (probe, cutoff))
         for run in straddling:
-            kept = [row for row in rows_of_run(run) if row[2] >= cutoff]
-            db.execute(_INSERT_RUN, run_of(kept))
+            kept = run_from(run, cutoff)
+            if kept is not None:  # (a straddling run always keeps its last reading)
+                db.execute(_INSERT_RUN, kept)

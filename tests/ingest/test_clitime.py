@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gwmon.config import ConfigError
-from gwmon.ingest import parse_cli_time
+from gwmon.ingest import TimeFormatError, parse_cli_time, parse_time_ns
 
 NS = 1_000_000_000
 
@@ -52,3 +52,23 @@ def test_examples() -> None:
         parse_cli_time("2026-10-01T00:00:00+02:00" + " " * 10 + "x" * 10, "--from")
     with pytest.raises(ConfigError, match="is not an ISO 8601 time"):
         parse_cli_time("gestern", "--from")
+
+
+def test_fractions_are_exact_to_the_nanosecond() -> None:
+    # The command line and the CSV files share one parser: no truncation to microseconds.
+    assert parse_cli_time("2026-09-30T22:00:00.123456789Z", "--from") == (
+        int(datetime(2026, 9, 30, 22, tzinfo=UTC).timestamp()) * NS + 123_456_789
+    )
+
+
+@given(st.text(max_size=60))
+def test_the_command_line_and_csv_files_read_a_time_alike(text: str) -> None:
+    try:
+        in_csv: int | str = parse_time_ns(text)
+    except TimeFormatError as exc:
+        in_csv = str(exc).removeprefix("time")
+    try:
+        on_cli: int | str = parse_cli_time(text, "--from")
+    except ConfigError as exc:
+        on_cli = str(exc).removeprefix("--from")
+    assert on_cli == in_csv

@@ -30,19 +30,19 @@ class TimeFormatError(ValueError):
     """A text that is not an ISO 8601 time with offset; the message says how to write it."""
 
 
-def parse_time_ns(text: str) -> int:
-    """`text` (ISO 8601 with offset) as UNIX nanoseconds; TimeFormatError otherwise."""
+def parse_time_ns(text: str, what: str = "time") -> int:
+    """`text` (ISO 8601 with offset) as UNIX nanoseconds; TimeFormatError otherwise, its
+    message starting with `what` (e.g. "time" in a CSV file, "--from" on the command line)."""
     cleaned = text.strip()
     if len(cleaned) > MAX_TIME_CHARS:
-        msg = f"time is longer than {MAX_TIME_CHARS} characters (write e.g. {_EXAMPLE})"
+        msg = f"{what} is longer than {MAX_TIME_CHARS} characters (write e.g. {_EXAMPLE})"
         raise TimeFormatError(msg)
     match = _ISO.fullmatch(cleaned)
     if match is None:
-        shown = cleaned if len(cleaned) <= 40 else cleaned[:40] + "…"
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}([.,]\d+)?)?)?", cleaned):
-            msg = f"time {shown!r} has no UTC offset; write it with one, e.g. {_EXAMPLE} or Z"
+            msg = f"{what} {cleaned!r} has no UTC offset; write it with one, e.g. {_EXAMPLE} or Z"
         else:
-            msg = f"time {shown!r} is not ISO 8601 with offset, e.g. {_EXAMPLE}"
+            msg = f"{what} {cleaned!r} is not an ISO 8601 time with offset, e.g. {_EXAMPLE}"
         raise TimeFormatError(msg)
     offset = match["offset"].upper()
     try:
@@ -51,10 +51,10 @@ def parse_time_ns(text: str) -> int:
             + ("+00:00" if offset == "Z" else offset)
         )
     except ValueError as exc:
-        msg = f"time {cleaned!r} is not a valid date or time ({exc})"
+        msg = f"{what} {cleaned!r} is not a valid date or time ({exc})"
         raise TimeFormatError(msg) from None
     if not FIRST_YEAR <= moment.astimezone(UTC).year <= LAST_YEAR:
-        msg = f"time {cleaned!r} is outside the years {FIRST_YEAR}..{LAST_YEAR}"
+        msg = f"{what} {cleaned!r} is outside the years {FIRST_YEAR}..{LAST_YEAR}"
         raise TimeFormatError(msg)
     whole_seconds = int(moment.timestamp())  # exact: no fraction went into `moment`
     fraction = int((match["fraction"] or "0").ljust(9, "0"))

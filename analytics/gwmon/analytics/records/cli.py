@@ -93,9 +93,9 @@ def _guarded(writer: str, handler: Callable[[argparse.Namespace, _Context], int]
 # -- argument checks ------------------------------------------------------------------------------
 def _time(text: str, option: str) -> int:
     try:
-        return parse_time_ns(text)
+        return parse_time_ns(text, what=option)
     except TimeFormatError as exc:
-        raise RecordsError(f"{option}: {exc}") from None
+        raise RecordsError(str(exc)) from None
 
 
 def _text(value: str, option: str, limit: int) -> str:

@@ -58,7 +58,12 @@ def history_rows(state_dir: Path) -> int:
         return 0
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        return int(db.execute("SELECT count(*) FROM history").fetchone()[0])
+        # Retained readings: `history` rows and those of the runs (8 bytes a time).
+        count = db.execute(
+            "SELECT (SELECT count(*) FROM history) + "
+            "(SELECT coalesce(sum(length(times) / 8), 0) FROM history_run)"
+        )
+        return int(count.fetchone()[0])
     except sqlite3.OperationalError:  # schema not created yet
         return 0
     finally:
@@ -69,7 +74,10 @@ def state_content(state_dir: Path) -> tuple[set[str], dict[str, dict[str, Any]]]
     """The probes whose readings the state holds, and its alert book (by alert id)."""
     db = sqlite3.connect(state_dir / "analytics.sqlite3")
     try:
-        probes = {row[0] for row in db.execute("SELECT DISTINCT probe FROM history")}
+        probes = {
+            row[0]
+            for row in db.execute("SELECT probe FROM history UNION SELECT probe FROM history_run")
+        }
         alerts = {}
         for alert_id, body in db.execute("SELECT alert_id, body FROM alerts"):
             alerts[alert_id] = {

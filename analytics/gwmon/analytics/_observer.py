@@ -113,6 +113,9 @@ class AnalyticsObserver:
     # them through `_retain` and `_feed_live` like the others (the careful path, which
     # tests compare the fast one with).
     in_order_fast_path = True
+    # The ingest may write its next batch while `batch_stored` runs (`IngestService`):
+    # the observer reads no readings from InfluxDB, and `store` is then not a writer's.
+    overlaps_next_write = True
 
     def __init__(
         self,
@@ -271,10 +274,11 @@ class AnalyticsObserver:
     def _process(self, track: Track, readings: list[Reading], changes: Changes) -> None:
         probe = track.probe
         self.stats.readings += len(readings)
-        last_arrival = max(r.arrival_ns for r in readings)
+        arrivals = [r.arrival_ns for r in readings]
+        last_arrival = max(arrivals)
         if track.last_arrival_ns is None or last_arrival > track.last_arrival_ns:
             track.last_arrival_ns = last_arrival
-        self.book.resolve_stale(probe, min(r.arrival_ns for r in readings), changes)
+        self.book.resolve_stale(probe, min(arrivals), changes)
         ordered = sorted(readings, key=_ORDER)
         if self.in_order_fast_path and _all_after(ordered, track.current.pos):
             self._feed_in_order(track, ordered, changes)
@@ -323,23 +327,29 @@ class AnalyticsObserver:
             quantity = reading.quantity
             value = float(reading.value)
             censored = reading.censored
-            source = derived_from(reading)
+            arrival_ns = reading.arrival_ns
+            # `derived_from` without the call for the usual reading (named as its quantity)
+            source = None if reading.record_name == quantity else derived_from(reading)
             flags = feed(
-                time_ns, quantity, value, reading.arrival_ns, censored=censored, derived_from=source
+                time_ns, quantity, value, arrival_ns, censored=censored, derived_from=source
             )
             next_checkpoint = (time_ns // step + 1) * step
             if flags:
                 self._add_flag_lines(probe, quantity, time_ns, value, flags=flags, changes=changes)
+                flags_text = flags_json(flags)
+            else:
+                flags_text = "[]"  # flags_json(())
             history[(probe_id, quantity, time_ns)] = (
                 probe_id,
                 quantity,
                 time_ns,
                 value,
-                reading.arrival_ns,
-                flags_json(flags),
-                int(censored),
+                arrival_ns,
+                flags_text,
+                1 if censored else 0,
                 source,
             )
+        changes.appended.add(probe_id)  # all after its retained readings: runs may hold them
         if track.oldest is None:
             track.oldest = ordered[0].time_ns
         track.newest = ordered[-1].time_ns

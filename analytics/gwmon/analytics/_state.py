@@ -15,24 +15,37 @@ written before hold such withdrawals as rows `query` with the DELETE statement's
 
 from __future__ import annotations
 
+import bisect
 import fcntl
 import json
 import logging
 import sqlite3
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any
 
 from gwmon.analytics._codec import alert_to_state, event_to_state
 from gwmon.analytics._model import Alert, AlertEvent
+from gwmon.analytics._runs import (
+    MIN_RUN,
+    RUN_COLUMNS,
+    RUN_SCHEMA,
+    RunRow,
+    rows_of_run,
+    run_from,
+    run_of,
+    times_of,
+)
 from gwmon.config import GwmonError
 
 logger = logging.getLogger("gwmon.analytics.state")
 
-_SCHEMA = """
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS history (
     probe TEXT NOT NULL, quantity TEXT NOT NULL, time_ns INTEGER NOT NULL,
     value REAL NOT NULL, arrival_ns INTEGER NOT NULL, flags TEXT NOT NULL,
@@ -51,6 +64,16 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     probe TEXT NOT NULL, boundary_ns INTEGER NOT NULL, snapshot BLOB NOT NULL,
     PRIMARY KEY (probe, boundary_ns)) WITHOUT ROWID;
 """
+    + RUN_SCHEMA
+)
+_HISTORY_SELECT = (
+    "SELECT probe, quantity, time_ns, value, arrival_ns, flags, censored, derived_from FROM history"
+)
+_HISTORY_KEY = itemgetter(0, 1, 2)
+_TIME = itemgetter(2)
+_INSERT_HISTORY = "INSERT OR REPLACE INTO history VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+# A plain INSERT: a run never replaces anything (a clash would be a bug, and fails).
+_INSERT_RUN = "INSERT INTO history_run VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 
 LINE = "line"
 EVENT = "event"
@@ -78,6 +101,9 @@ class Changes:
     # (probe, cutoff_ns): the probe's rows before cutoff_ns are deleted (a prune: one
     # range delete instead of one per row).
     history_cut: list[tuple[str, int]] = field(default_factory=list)
+    # Probes whose `history` rows here all lie after every retained reading of theirs
+    # in the file (fed in order): the store may keep them as runs (`_runs.py`).
+    appended: set[str] = field(default_factory=set)
     # probe -> (base: None keeps the stored one, current, last arrival)
     probes: dict[str, tuple[str | None, str, int | None]] = field(default_factory=dict)
     alerts: dict[str, tuple[str, str, str]] = field(default_factory=dict)
@@ -176,36 +202,61 @@ class StateStore:
             self._lock_file = None
 
     # -- reading at start-up ------------------------------------------------------------------
+    # The retained readings are the `history` rows and the rows the runs stand for
+    # (`_runs.py`); the two never share a (probe, quantity, time).
     def history(self) -> Iterator[HistoryRow]:
-        yield from self._db.execute(
-            "SELECT probe, quantity, time_ns, value, arrival_ns, flags, censored, derived_from "
-            "FROM history "
-            "ORDER BY probe, quantity, time_ns"
-        )
+        """Every retained reading's row in (probe, quantity, time) order."""
+        rows = self._db.execute(_HISTORY_SELECT).fetchall()
+        for run in self._db.execute("SELECT * FROM history_run"):
+            rows += rows_of_run(run)
+        rows.sort(key=_HISTORY_KEY)
+        yield from rows
 
     def history_of(self, probe: str) -> list[HistoryRow]:
         """One probe's rows in (quantity, time) order."""
-        return self._db.execute(
-            "SELECT probe, quantity, time_ns, value, arrival_ns, flags, censored, derived_from "
-            "FROM history WHERE probe = ? ORDER BY quantity, time_ns",
-            (probe,),
+        rows: list[HistoryRow] = self._db.execute(
+            _HISTORY_SELECT + " WHERE probe = ?", (probe,)
         ).fetchall()
+        for run in self._db.execute("SELECT * FROM history_run WHERE probe = ?", (probe,)):
+            rows += rows_of_run(run)
+        rows.sort(key=_HISTORY_KEY)
+        return rows
 
     def history_spans(self) -> dict[str, tuple[int, int]]:
         """Per probe: the first and the last time of its rows."""
-        return {
-            probe: (oldest, newest)
-            for probe, oldest, newest in self._db.execute(
-                "SELECT probe, min(time_ns), max(time_ns) FROM history GROUP BY probe"
-            )
-        }
+        spans: dict[str, tuple[int, int]] = {}
+        for select in (
+            "SELECT probe, min(time_ns), max(time_ns) FROM history GROUP BY probe",
+            "SELECT probe, min(first_ns), max(last_ns) FROM history_run GROUP BY probe",
+        ):
+            for probe, first, last in self._db.execute(select):
+                known = spans.get(probe)
+                spans[probe] = (
+                    (first, last) if known is None else (min(first, known[0]), max(last, known[1]))
+                )
+        return spans
 
     def oldest_from(self, probe: str, time_ns: int) -> int | None:
         """The first time at or after `time_ns` of a probe's rows (None: there is none)."""
-        row = self._db.execute(
-            "SELECT min(time_ns) FROM history WHERE probe = ? AND time_ns >= ?", (probe, time_ns)
-        ).fetchone()
-        return None if row is None or row[0] is None else int(row[0])
+        db = self._db
+        found = [
+            db.execute(
+                "SELECT min(time_ns) FROM history WHERE probe = ? AND time_ns >= ?",
+                (probe, time_ns),
+            ).fetchone()[0],
+            db.execute(
+                "SELECT min(first_ns) FROM history_run WHERE probe = ? AND first_ns >= ?",
+                (probe, time_ns),
+            ).fetchone()[0],
+        ]
+        for (times,) in db.execute(
+            "SELECT times FROM history_run WHERE probe = ? AND first_ns < ? AND last_ns >= ?",
+            (probe, time_ns, time_ns),
+        ):
+            column = times_of(times)
+            found.append(column[bisect.bisect_left(column, time_ns)])
+        times_found = [int(t) for t in found if t is not None]
+        return min(times_found, default=None)
 
     def checkpoint_before(self, probe: str, time_ns: int) -> tuple[int, bytes] | None:
         """A probe's newest stored checkpoint at or before `time_ns` (grid time, the
@@ -258,11 +309,13 @@ class StateStore:
                     "DELETE FROM history WHERE probe = ? AND time_ns < ?",
                     changes.history_cut,
                 )
+                _cut_runs(db, changes.history_cut)
             if changes.history:
-                db.executemany(
-                    "INSERT OR REPLACE INTO history VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    changes.history.values(),
-                )
+                runs, rows, replacing = _split_history(changes)
+                if replacing:
+                    _rows_again(db, replacing)
+                db.executemany(_INSERT_HISTORY, rows)
+                db.executemany(_INSERT_RUN, runs)
             if changes.probes:
                 db.executemany(
                     # A None base keeps the stored one (the observer holds only its position).
@@ -328,6 +381,12 @@ _COPY = {
         "SELECT * FROM history ORDER BY probe DESC, quantity DESC, time_ns DESC",
         "INSERT OR REPLACE INTO history VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         8,
+    ),
+    "history_run": (
+        "SELECT * FROM history_run ORDER BY probe, quantity, first_ns",
+        "SELECT * FROM history_run ORDER BY probe DESC, quantity DESC, first_ns DESC",
+        "INSERT OR REPLACE INTO history_run VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        RUN_COLUMNS,
     ),
     "probe_state": (
         "SELECT * FROM probe_state ORDER BY probe",
@@ -453,3 +512,67 @@ def _copy_table(source: sqlite3.Connection, into: sqlite3.Connection, table: str
     into.execute("COMMIT")
     count = into.execute(backwards.replace("SELECT *", "SELECT count(*)", 1).split(" ORDER")[0])
     return int(count.fetchone()[0])
+
+
+# -- history runs (`_runs.py`) ----------------------------------------------------------------
+def _split_history(
+    changes: Changes,
+) -> tuple[list[RunRow], list[HistoryRow], dict[tuple[str, str], tuple[int, int]]]:
+    """The batch's history as runs and rows, and per (probe, quantity) of the rows that
+    may replace or precede readings in the file the time span they cover."""
+    appended = changes.appended
+    groups: dict[tuple[str, str], list[HistoryRow]] = {}
+    rows: list[HistoryRow] = []
+    replacing: dict[tuple[str, str], tuple[int, int]] = {}
+    for row in changes.history.values():
+        if row[0] in appended:
+            key = (row[0], row[1])
+            group = groups.get(key)
+            if group is None:
+                groups[key] = [row]
+            else:
+                group.append(row)
+        else:
+            rows.append(row)
+            key, time_ns = (row[0], row[1]), row[2]
+            span = replacing.get(key, (time_ns, time_ns))
+            replacing[key] = (min(span[0], time_ns), max(span[1], time_ns))
+    runs: list[RunRow] = []
+    for group in groups.values():
+        if len(group) >= MIN_RUN:
+            group.sort(key=_TIME)
+            runs.append(run_of(group))
+        else:
+            rows += group
+    return runs, rows, replacing
+
+
+def _rows_again(db: sqlite3.Connection, spans: dict[tuple[str, str], tuple[int, int]]) -> None:
+    """Turn the runs holding readings in these (probe, quantity) time spans back into
+    `history` rows, so that rows written next replace them as before."""
+    for (probe, quantity), (first, last) in spans.items():
+        found = db.execute(
+            "SELECT * FROM history_run WHERE probe = ? AND quantity = ? AND first_ns <= ? "
+            "AND last_ns >= ?",
+            (probe, quantity, last, first),
+        ).fetchall()
+        for run in found:
+            db.execute(
+                "DELETE FROM history_run WHERE probe = ? AND quantity = ? AND first_ns = ?",
+                run[:3],
+            )
+            db.executemany(_INSERT_HISTORY, rows_of_run(run))
+
+
+def _cut_runs(db: sqlite3.Connection, cuts: Iterable[tuple[str, int]]) -> None:
+    """A prune's cut: the runs' readings before each (probe, cutoff) go."""
+    for probe, cutoff in cuts:
+        straddling = db.execute(
+            "SELECT * FROM history_run WHERE probe = ? AND first_ns < ? AND last_ns >= ?",
+            (probe, cutoff, cutoff),
+        ).fetchall()
+        db.execute("DELETE FROM history_run WHERE probe = ? AND first_ns < ?", (probe, cutoff))
+        for run in straddling:
+            kept = run_from(run, cutoff)
+            if kept is not None:  # (a straddling run always keeps its last reading)
+                db.execute(_INSERT_RUN, kept)

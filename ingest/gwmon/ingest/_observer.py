@@ -24,6 +24,13 @@ class BatchObserver(Protocol):
     A raised exception is logged and counted (`observer_errors`); the batch is still
     acknowledged, because the readings are safe in InfluxDB and analytics can be re-run
     from there.
+
+    An observer with a true class attribute `overlaps_next_write` lets the ingest write
+    the next batch to InfluxDB while `batch_stored` runs (when every observer has it):
+    it must not depend on what InfluxDB holds beyond the batch it is given, and must not
+    share the ingest's writers' clients (the `store` handed to `gwmon run`'s observers is
+    then the ingest thread's alone). The batch is still acknowledged only after
+    `batch_stored` returned.
     """
 
     def batch_stored(self, readings: Sequence[Reading]) -> None: ...

@@ -13,6 +13,13 @@ acknowledgements run on one thread (hand-offs under the GIL cost more than they 
 only the write, which mostly waits for InfluxDB, runs on a worker thread, one batch at a
 time, while the next batch fills. The broker's flow control (MQTT 5 Receive Maximum)
 bounds how many unacknowledged messages pile up while a write waits.
+
+When every observer allows it (`overlaps_next_write`, the analytics), the next batch's
+write starts as soon as a write ends, before the observers see the batch just written:
+InfluxDB stores batch N+1 while the analytics evaluate batch N. Acknowledgements do not
+move: batch N is acknowledged after its observers returned, N+1 after its own, and the
+observers still see the batches one at a time, in order (docs/performance.md, "The
+analytics beside the next write").
 """
 
 from __future__ import annotations
@@ -136,12 +143,18 @@ class IngestService:
         # by probe over _WRITE_CONNECTIONS connections (`WriteBehind`), each with its own
         # client (a session is not thread-safe); a store handed in that is not an
         # InfluxClient (a test's fake) gets one writer.
+        self._pipelined = all(getattr(o, "overlaps_next_write", False) for o in self.observers)
+        # Pipelined, the observers (on this thread) may use `store` while a write is in
+        # flight: then every writer has a client of its own.
+        real = isinstance(self.store, InfluxClient)
+        own = real and self._pipelined and bool(self.observers)
         self._part_stores = (
-            [InfluxClient(self.store.settings) for _ in range(_WRITE_CONNECTIONS - 1)]
-            if isinstance(self.store, InfluxClient)
+            [InfluxClient(self.store.settings) for _ in range(_WRITE_CONNECTIONS - 1 + own)]
+            if real
             else []
         )
-        writers = [self._store_writer(store) for store in (self.store, *self._part_stores)]
+        write_stores = self._part_stores if own else [self.store, *self._part_stores]
+        writers = [self._store_writer(store) for store in write_stores]
         self._writes = WriteBehind(
             writers[0], max_lines=config.influxdb.batch_size, more_writers=writers[1:]
         )
@@ -334,17 +347,23 @@ class IngestService:
 
     def _start_write(self) -> None:
         batch, self._batch = self._batch, Batch()
-        self._writing_messages = len(batch.messages)
+        self._writing_messages += len(batch.messages)
         self._write_started = time.monotonic()
         self._writes.start(batch)
 
     def _finish_write(self) -> None:
         done = self._writes.finished()
-        if done is not None:
-            self._after_write(*done)
+        if done is None:
+            return
+        started = self._write_started
+        if self._pipelined and self._policy.due(self._batch, self.clock()):
+            # InfluxDB takes the next batch while the observers see this one; this
+            # batch is still acknowledged only after them (module docstring).
+            self._start_write()
+        self._after_write(*done, started=started)
 
-    def _after_write(self, batch: Batch, result: WriteResult) -> None:
-        self.health.write_succeeded(time.monotonic() - self._write_started, self.clock())
+    def _after_write(self, batch: Batch, result: WriteResult, *, started: float) -> None:
+        self.health.write_succeeded(time.monotonic() - started, self.clock())
         self.counters.write_errors += result.failed_requests
         self.counters.batches += 1
         if result.refused:
@@ -361,7 +380,7 @@ class IngestService:
                     self.counters.observer_errors += 1
                     logger.exception("observer %r failed on a batch", observer)
         acked = self._source.ack_all(batch.messages)
-        self._writing_messages = 0
+        self._writing_messages -= len(batch.messages)
         logger.debug(
             "batch written: lines=%d readings=%d refused=%d acked=%d",
             len(batch.lines),

@@ -32,6 +32,10 @@ class CorrectedSeriesObserver:
     """The corrected-series mirror of `gwmon run` (see the module docstring). All calls
     come from the ingest's thread (`gwmon.ingest.BatchObserver`)."""
 
+    # The ingest may write its next batch while `batch_stored` runs: this observer
+    # writes points derived from the batch alone, through a client of its own.
+    overlaps_next_write = True
+
     def __init__(
         self,
         client: InfluxClient,

@@ -232,24 +232,36 @@ def test_an_ack_that_outlasts_the_drain_timeout_is_still_recorded_whole_and_answ
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO)
+    threads_before = set(threading.enumerate())
     acked = SlowAcknowledger()
     server = make_server(acked, drain_timeout_s=1)
     server.start()
-    url = f"http://{LOOPBACK}:{server.port}/ack"
-    poster, answer = post_in_thread(url, {"t": token(FIRST), "name": "Frau Beispiel"})
-    assert acked.entered.wait(WAIT_S)
-    server.stop()  # returns after the drain timeout, the acknowledgement still running
-    assert any(
-        record.name == "gwmon.analytics.mail.ack"
-        and record.levelno == logging.WARNING
-        and "1 acknowledgement(s) still being recorded" in record.getMessage()
-        for record in caplog.records
-    )
-    acked.release.set()
-    poster.join(WAIT_S)
-    assert not poster.is_alive()
-    first = answer[0]
-    assert isinstance(first, requests.Response), f"the recorded ack was not answered: {first!r}"
-    assert first.status_code == 200 and "Bestätigt von Frau Beispiel" in first.text
+    form = f"t={token(FIRST)}&name=Frau+Beispiel".encode()
+    with socket.create_connection((LOOPBACK, server.port), timeout=WAIT_S) as sock:
+        sock.sendall(
+            b"POST /ack HTTP/1.1\r\nHost: gwmon\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\n"
+            b"Content-Length: " + str(len(form)).encode() + b"\r\n\r\n" + form
+        )
+        assert acked.entered.wait(WAIT_S)
+        server.stop()  # returns after the drain timeout, the acknowledgement still running
+        assert any(
+            record.name == "gwmon.analytics.mail.ack"
+            and record.levelno == logging.WARNING
+            and "1 acknowledgement(s) still being recorded" in record.getMessage()
+            for record in caplog.records
+        )
+        acked.release.set()
+        answer = read_until_closed(sock)  # answered, then closed after its worker
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert "Bestätigt von Frau Beispiel".encode() in answer
     assert acked.calls == [(FIRST, "Frau Beispiel", None)]
+    assert threads_left(threads_before) == []  # the worker and the closer ended
     assert errors(caplog) == []
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    received = b""
+    while chunk := sock.recv(65_536):
+        received += chunk
+    return received

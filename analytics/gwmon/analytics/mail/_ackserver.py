@@ -285,7 +285,7 @@ class AckServer:
         if busy or self._acks_in_flight:
             logger.warning(
                 "ack endpoint stopping: after %d s, %d acknowledgement(s) still being "
-                "recorded, %d worker thread(s) busy; their connections stay open",
+                "recorded, %d worker thread(s) busy; their connections close after them",
                 self._drain_timeout_s,
                 self._acks_in_flight,
                 busy,
@@ -330,8 +330,8 @@ class AckServer:
         """Close the sockets: the loop has ended, the workers have stopped.
 
         A worker still in a task after the drain timeout keeps its connection and the
-        loop's wake-up pipe: it writes to both when it finishes, and a closed descriptor
-        may by then belong to something else. They are left to the end of the process.
+        loop's wake-up pipe, since it writes to both when it finishes (and a closed
+        descriptor may by then belong to something else): they are closed after it.
         """
         if not workers_left:
             wasyncore.close_all(self._map)
@@ -340,6 +340,16 @@ class AckServer:
             if not channel.requests:
                 channel.close()
         wasyncore.dispatcher.close(self._server)  # the listening socket, not the trigger
+        closer = threading.Thread(
+            target=self._close_after_workers, name="gwmon-mail-ack-close", daemon=True
+        )
+        closer.start()
+
+    def _close_after_workers(self) -> None:
+        dispatcher = self._server.task_dispatcher
+        while dispatcher.threads:  # waitress warns of each minute a worker still runs
+            dispatcher.shutdown(cancel_pending=True, timeout=60)
+        wasyncore.close_all(self._map)
 
     # -- the application (on waitress' worker threads) ---------------------------------------
     def _app(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:

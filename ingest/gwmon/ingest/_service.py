@@ -240,7 +240,7 @@ class IngestService:
                 # give InfluxDB time before reading more (bounds batch and memory);
                 # a poll a second keeps the connection alive during a long outage.
                 self._writes.wait_until_done(_FULL_WAIT_S)
-            self._source.poll(self._poll_timeout())
+            self._source.poll(self._poll_timeout(), room=self._room_in_batch)
             now = self.clock()
             self._finish_write()
             if not self._writes.busy and self._policy.due(self._batch, now):
@@ -250,6 +250,12 @@ class IngestService:
             if now - last_tick >= _OBSERVER_TICK_S:
                 last_tick = now
                 self._tick_observers(now)
+
+    def _room_in_batch(self) -> bool:
+        # A full batch takes no more messages in this poll: it is written next, or,
+        # while a write is in flight, it waits for it with the rest unread (a batch
+        # bounded near max_lines instead of growing by a drain per wait; memory).
+        return not self._policy.full(self._batch)
 
     def _poll_timeout(self) -> float:
         # While a write is in flight: notice its end soon; while a batch waits: notice

@@ -11,8 +11,11 @@ The parts: `MqttSource` (connection, messages with `ack()`), `Intake` (message -
 `WriteBehind`. paho's network loop, decoding, batching, the observers and the
 acknowledgements run on one thread (hand-offs under the GIL cost more than they save);
 only the write, which mostly waits for InfluxDB, runs on a worker thread, one batch at a
-time, while the next batch fills. The broker's flow control (MQTT 5 Receive Maximum)
-bounds how many unacknowledged messages pile up while a write waits.
+time, while the next batch fills. A full batch (`batch_size` lines) reads no more
+messages in a poll: while the write in flight lasts, the rest wait unread at the broker
+(one a second at most is read with the keep-alive), which bounds the memory a slow
+write costs; the broker's flow control (MQTT 5 Receive
+Maximum) bounds how many unacknowledged messages it sends meanwhile.
 
 When every observer allows it (`overlaps_next_write`, the analytics), the next batch's
 write starts as soon as a write ends, before the observers see the batch just written:

@@ -254,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     medians = {}
     for processes in (1, 2):
         mine = [r for r in runs if r.processes == processes]
+        if not mine:  # --processes asked for the other one only
+            continue
         stored = [r.stored_rate for r in mine]
         done = [r.evaluated_rate for r in mine]
         medians[processes] = (statistics.median(stored), statistics.median(done))
@@ -261,10 +263,11 @@ def main(argv: list[str] | None = None) -> int:
             f"| {processes} | {medians[processes][0]:,.0f} ({min(stored):,.0f}-{max(stored):,.0f})"
             f" | {medians[processes][1]:,.0f} ({min(done):,.0f}-{max(done):,.0f}) |"
         )
-    print(
-        f"ratio 2 : 1 — stored {medians[2][0] / medians[1][0]:.2f}, "
-        f"evaluated {medians[2][1] / medians[1][1]:.2f}"
-    )
+    if len(medians) == 2:
+        print(
+            f"ratio 2 : 1 — stored {medians[2][0] / medians[1][0]:.2f}, "
+            f"evaluated {medians[2][1] / medians[1][1]:.2f}"
+        )
     return 0
 
 

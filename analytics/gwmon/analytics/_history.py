@@ -27,7 +27,7 @@ from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from gwmon.analytics._engine import Flag, ProbeEvaluator
+from gwmon.analytics._engine import Flag, ProbeEvaluator, encode_snapshot
 from gwmon.analytics._settings import ProbePlan
 from gwmon.analytics._state import HistoryRow
 from gwmon.ingest import CANONICAL_QUANTITIES, Probe, Reading
@@ -208,9 +208,13 @@ class Series:
 def derived_from(reading: Reading) -> str | None:
     """The quantity a reading was computed from: the ingest derives `level` from a
     `depth` record and keeps the record name ("depth") on the derived reading."""
-    name = reading.record_name
-    if name != reading.quantity and name in CANONICAL_QUANTITIES:
-        return name
+    return derived_from_name(reading.quantity, reading.record_name)
+
+
+def derived_from_name(quantity: str, record_name: str) -> str | None:
+    """`derived_from` of a reading of `quantity` sent as `record_name`."""
+    if record_name != quantity and record_name in CANONICAL_QUANTITIES:
+        return record_name
     return None
 
 
@@ -301,4 +305,4 @@ class Track:
         """What the state file keeps of the track besides its readings: `base` only if
         it changed (None: keep the stored one)."""
         base, self.new_base = self.new_base, None
-        return base, json.dumps(self.current.snapshot()), self.last_arrival_ns
+        return base, encode_snapshot(self.current.snapshot()).decode(), self.last_arrival_ns

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from gwmon.analytics._codec import alert_to_state, event_to_state
+from gwmon.analytics._engine import encode_snapshot
 from gwmon.analytics._model import Alert, AlertEvent
 from gwmon.analytics._runs import (
     MIN_RUN,
@@ -140,7 +141,7 @@ class Changes:
     def add_checkpoint(self, probe: str, boundary_ns: int, snapshot: dict[str, Any]) -> None:
         """Compressed: up to ten per probe, each about a fifth of its JSON text (the
         windows' times share their leading digits)."""
-        blob = zlib.compress(json.dumps(snapshot).encode(), 1)
+        blob = zlib.compress(encode_snapshot(snapshot), 1)
         self.checkpoints.setdefault(probe, {})[boundary_ns] = blob
 
     def drop_checkpoints(self, probe: str) -> None:

@@ -27,7 +27,7 @@ from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from gwmon.analytics._engine import Flag, ProbeEvaluator, encode_snapshot
+from gwmon.analytics._engine import Flag, ProbeEvaluator
 from gwmon.analytics._settings import ProbePlan
 from gwmon.analytics._state import HistoryRow
 from gwmon.ingest import CANONICAL_QUANTITIES, Probe, Reading
@@ -305,4 +305,4 @@ class Track:
         """What the state file keeps of the track besides its readings: `base` only if
         it changed (None: keep the stored one)."""
         base, self.new_base = self.new_base, None
-        return base, encode_snapshot(self.current.snapshot()).decode(), self.last_arrival_ns
+        return base, self.current.snapshot_json().decode(), self.last_arrival_ns

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import partial
@@ -349,7 +350,7 @@ class AnalyticsObserver:
         next_checkpoint = None if pos is None else (pos[0] // step + 1) * step
         for time_ns, quantity, number, arrival_ns, censored, record_name in ordered:
             if next_checkpoint is not None and time_ns >= next_checkpoint:
-                changes.add_checkpoint(probe_id, time_ns // step * step, current.snapshot())
+                changes.add_checkpoint(probe_id, time_ns // step * step, current.snapshot_json())
             value = float(number)
             # `derived_from` without the call for the usual reading (named as its quantity)
             source = None if record_name == quantity else derived_from_name(quantity, record_name)
@@ -471,7 +472,7 @@ class AnalyticsObserver:
         step = max(self._horizon_ns // 10, 1)
         boundary = time_ns // step * step
         if boundary > evaluator.pos[0]:
-            changes.add_checkpoint(track.probe.probe_id, boundary, evaluator.snapshot())
+            changes.add_checkpoint(track.probe.probe_id, boundary, evaluator.snapshot_json())
 
     def _set_flags(
         self, probe: Probe, entry: Entry, flags: tuple[Flag, ...], changes: Changes
@@ -502,7 +503,7 @@ class AnalyticsObserver:
 
     def _prune(self, track: Track, changes: Changes, batch: Sequence[Row]) -> None:
         """Move `base` past the readings older than the horizon and forget them. `batch`:
-        the readings this batch fed in order while the series were not loaded."""
+        the rows (sorted) this batch fed in order while the series were not loaded."""
         newest, oldest = track.newest_ns(), track.oldest_ns()
         if newest is None or oldest is None:
             return
@@ -527,15 +528,14 @@ class AnalyticsObserver:
                 for time_ns in series.drop_before(cutoff):
                     changes.history.pop((probe_id, quantity, time_ns), None)
         else:
-            kept = []
-            for time_ns, quantity, *_ in batch:
-                if time_ns < cutoff:
-                    changes.history.pop((probe_id, quantity, time_ns), None)
-                else:
-                    kept.append(time_ns)
+            # `batch` is sorted: its rows before the cutoff are those before (cutoff,).
+            split = bisect_left(batch, (cutoff,))
+            for time_ns, quantity, *_ in batch[:split]:
+                changes.history.pop((probe_id, quantity, time_ns), None)
+            first_kept = batch[split][0] if split < len(batch) else None
             # The file's rows before the cutoff go at the commit; the batch's are after them.
             in_file = self._state.oldest_from(probe_id, cutoff)
-            firsts = [t for t in (in_file, min(kept, default=None)) if t is not None]
+            firsts = [t for t in (in_file, first_kept) if t is not None]
             track.oldest = min(firsts, default=None)
             if track.oldest is None:
                 track.newest = None

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import IO, Any
 
 from gwmon.analytics._codec import alert_to_state, event_to_state
-from gwmon.analytics._engine import encode_snapshot
 from gwmon.analytics._model import Alert, AlertEvent
 from gwmon.analytics._runs import (
     MIN_RUN,
@@ -138,11 +137,11 @@ class Changes:
     def add_qc_delete(self, body: str) -> None:
         self.outbox.append((QC_DELETE, body))
 
-    def add_checkpoint(self, probe: str, boundary_ns: int, snapshot: dict[str, Any]) -> None:
-        """Compressed: up to ten per probe, each about a fifth of its JSON text (the
-        windows' times share their leading digits)."""
-        blob = zlib.compress(encode_snapshot(snapshot), 1)
-        self.checkpoints.setdefault(probe, {})[boundary_ns] = blob
+    def add_checkpoint(self, probe: str, boundary_ns: int, snapshot: bytes) -> None:
+        """`snapshot`: `ProbeEvaluator.snapshot_json`. Compressed: up to ten per probe,
+        each about a fourth of its JSON text (the windows' times share their leading
+        digits)."""
+        self.checkpoints.setdefault(probe, {})[boundary_ns] = zlib.compress(snapshot, 1)
 
     def drop_checkpoints(self, probe: str) -> None:
         self.checkpoints.pop(probe, None)

@@ -6,13 +6,15 @@
 - `snapshot_json` (msgspec) reads back as `json.dumps` of `snapshot()` does, also after
   a NaN or infinite value was fed or restored (then it takes `json.dumps`), and a
   restored evaluator's snapshot is the one it was restored from;
-- the checks `feed` reads as tuples hold what the plan's detectors hold."""
+- the checks `feed` reads as tuples hold what the plan's detectors hold;
+- a checkpoint reads the same stored as JSON (now) and zlib-compressed (before)."""
 
 from __future__ import annotations
 
 import copy
 import json
 import math
+import zlib
 from dataclasses import replace
 from typing import Any
 
@@ -22,7 +24,9 @@ from hypothesis import strategies as st
 from analytics.analytics_helpers import NS, T0, probe
 from gwmon.analytics import AnalyticsSettings, ProbeEvaluator, build_plan, default_detectors
 from gwmon.analytics._compiled import checks_of
+from gwmon.analytics._history import Track
 from gwmon.analytics._settings import ActiveDetector
+from gwmon.analytics._state import Changes
 
 HOUR_NS = 3600 * NS
 # Values at, just around and far from every threshold of `probe()` (nitrate warning 37.5
@@ -140,3 +144,24 @@ def test_the_compiled_checks_are_the_plans_detectors_field_for_field() -> None:
             )
             for item in items
         )
+
+
+def test_a_checkpoint_is_read_as_stored_now_and_zlib_compressed_as_before() -> None:
+    """Checkpoints are stored as their JSON (`Changes.add_checkpoint`); state files
+    written before hold them zlib-compressed: a prune reads both to the same `base`."""
+    evaluator = _evaluator()
+    for hour in range(30):
+        time_ns = T0 * NS + hour * HOUR_NS
+        evaluator.feed(time_ns, "nitrate", 30.0 + hour % 7, time_ns + NS)
+    changes = Changes()
+    changes.add_checkpoint("P-1", T0 * NS, evaluator.snapshot_json())
+    stored = changes.checkpoints["P-1"][T0 * NS]
+    assert json.loads(stored) == json.loads(json.dumps(evaluator.snapshot()))
+    bases = []
+    for blob in (stored, zlib.compress(json.dumps(evaluator.snapshot()).encode(), 1)):
+        track = Track(plan=evaluator.plan, base_pos=None, current=_evaluator())
+        track.base_from_checkpoint(blob)
+        assert track.new_base is not None
+        bases.append((json.loads(track.new_base), track.base_pos))
+    assert bases[0] == bases[1]
+    assert bases[0][1] == (T0 * NS + 29 * HOUR_NS, "nitrate")

@@ -249,8 +249,9 @@ class Track:
     new_base: str | None = None
 
     def base_from_checkpoint(self, blob: bytes) -> None:
-        """Move `base` to a checkpoint (its compressed snapshot)."""
-        self.set_base_json(zlib.decompress(blob).decode())
+        """Move `base` to a checkpoint: its snapshot's JSON, or zlib-compressed JSON
+        as gwmon wrote it before (a zlib stream never starts with "{")."""
+        self.set_base_json((blob if blob[:1] == b"{" else zlib.decompress(blob)).decode())
 
     def set_base_json(self, text: str) -> None:
         self.new_base = text

@@ -34,6 +34,7 @@ TABLES = {
     "alerts": "SELECT * FROM alerts ORDER BY alert_id",
     "series": "SELECT * FROM series ORDER BY probe, kind",
     "outbox": "SELECT kind, body FROM outbox ORDER BY id",
+    "checkpoints": "SELECT * FROM checkpoints ORDER BY probe, boundary_ns",
 }
 
 

@@ -349,15 +349,19 @@ class AnalyticsObserver:
         pos = current.pos
         next_checkpoint = None if pos is None else (pos[0] // step + 1) * step
         for time_ns, quantity, number, arrival_ns, censored, record_name in ordered:
-            if next_checkpoint is not None and time_ns >= next_checkpoint:
-                changes.add_checkpoint(probe_id, time_ns // step * step, current.snapshot_json())
+            # Times only grow: the next grid time changes only when a reading reaches it.
+            if next_checkpoint is None or time_ns >= next_checkpoint:
+                if next_checkpoint is not None:
+                    changes.add_checkpoint(
+                        probe_id, time_ns // step * step, current.snapshot_json()
+                    )
+                next_checkpoint = (time_ns // step + 1) * step
             value = float(number)
             # `derived_from` without the call for the usual reading (named as its quantity)
             source = None if record_name == quantity else derived_from_name(quantity, record_name)
             flags = feed(
                 time_ns, quantity, value, arrival_ns, censored=censored, derived_from=source
             )
-            next_checkpoint = (time_ns // step + 1) * step
             if flags:
                 self._add_flag_lines(probe, quantity, time_ns, value, flags=flags, changes=changes)
                 flags_text = flags_json(flags)

@@ -211,31 +211,31 @@ class AnalyticsObserver:
             return
         with self._lock:
             changes = Changes()
-            # The ingest's batches come as their messages' columns too: the in-order
-            # path then reads them without a `Reading` per reading (issue 11).
-            # Per probe: its rows, and its `Reading`s in arrival order (made only for
-            # the careful path).
-            groups: dict[str, tuple[list[Row], Callable[[], list[Reading]]]] = {}
+            # Per probe, made when its turn comes: its rows (from the ingest's columns: no
+            # `Reading` per reading, issue 11) and its `Reading`s (for the careful path).
+            groups: dict[str, tuple[Callable[[], list[Row]], Callable[[], list[Reading]]]] = {}
             if isinstance(readings, ColumnarReadings):
                 packs: dict[str, list[ReadingColumns]] = {}
                 for pack in readings.columns():
                     packs.setdefault(pack.probe, []).append(pack)
                 for probe_id, group in packs.items():
-                    careful = partial(readings_of_columns, group)
-                    groups[probe_id] = (rows_of_columns(group), careful)
+                    groups[probe_id] = (
+                        partial(rows_of_columns, group),
+                        partial(readings_of_columns, group),
+                    )
             else:
                 by_probe: dict[str, list[Reading]] = {}
                 for reading in readings:
                     by_probe.setdefault(reading.probe, []).append(reading)
                 for probe_id, own in by_probe.items():
-                    groups[probe_id] = (rows_of_readings(own), partial(list, own))
+                    groups[probe_id] = (partial(rows_of_readings, own), partial(list, own))
             try:
-                for probe_id, (rows, readings_of) in groups.items():
+                for probe_id, (rows_of, readings_of) in groups.items():
                     track = self._tracks.get(probe_id)
                     if track is None:
                         logger.warning("readings of probe %s not in the registry ignored", probe_id)
                         continue
-                    self._process(track, rows, readings_of, changes)
+                    self._process(track, rows_of(), readings_of, changes)
                 self._commit(changes)
             except BaseException:
                 # Keep memory equal to the state file: drop what was not committed. The

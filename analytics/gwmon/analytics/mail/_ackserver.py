@@ -12,21 +12,32 @@ size-checked requests to a few worker threads. An idle or slow connection costs 
 socket, not a thread; it is closed after `read_timeout_s` without progress; at most
 `max_connections` are open. Tokens are secrets: nothing logs a query string, a form or
 a request line.
+
+An acknowledgement is an audit record (who, when, why), so `stop()` never cuts one in
+half. From the moment it is called, requests are answered 503 and claim no token;
+acknowledgements already being recorded finish and are answered (for up to
+`drain_timeout_s`); then no more connections are accepted or requests read, the worker
+threads stop, the event loop ends, and the sockets are closed last. (Closing them
+before the workers stopped let a worker write to a closed descriptor, or to one that
+had been reused meanwhile.)
 """
 
 from __future__ import annotations
 
 import html
 import logging
+import math
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 from urllib.parse import parse_qs
 
 from waitress import wasyncore
+from waitress.channel import HTTPChannel
 from waitress.server import TcpWSGIServer
 
 from ._token import AckClaims, TokenError, verify_token
@@ -46,6 +57,8 @@ READ_TIMEOUT_S = 10  # a connection without progress for this long is closed
 MAX_CONNECTIONS = 512  # open at once (a socket each, no thread); more wait in the backlog
 WORKER_THREADS = 4  # complete requests are answered by these
 MAX_USED_TOKENS = 100_000  # remembered until they expire; beyond, the oldest are forgotten
+DRAIN_TIMEOUT_S = 5  # at stop(): how long acknowledgements being recorded may still take
+LOOP_TIMEOUT_S = 0.5  # one event-loop wait; stop() wakes the loop at once anyway
 
 
 class AckRefused(Exception):
@@ -118,6 +131,12 @@ class AckPages:
                 "Dieser Link wurde bereits verwendet: die Meldung ist bestätigt.",
                 "This link has already been used: the alert is acknowledged.",
             ),
+            "stopping": self._t(
+                "Der Dienst wird gerade neu gestartet; nichts wurde bestätigt. "
+                "Bitte öffnen Sie den Link in einigen Minuten erneut.",
+                "The service is restarting; nothing was acknowledged. "
+                "Please open the link again in a few minutes.",
+            ),
         }
         return self.page(
             f"{status.value} {status.phrase}", f"<p>{html.escape(texts.get(reason, reason))}</p>"
@@ -169,6 +188,7 @@ class AckServer:
         clock: Callable[[], float],
         read_timeout_s: int = READ_TIMEOUT_S,
         max_connections: int = MAX_CONNECTIONS,
+        drain_timeout_s: int = DRAIN_TIMEOUT_S,
     ) -> None:
         self.pages = AckPages(lang)
         self._secret = secret
@@ -193,8 +213,18 @@ class AckServer:
             ident="gwmon-ack",
             expose_tracebacks=False,
         )
-        self._stopping = threading.Event()
+        self._drain_timeout_s = drain_timeout_s
+        self._lifecycle = threading.Lock()  # start() and stop() one at a time
+        self._started = False
+        self._stopped = False
         self._thread: threading.Thread | None = None
+        # Set under `_acks_done`: from then on no acknowledgement begins (503).
+        self._stopping = threading.Event()
+        self._refusing = threading.Event()  # acks are done: read no more requests
+        self._quiet = threading.Event()  # set by the loop: no request open, none to come
+        self._exit_loop = threading.Event()  # set by stop() once the workers are gone
+        self._acks_in_flight = 0
+        self._acks_done = threading.Condition()
         self._used = UsedTokens()
 
     @property
@@ -202,28 +232,124 @@ class AckServer:
         return int(self._server.getsockname()[1])
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._serve, name="gwmon-mail-ack", daemon=True)
-        self._thread.start()
+        with self._lifecycle:
+            if self._stopped:
+                raise RuntimeError("this acknowledgement endpoint was stopped; make a new one")
+            if self._started:
+                return
+            self._started = True
+            self._thread = threading.Thread(target=self._serve, name="gwmon-mail-ack", daemon=True)
+            self._thread.start()
 
     def stop(self) -> None:
-        self._stopping.set()
+        """Refuse new requests, let acknowledgements being recorded finish, then close.
+
+        Idempotent; a second (or concurrent) call returns once the endpoint is closed.
+        """
+        with self._lifecycle:
+            if self._stopped:
+                return
+            self._stopped = True
+            workers_left = self._drain()
+            thread = self._thread
+            if thread is not None:
+                self._exit_loop.set()
+                self._server.pull_trigger()  # wake the loop; only stop() closes the trigger
+                thread.join(self._drain_timeout_s + 10)
+                if thread.is_alive():  # only if the loop hangs in a callback
+                    logger.error("ack endpoint loop did not end; its sockets are left open")
+                    return
+                self._thread = None
+            self._close(workers_left=workers_left)
+
+    def _drain(self) -> bool:
+        """Finish what was begun, refuse the rest; True if workers are still busy after
+        the drain timeout. The loop keeps running meanwhile: it sends the answers."""
+        deadline = time.monotonic() + self._drain_timeout_s
+        with self._acks_done:
+            self._stopping.set()  # from now on every request is answered 503
+            self._acks_done.wait_for(
+                lambda: self._acks_in_flight == 0, timeout=self._drain_timeout_s
+            )
+        # Requests read already are answered (503) before the workers stop: the
+        # dispatcher would drop queued ones without an answer. The loop stops reading.
+        self._refusing.set()
         if self._thread is not None:
-            self._server.pull_trigger()  # wake the loop
-            self._thread.join(10)
-            self._thread = None
-        else:
-            self._close()
+            self._server.pull_trigger()
+            self._quiet.wait(max(0.0, deadline - time.monotonic()))
+        dispatcher = self._server.task_dispatcher
+        dispatcher.shutdown(
+            cancel_pending=True, timeout=max(1, math.ceil(deadline - time.monotonic()))
+        )
+        busy = len(dispatcher.threads)  # workers still in a task
+        if busy or self._acks_in_flight:
+            logger.warning(
+                "ack endpoint stopping: after %d s, %d acknowledgement(s) still being "
+                "recorded, %d worker thread(s) busy; their connections close after them",
+                self._drain_timeout_s,
+                self._acks_in_flight,
+                busy,
+            )
+        return busy > 0
 
     def _serve(self) -> None:
-        # One loop iteration at a time, so that stop() is seen within the poll timeout;
-        # everything that touches the connections happens on this thread.
-        while not self._stopping.is_set():
-            wasyncore.loop(timeout=0.5, use_poll=True, map=self._map, count=1)
-        self._close()
+        # One loop iteration at a time, so that stop() is seen within LOOP_TIMEOUT_S;
+        # everything that touches the connections happens on this thread until it ends.
+        while not self._exit_loop.is_set():
+            if self._refusing.is_set() and not self._refuse_more_requests():
+                self._quiet.set()  # no request can be read any more: the workers may stop
+            wasyncore.loop(timeout=LOOP_TIMEOUT_S, use_poll=True, map=self._map, count=1)
+        # Answers the workers could not hand to the kernel at once (a slow reader).
+        deadline = time.monotonic() + self._drain_timeout_s
+        while self._unsent_answers() and time.monotonic() < deadline:
+            wasyncore.loop(timeout=LOOP_TIMEOUT_S, use_poll=True, map=self._map, count=1)
 
-    def _close(self) -> None:
+    def _refuse_more_requests(self) -> bool:
+        """On the loop thread: accept no connection, read no request on a connection
+        without one (it closes once its answers are sent); True while some connection
+        still has a request queued or being answered."""
+        self._server.accepting = False  # new connections wait in the backlog, then reset
+        open_requests = False
+        for channel in self._channels():
+            if channel.requests:  # only this thread adds to it
+                open_requests = True
+            else:
+                channel.close_when_flushed = True
+        return open_requests
+
+    def _unsent_answers(self) -> bool:
+        return any(
+            channel.total_outbufs_len > 0 and channel.connected for channel in self._channels()
+        )
+
+    def _channels(self) -> list[HTTPChannel]:
+        # The stubs type `active_channels` as one channel; it is {fileno: channel}.
+        return list(cast("dict[int, HTTPChannel]", self._server.active_channels).values())
+
+    def _close(self, *, workers_left: bool) -> None:
+        """Close the sockets: the loop has ended, the workers have stopped.
+
+        A worker still in a task after the drain timeout keeps its connection and the
+        loop's wake-up pipe, since it writes to both when it finishes (and a closed
+        descriptor may by then belong to something else): they are closed after it.
+        """
+        if not workers_left:
+            wasyncore.close_all(self._map)
+            return
+        for channel in self._channels():
+            if not channel.requests:
+                channel.close()
+        wasyncore.dispatcher.close(self._server)  # the listening socket, not the trigger
+        closer = threading.Thread(
+            target=self._close_after_workers, name="gwmon-mail-ack-close", daemon=True
+        )
+        closer.start()
+
+    def _close_after_workers(self) -> None:
+        dispatcher = self._server.task_dispatcher
+        while dispatcher.threads:  # waitress warns of each minute a worker still runs
+            dispatcher.shutdown(cancel_pending=True, timeout=60)
         wasyncore.close_all(self._map)
-        self._server.task_dispatcher.shutdown(timeout=5)
 
     # -- the application (on waitress' worker threads) ---------------------------------------
     def _app(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -251,6 +377,8 @@ class AckServer:
     def _answer(self, method: str, path: str, environ: WSGIEnvironment) -> tuple[HTTPStatus, bytes]:
         if path != "/ack":
             return HTTPStatus.NOT_FOUND, self.pages.page("404", "")
+        if self._stopping.is_set():  # a form now would lead to a refused POST
+            return self._unavailable()
         if method == "GET":
             query = parse_qs(str(environ.get("QUERY_STRING", "")), max_num_fields=MAX_FIELDS)
             token = query.get("t", [""])[0]
@@ -273,6 +401,33 @@ class AckServer:
         claims = self._claims(token)
         if isinstance(claims, tuple):
             return claims
+        if not self._begin_ack():
+            return self._unavailable()
+        try:
+            return self._acknowledge(token, claims, form)
+        finally:
+            self._end_ack()
+
+    def _begin_ack(self) -> bool:
+        """False once stop() was called; else the acknowledgement counts as in flight."""
+        with self._acks_done:
+            if self._stopping.is_set():
+                return False
+            self._acks_in_flight += 1
+            return True
+
+    def _end_ack(self) -> None:
+        with self._acks_done:
+            self._acks_in_flight -= 1
+            self._acks_done.notify_all()
+
+    def _unavailable(self) -> tuple[HTTPStatus, bytes]:
+        status = HTTPStatus.SERVICE_UNAVAILABLE
+        return status, self.pages.error(status, "stopping")
+
+    def _acknowledge(
+        self, token: str, claims: AckClaims, form: dict[str, list[str]]
+    ) -> tuple[HTTPStatus, bytes]:
         if not self._used.claim(token, claims.expires_s, self._clock()):
             logger.info("ack link refused: already used for alert %s", claims.alert_id)
             return HTTPStatus.CONFLICT, self.pages.error(HTTPStatus.CONFLICT, "used")

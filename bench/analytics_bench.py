@@ -44,6 +44,8 @@ from gwmon.analytics import (
     mann_kendall,
 )
 from gwmon.ingest import IngestService, Reading, Registry, decode_pack, load_config, load_registry
+from gwmon.ingest._batch import Batch, StoredReadings
+from gwmon.ingest._pack import PackColumns
 from gwmon.ingest.devservers import InfluxServer, MosquittoServer, require_binary
 from gwmon.storage import InfluxClient
 
@@ -189,19 +191,38 @@ def pack_readings(registry: Registry, days: int) -> list[Reading]:
     return out
 
 
+def as_ingest_batch(readings: Sequence[Reading]) -> Sequence[Reading]:
+    """The readings as `gwmon run` hands them over: its `StoredReadings` of a batch of
+    the messages' columns (one message = 96 readings of one probe and arrival)."""
+    batch = Batch()
+    for start in range(0, len(readings), 96):
+        pack = readings[start : start + 96]
+        columns = PackColumns(pack[0].probe, pack[0].arrival_ns)
+        for r in pack:
+            columns.append(r.quantity, r.time_ns, r.value, r.record_name, r.censored)
+        batch.add_readings(columns, [""] * len(pack))
+    return StoredReadings(batch, {})
+
+
 def bench_observer_packs(
-    influx: InfluxServer, workdir: Path, registry: Registry, days: int
+    influx: InfluxServer, workdir: Path, registry: Registry, days: int, *, columnar: bool = False
 ) -> tuple[float, float]:
-    """Readings/s of `batch_stored` on the pack load: by wall time and by CPU time."""
+    """Readings/s of `batch_stored` on the pack load: by wall time and by CPU time;
+    `columnar`: the batches as the ingest's `StoredReadings` (else lists of `Reading`)."""
     database = influx.new_database("packs")
     config = load_config(
         write_config(workdir, influx.url, database.name, "mqtt://127.0.0.1:1", "bench")
     )
     items = pack_readings(registry, days)
+    batches: list[Sequence[Reading]] = [
+        items[start : start + 52 * 96] for start in range(0, len(items), 52 * 96)
+    ]
+    if columnar:
+        batches = [as_ingest_batch(batch) for batch in batches]
     observer = AnalyticsObserver(config, registry, InfluxClient(config.influxdb))
     started, cpu = time.perf_counter(), time.process_time()
-    for start in range(0, len(items), 52 * 96):
-        observer.batch_stored(items[start : start + 52 * 96])
+    for batch in batches:
+        observer.batch_stored(batch)
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     observer.close()
     print(f"    (packs: stats {observer.stats})")
@@ -324,14 +345,36 @@ def bench_trend(probes: int) -> dict[str, float]:
     return result
 
 
+def bench_packs_only(registry: Registry) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        influx = InfluxServer(workdir / "influx")
+        influx.start()
+        try:
+            lists = bench_observer_packs(influx, workdir / "o1", registry, 100)
+            batches = bench_observer_packs(influx, workdir / "o2", registry, 100, columnar=True)
+        finally:
+            influx.stop()
+    print(f"pack load, lists of Reading (wall / CPU):  {lists[0]:>10,.0f} / {lists[1]:>10,.0f}")
+    print(f"pack load, ingest batches (wall / CPU):    {batches[0]:>10,.0f} / {batches[1]:>10,.0f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--readings", type=int, default=200_000)
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--probes", type=int, default=1_000)
     parser.add_argument("--skip-ingest", action="store_true")
+    parser.add_argument(
+        "--packs-only",
+        action="store_true",
+        help="only the observer on the pack load (lists of Reading, then the ingest's batches)",
+    )
     args = parser.parse_args()
     registry = load_registry(REGISTRY)
+    if args.packs_only:
+        bench_packs_only(registry)
+        return
     readings = readings_for(registry, args.readings)
     print(f"cpus: {os.cpu_count()}, readings: {len(readings)} (10 probes, nitrate + level, hourly)")
 

@@ -3,7 +3,9 @@ everything evaluated) gives exactly what the careful path (`_retain` + `_feed_li
 taken when `in_order_fast_path` is False) gives: the same state file (retained readings
 with their flags, evaluator snapshots, alerts, outbox of qc/alert points) and the same
 alert events, for any batches of readings: in order, late, duplicated, replaced, flagged,
-below the LOQ, derived from a depth (issue 11)."""
+below the LOQ, derived from a depth (issue 11). The same holds when the batches come as
+`gwmon run` hands them over: its `StoredReadings`, read through their message columns
+(`ColumnarReadings`), with some lines refused by InfluxDB."""
 
 from __future__ import annotations
 
@@ -19,7 +21,9 @@ from hypothesis import strategies as st
 from analytics.analytics_helpers import NS, T0, Recorder, observer, probe, registry, write_config
 from gwmon.analytics import Episode
 from gwmon.analytics._state import StateStore
-from gwmon.ingest import Reading
+from gwmon.ingest import ColumnarReadings, Reading
+from gwmon.ingest._batch import Batch, StoredReadings
+from gwmon.ingest._pack import PackColumns
 
 HOUR_NS = 3600 * NS
 PROBES = ("P-1", "P-2")
@@ -30,6 +34,7 @@ TABLES = {
     "alerts": "SELECT * FROM alerts ORDER BY alert_id",
     "series": "SELECT * FROM series ORDER BY probe, kind",
     "outbox": "SELECT kind, body FROM outbox ORDER BY id",
+    "checkpoints": "SELECT * FROM checkpoints ORDER BY probe, boundary_ns",
 }
 
 
@@ -86,7 +91,9 @@ def batches_of(draw: st.DrawFn) -> list[list[Reading]]:
     return [items[a:b] for a, b in pairwise(bounds) if b > a]
 
 
-def run(directory: Path, batches: list[list[Reading]], *, fast: bool) -> tuple[object, ...]:
+def run(
+    directory: Path, batches: list[list[Reading]] | list[StoredReadings], *, fast: bool
+) -> tuple[object, ...]:
     config = write_config(directory, analytics='reorder_horizon_s = 36000\nqc_withdrawal = "mark"')
     obs = observer(config, registry(*(probe(p) for p in PROBES)))
     obs.in_order_fast_path = fast
@@ -123,3 +130,42 @@ def test_the_in_order_fast_path_gives_what_the_careful_path_gives(
 def test_an_episode_snapshot_is_what_dataclasses_asdict_gives(episode: Episode) -> None:
     assert episode.to_dict() == asdict(episode)
     assert list(episode.to_dict()) == list(asdict(episode))
+
+
+def as_stored(batch: list[Reading], refused_at: set[int]) -> tuple[StoredReadings, list[Reading]]:
+    """The batch as the ingest's `StoredReadings`: one message per run of readings of one
+    probe and arrival, the lines at `refused_at` refused; and the readings it stands for."""
+    packs = Batch()
+    for reading in batch:
+        last = packs.packs[-1][1] if packs.packs else None
+        if last is None or (last.probe, last.arrival_ns) != (reading.probe, reading.arrival_ns):
+            packs.add_readings(PackColumns(reading.probe, reading.arrival_ns), [])
+            last = packs.packs[-1][1]
+        last.append(
+            reading.quantity, reading.time_ns, reading.value, reading.record_name, reading.censored
+        )
+        packs.lines.append("")  # one line per reading, as `add_readings` keeps them
+        packs.reading_count += 1
+    refused = {index: "refused" for index in refused_at if index < len(batch)}
+    kept = [reading for index, reading in enumerate(batch) if index not in refused]
+    return StoredReadings(packs, refused), kept
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batches_of(), st.data())
+def test_the_ingests_columns_give_what_the_careful_path_gives_for_the_readings(
+    batches: list[list[Reading]], data: st.DataObject
+) -> None:
+    stored: list[StoredReadings] = []
+    readings: list[list[Reading]] = []
+    for batch in batches:
+        refused_at = data.draw(st.sets(st.integers(0, max(len(batch) - 1, 0)), max_size=3))
+        columnar, kept = as_stored(batch, refused_at)
+        assert isinstance(columnar, ColumnarReadings)
+        assert list(columnar) == kept  # the `Reading` view: what the columns stand for
+        stored.append(columnar)
+        readings.append(kept)
+    with tempfile.TemporaryDirectory() as tmp:
+        careful = run(Path(tmp) / "careful", readings, fast=False)
+        fast = run(Path(tmp) / "fast", stored, fast=True)
+    assert fast == careful

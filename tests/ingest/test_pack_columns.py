@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gwmon.ingest import decode_pack
+from gwmon.ingest._batch import Batch, StoredReadings
 from gwmon.ingest._pack import (
     PackColumns,
     _decode_plain,
@@ -183,3 +184,26 @@ def test_the_column_pass_takes_the_firmware_packs_with_their_sequence_marks() ->
     assert [mark.seq for mark in columns.sequence] == [41, 42]
     assert columns.values == [20.3, 137.0, 20.4]
     assert columns.times_ns == [1_764_000_000 * NS] * 2 + [1_764_000_900 * NS]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.lists(st.sampled_from(["nitrate", "level", "temperature"]), max_size=6)),
+    st.sets(st.integers(0, 40)),
+)
+def test_stored_readings_columns_are_the_stored_readings_in_order(
+    packs: list[list[str]], refused_at: set[int]
+) -> None:
+    """`StoredReadings.columns()` (what the analytics read) stands for exactly the
+    readings `StoredReadings` holds: the refused lines' readings left out, in order."""
+    batch = Batch()
+    for number, quantities in enumerate(packs):
+        columns = PackColumns(f"P-{number % 3}", number * NS)
+        for index, quantity in enumerate(quantities):
+            columns.append(quantity, (number * 10 + index) * NS, float(index), quantity, False)
+        batch.add_readings(columns, [f"line {number} {i}" for i in range(len(quantities))])
+    refused = {index: "refused" for index in refused_at if index < len(batch.lines)}
+    stored = StoredReadings(batch, refused)
+    from_columns = [reading for columns in stored.columns() for reading in columns.readings()]
+    assert from_columns == list(stored) == batch.stored_readings(refused)
+    assert all(len(columns) for columns in stored.columns())

@@ -13,10 +13,14 @@ run of `release_consecutive` readings past the release value (hysteresis).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+import math
 from dataclasses import dataclass, fields
 from typing import Any, NamedTuple
 
+import msgspec
+
+from gwmon.analytics._compiled import checks_of, window_lengths
 from gwmon.analytics._detectors import FlagLevel, History
 from gwmon.analytics._model import AlertKind
 from gwmon.analytics._settings import ProbePlan
@@ -331,23 +335,6 @@ def _float_param(plan: ProbePlan, kind: str, name: str) -> float:
     return float(value)
 
 
-_WINDOW_LENGTHS: dict[int, tuple[object, Mapping[str, int]]] = {}
-
-
-def _window_lengths(plan: ProbePlan) -> Mapping[str, int]:
-    """Per quantity with detectors, the window they need: one mapping per `plan.qc`
-    object, which probes with equal parameters share (`build_plan(shared=...)`), so
-    10,000 probes do not hold 10,000 equal dicts (issue 11, target 4). Never changed."""
-    cached = _WINDOW_LENGTHS.get(id(plan.qc))
-    if cached is not None and cached[0] is plan.qc:
-        return cached[1]
-    lengths = {quantity: plan.history_needed(quantity) for quantity in plan.qc if plan.qc[quantity]}
-    if len(_WINDOW_LENGTHS) >= 4096:
-        _WINDOW_LENGTHS.clear()  # plans of registries long gone (tests build many)
-    _WINDOW_LENGTHS[id(plan.qc)] = (plan.qc, lengths)
-    return lengths
-
-
 class ProbeEvaluator:
     """QC and alarms of one probe, fed in measurement-time order (see module docstring)."""
 
@@ -356,6 +343,7 @@ class ProbeEvaluator:
         "_interval",
         "_nitrate_loq",
         "_qc",
+        "all_finite",
         "by_kind",
         "last_verdict",
         "machines",
@@ -372,8 +360,8 @@ class ProbeEvaluator:
         self.plan = plan
         probe = plan.probe
         self.windows: dict[str, Window] = {}
-        self._qc = plan.qc
-        self.window_len = _window_lengths(plan)
+        self._qc = checks_of(plan)
+        self.window_len = window_lengths(plan)
         self._interval = probe.expected_interval_s
         self.machines: dict[str, list[ThresholdMachine]] = {}
         self.by_kind: dict[str, ThresholdMachine] = {}
@@ -411,11 +399,24 @@ class ProbeEvaluator:
         # same time inherits (depth -> level).
         self.last_verdict: dict[str, tuple[int, str | None, bool]] = {}
         self._nitrate_loq = probe.nitrate_loq_mg_l
+        # False once a non-finite value was fed or restored: `snapshot_json` then takes
+        # `json.dumps` (the ingest refuses NaN and infinity, so this should not happen).
+        self.all_finite = True
 
     def below_loq(self, quantity: str, value: float, *, censored: bool) -> bool:
         """A laboratory's "< LOQ" value, or a nitrate number below the registry's LOQ."""
         loq = self._nitrate_loq
         return censored or (quantity == "nitrate" and loq is not None and value < loq)
+
+    def _inherited(self, time_ns: int, derived_from: str) -> tuple[tuple[Flag, ...], bool]:
+        """A bad flag on the reading a value was derived from at the same time is
+        inherited (flag `derived`), and hides the value if it hid its source. Readings
+        of one time are fed in quantity order, so "depth" comes before "level"."""
+        source = self.last_verdict.get(derived_from)
+        if source is not None and source[0] == time_ns and source[1] is not None:
+            flag = Flag(DERIVED_FLAG, DERIVED_FLAG, f"derived from {source[1]}", "bad")
+            return (flag,), source[2]
+        return (), False
 
     def feed(
         self,
@@ -431,16 +432,13 @@ class ProbeEvaluator:
 
         `censored`: the reading is "< value" (below the limit of quantification).
         `derived_from`: the quantity this value was computed from at the same time (a
-        level from a depth): a bad flag on that reading is inherited (flag `derived`).
-        Readings of one time are fed in quantity order, so "depth" comes before "level".
-        """
+        level from a depth): see `_inherited`."""
         flags: tuple[Flag, ...] = ()
         hidden = False
+        if value - value != 0.0:  # NaN or infinite (x - x is 0.0 for every finite x)
+            self.all_finite = False
         if derived_from is not None:
-            source = self.last_verdict.get(derived_from)
-            if source is not None and source[0] == time_ns and source[1] is not None:
-                flags += (Flag(DERIVED_FLAG, DERIVED_FLAG, f"derived from {source[1]}", "bad"),)
-                hidden = source[2]
+            flags, hidden = self._inherited(time_ns, derived_from)
         loq = self._nitrate_loq
         below = censored or (loq is not None and quantity == "nitrate" and value < loq)
         checks = self._qc.get(quantity)
@@ -450,26 +448,23 @@ class ProbeEvaluator:
                 window = self.windows[quantity] = Window()
             size = len(window.times)
             quantified = min(self.quantified.get(quantity, size), size)
-            # Detectors that skip below-LOQ readings see only the quantified tail.
-            quantified_start = size - quantified
+            quantified_start = size - quantified  # what detectors skipping below-LOQ see
             interval = self._interval
-            for item in checks:
-                detector = item.detector
-                if detector.skips_below_loq:
+            for columns, skips, cause, name, level, hides, detector, params in checks:
+                if skips:
                     if below:
                         continue
                     start = quantified_start
                 else:
                     start = 0
-                columns = item.columns
                 if columns is not None:
                     detail = columns(window, start, time_ns, value, interval)
                 else:
                     history: History = window[start:] if start else window
-                    detail = detector.check(item.params, history, time_ns, value, interval)
+                    detail = detector.check(params, history, time_ns, value, interval)
                 if detail is not None:
-                    flags += (Flag(detector.flag, detector.name, detail, detector.level),)
-                    hidden = hidden or detector.hides_from_history
+                    flags += (Flag(cause, name, detail, level),)
+                    hidden = hidden or hides
             if not hidden:
                 times, values = window.times, window.values
                 times.append(time_ns)
@@ -493,6 +488,13 @@ class ProbeEvaluator:
             sensor.feed(time_ns, quantity, value, arrival_ns, bad=bad, touched=self.touched)
         if bad is None:
             for machine in self.machines.get(quantity, ()):
+                if (
+                    machine.episode is None
+                    and not machine.run_n
+                    and not censored
+                    and (value <= machine.threshold if machine.high else value >= machine.threshold)
+                ):
+                    continue  # not beyond and no run: `ThresholdMachine.feed` changes nothing
                 machine.feed(time_ns, value, arrival_ns, self.touched, censored=censored)
         self.pos = (time_ns, quantity)
         return flags
@@ -508,11 +510,27 @@ class ProbeEvaluator:
             "last_verdict": {q: list(v) for q, v in self.last_verdict.items()},
         }
 
+    def snapshot_json(self) -> bytes:
+        """`snapshot()` as JSON, the form the state file keeps. msgspec writes it about
+        seven times faster than `json.dumps` (issue 11: a checkpoint every tenth of the
+        horizon, the `current` row of every probe in every batch) and reads back the same
+        data, but it would write a non-finite float as `null`, which `from_snapshot`
+        could not restore: an evaluator that ever held one (`all_finite`) takes
+        `json.dumps` (`NaN`) as before."""
+        data = self.snapshot()
+        if self.all_finite:
+            try:
+                return _ENCODER.encode(data)
+            except (OverflowError, TypeError):  # e.g. an int beyond 64 bits: json can
+                pass
+        return json.dumps(data).encode()
+
     @classmethod
     def from_snapshot(cls, plan: ProbePlan, data: dict[str, Any] | None) -> ProbeEvaluator:
         evaluator = cls(plan)
         if not data:
             return evaluator
+        evaluator.all_finite = _finite(data)
         pos = data["pos"]
         evaluator.pos = None if pos is None else (int(pos[0]), str(pos[1]))
         for quantity, items in data["windows"].items():
@@ -533,3 +551,17 @@ class ProbeEvaluator:
             for quantity, (t, bad, hidden) in data.get("last_verdict", {}).items()
         }
         return evaluator
+
+
+_ENCODER = msgspec.json.Encoder()
+
+
+def _finite(data: object) -> bool:
+    """Whether every float in snapshot data (from the state file) is finite."""
+    if isinstance(data, float):
+        return math.isfinite(data)
+    if isinstance(data, dict):
+        return all(_finite(item) for item in data.values())
+    if isinstance(data, list | tuple):
+        return all(_finite(item) for item in data)
+    return True

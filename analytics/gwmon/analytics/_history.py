@@ -208,9 +208,13 @@ class Series:
 def derived_from(reading: Reading) -> str | None:
     """The quantity a reading was computed from: the ingest derives `level` from a
     `depth` record and keeps the record name ("depth") on the derived reading."""
-    name = reading.record_name
-    if name != reading.quantity and name in CANONICAL_QUANTITIES:
-        return name
+    return derived_from_name(reading.quantity, reading.record_name)
+
+
+def derived_from_name(quantity: str, record_name: str) -> str | None:
+    """`derived_from` of a reading of `quantity` sent as `record_name`."""
+    if record_name != quantity and record_name in CANONICAL_QUANTITIES:
+        return record_name
     return None
 
 
@@ -245,8 +249,9 @@ class Track:
     new_base: str | None = None
 
     def base_from_checkpoint(self, blob: bytes) -> None:
-        """Move `base` to a checkpoint (its compressed snapshot)."""
-        self.set_base_json(zlib.decompress(blob).decode())
+        """Move `base` to a checkpoint: its snapshot's JSON, or zlib-compressed JSON
+        as gwmon wrote it before (a zlib stream never starts with "{")."""
+        self.set_base_json((blob if blob[:1] == b"{" else zlib.decompress(blob)).decode())
 
     def set_base_json(self, text: str) -> None:
         self.new_base = text
@@ -301,4 +306,4 @@ class Track:
         """What the state file keeps of the track besides its readings: `base` only if
         it changed (None: keep the stored one)."""
         base, self.new_base = self.new_base, None
-        return base, json.dumps(self.current.snapshot()), self.last_arrival_ns
+        return base, self.current.snapshot_json().decode(), self.last_arrival_ns

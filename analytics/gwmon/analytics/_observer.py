@@ -24,9 +24,10 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Sequence
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from itertools import pairwise
+from functools import partial
 from operator import attrgetter
 from typing import Any
 
@@ -35,8 +36,16 @@ from gwmon.analytics._codec import to_datetime
 from gwmon.analytics._delivery import Delivery, QcWithdrawal, qc_point
 from gwmon.analytics._detectors import DetectorRegistry, default_detectors
 from gwmon.analytics._engine import Flag, ProbeEvaluator
-from gwmon.analytics._history import Entry, Track, derived_from, flags_json
+from gwmon.analytics._history import Entry, Track, derived_from_name, flags_json
 from gwmon.analytics._model import Alert, AlertKind, AlertListener
+from gwmon.analytics._rows import (
+    ARRIVAL,
+    Row,
+    all_after,
+    readings_of_columns,
+    rows_of_columns,
+    rows_of_readings,
+)
 from gwmon.analytics._settings import (
     AnalyticsSettings,
     ProbePlan,
@@ -47,7 +56,14 @@ from gwmon.analytics._settings import (
 from gwmon.analytics._state import Changes, StateStore
 from gwmon.analytics._stats import AnalyticsStats
 from gwmon.config import ConfigError
-from gwmon.ingest import GwmonConfig, Probe, Reading, Registry
+from gwmon.ingest import (
+    ColumnarReadings,
+    GwmonConfig,
+    Probe,
+    Reading,
+    ReadingColumns,
+    Registry,
+)
 from gwmon.storage import InfluxClient, StoreError, StoreWriter
 
 logger = logging.getLogger("gwmon.analytics.observer")
@@ -88,18 +104,6 @@ def _writer(client: InfluxClient, config: GwmonConfig) -> StoreWriter:
 # The order the evaluator sees a probe's readings in; ties (one reading twice in a
 # batch) by arrival, so the last to arrive is the one kept, as InfluxDB does.
 _ORDER = attrgetter("time_ns", "quantity", "arrival_ns")
-
-
-def _all_after(ordered: list[Reading], pos: tuple[int, str] | None) -> bool:
-    """Whether every reading (in `_ORDER`) lies after `pos` and no two share a (time,
-    quantity): then none can be retained already, nor replace another."""
-    first = ordered[0]
-    if pos is not None and (first.time_ns, first.quantity) <= pos:
-        return False
-    for before, after in pairwise(ordered):
-        if before.time_ns == after.time_ns and before.quantity == after.quantity:
-            return False
-    return True
 
 
 class AnalyticsObserver:
@@ -207,16 +211,31 @@ class AnalyticsObserver:
             return
         with self._lock:
             changes = Changes()
-            by_probe: dict[str, list[Reading]] = {}
-            for reading in readings:
-                by_probe.setdefault(reading.probe, []).append(reading)
+            # Per probe, made when its turn comes: its rows (from the ingest's columns: no
+            # `Reading` per reading, issue 11) and its `Reading`s (for the careful path).
+            groups: dict[str, tuple[Callable[[], list[Row]], Callable[[], list[Reading]]]] = {}
+            if isinstance(readings, ColumnarReadings):
+                packs: dict[str, list[ReadingColumns]] = {}
+                for pack in readings.columns():
+                    packs.setdefault(pack.probe, []).append(pack)
+                for probe_id, group in packs.items():
+                    groups[probe_id] = (
+                        partial(rows_of_columns, group),
+                        partial(readings_of_columns, group),
+                    )
+            else:
+                by_probe: dict[str, list[Reading]] = {}
+                for reading in readings:
+                    by_probe.setdefault(reading.probe, []).append(reading)
+                for probe_id, own in by_probe.items():
+                    groups[probe_id] = (partial(rows_of_readings, own), partial(list, own))
             try:
-                for probe_id, group in by_probe.items():
+                for probe_id, (rows_of, readings_of) in groups.items():
                     track = self._tracks.get(probe_id)
                     if track is None:
                         logger.warning("readings of probe %s not in the registry ignored", probe_id)
                         continue
-                    self._process(track, group, changes)
+                    self._process(track, rows_of(), readings_of, changes)
                 self._commit(changes)
             except BaseException:
                 # Keep memory equal to the state file: drop what was not committed. The
@@ -271,19 +290,28 @@ class AnalyticsObserver:
         self._delivery.flush(self._ack_writer, self._ack_store)
 
     # -- evaluation --------------------------------------------------------------------------
-    def _process(self, track: Track, readings: list[Reading], changes: Changes) -> None:
+    def _process(
+        self,
+        track: Track,
+        rows: list[Row],
+        readings_of: Callable[[], list[Reading]],
+        changes: Changes,
+    ) -> None:
+        """One probe's readings of a batch: as rows (sorted here), and as `Reading`s in
+        arrival order from `readings_of` for the careful path."""
         probe = track.probe
-        self.stats.readings += len(readings)
-        arrivals = [r.arrival_ns for r in readings]
-        last_arrival = max(arrivals)
+        self.stats.readings += len(rows)
+        last_arrival = max(map(ARRIVAL, rows))
         if track.last_arrival_ns is None or last_arrival > track.last_arrival_ns:
             track.last_arrival_ns = last_arrival
-        self.book.resolve_stale(probe, min(arrivals), changes)
-        ordered = sorted(readings, key=_ORDER)
-        if self.in_order_fast_path and _all_after(ordered, track.current.pos):
-            self._feed_in_order(track, ordered, changes)
-            self._prune(track, changes, ordered)
+        self.book.resolve_stale(probe, min(map(ARRIVAL, rows)), changes)
+        rows.sort()
+        if self.in_order_fast_path and all_after(rows, track.current.pos):
+            self._feed_in_order(track, rows, changes)
+            self._prune(track, changes, rows)
         else:
+            readings = readings_of()
+            ordered = sorted(readings, key=_ORDER)
             self._load_series(track, changes, ())
             inserted, earliest = self._retain(track, ordered, changes)
             if earliest is not None:  # else only duplicates (or too late): arrival counts
@@ -296,18 +324,18 @@ class AnalyticsObserver:
         track.unload()
         changes.probes[probe.probe_id] = track.state_row()
 
-    def _load_series(self, track: Track, changes: Changes, batch: Sequence[Reading]) -> None:
+    def _load_series(self, track: Track, changes: Changes, batch: Sequence[Row]) -> None:
         """Load the track's retained readings: the state file's rows and those this batch
         added (`batch`, fed in order, so after the file's rows of their quantity)."""
         if track.loaded:
             return
         probe_id = track.probe.probe_id
-        pending = [changes.history[(probe_id, r.quantity, r.time_ns)] for r in batch]
+        pending = [changes.history[(probe_id, row[1], row[0])] for row in batch]
         track.load([*self._state.history_of(probe_id), *pending])
 
-    def _feed_in_order(self, track: Track, ordered: list[Reading], changes: Changes) -> None:
-        """Readings all after everything evaluated, in (time, quantity) order, no two at
-        one (time, quantity): what `_retain` and `_feed_live` do for them, without looking
+    def _feed_in_order(self, track: Track, ordered: list[Row], changes: Changes) -> None:
+        """Rows all after everything evaluated, in (time, quantity) order, no two at one
+        (time, quantity): what `_retain` and `_feed_live` do for them, without looking
         anything up (none of them can be retained already) and without an `Entry`."""
         probe = track.probe
         probe_id = probe.probe_id
@@ -320,20 +348,20 @@ class AnalyticsObserver:
         # position: as `_checkpoint`, without the division per reading.
         pos = current.pos
         next_checkpoint = None if pos is None else (pos[0] // step + 1) * step
-        for reading in ordered:
-            time_ns = reading.time_ns
-            if next_checkpoint is not None and time_ns >= next_checkpoint:
-                changes.add_checkpoint(probe_id, time_ns // step * step, current.snapshot())
-            quantity = reading.quantity
-            value = float(reading.value)
-            censored = reading.censored
-            arrival_ns = reading.arrival_ns
+        for time_ns, quantity, number, arrival_ns, censored, record_name in ordered:
+            # Times only grow: the next grid time changes only when a reading reaches it.
+            if next_checkpoint is None or time_ns >= next_checkpoint:
+                if next_checkpoint is not None:
+                    changes.add_checkpoint(
+                        probe_id, time_ns // step * step, current.snapshot_json()
+                    )
+                next_checkpoint = (time_ns // step + 1) * step
+            value = float(number)
             # `derived_from` without the call for the usual reading (named as its quantity)
-            source = None if reading.record_name == quantity else derived_from(reading)
+            source = None if record_name == quantity else derived_from_name(quantity, record_name)
             flags = feed(
                 time_ns, quantity, value, arrival_ns, censored=censored, derived_from=source
             )
-            next_checkpoint = (time_ns // step + 1) * step
             if flags:
                 self._add_flag_lines(probe, quantity, time_ns, value, flags=flags, changes=changes)
                 flags_text = flags_json(flags)
@@ -351,8 +379,8 @@ class AnalyticsObserver:
             )
         changes.appended.add(probe_id)  # all after its retained readings: runs may hold them
         if track.oldest is None:
-            track.oldest = ordered[0].time_ns
-        track.newest = ordered[-1].time_ns
+            track.oldest = ordered[0][0]
+        track.newest = ordered[-1][0]
         self.book.reconcile(probe, current.touched, None, changes)
 
     def _add_flag_lines(
@@ -448,7 +476,7 @@ class AnalyticsObserver:
         step = max(self._horizon_ns // 10, 1)
         boundary = time_ns // step * step
         if boundary > evaluator.pos[0]:
-            changes.add_checkpoint(track.probe.probe_id, boundary, evaluator.snapshot())
+            changes.add_checkpoint(track.probe.probe_id, boundary, evaluator.snapshot_json())
 
     def _set_flags(
         self, probe: Probe, entry: Entry, flags: tuple[Flag, ...], changes: Changes
@@ -477,9 +505,9 @@ class AnalyticsObserver:
         entry.keep_flags(flags)
         changes.history[key] = entry.row(probe)
 
-    def _prune(self, track: Track, changes: Changes, batch: Sequence[Reading]) -> None:
+    def _prune(self, track: Track, changes: Changes, batch: Sequence[Row]) -> None:
         """Move `base` past the readings older than the horizon and forget them. `batch`:
-        the readings this batch fed in order while the series were not loaded."""
+        the rows (sorted) this batch fed in order while the series were not loaded."""
         newest, oldest = track.newest_ns(), track.oldest_ns()
         if newest is None or oldest is None:
             return
@@ -504,15 +532,14 @@ class AnalyticsObserver:
                 for time_ns in series.drop_before(cutoff):
                     changes.history.pop((probe_id, quantity, time_ns), None)
         else:
-            kept = []
-            for reading in batch:
-                if reading.time_ns < cutoff:
-                    changes.history.pop((probe_id, reading.quantity, reading.time_ns), None)
-                else:
-                    kept.append(reading.time_ns)
+            # `batch` is sorted: its rows before the cutoff are those before (cutoff,).
+            split = bisect_left(batch, (cutoff,))
+            for time_ns, quantity, *_ in batch[:split]:
+                changes.history.pop((probe_id, quantity, time_ns), None)
+            first_kept = batch[split][0] if split < len(batch) else None
             # The file's rows before the cutoff go at the commit; the batch's are after them.
             in_file = self._state.oldest_from(probe_id, cutoff)
-            firsts = [t for t in (in_file, min(kept, default=None)) if t is not None]
+            firsts = [t for t in (in_file, first_kept) if t is not None]
             track.oldest = min(firsts, default=None)
             if track.oldest is None:
                 track.newest = None

@@ -17,7 +17,7 @@ from gwmon.ingest._config import (
 from gwmon.ingest._dips import DipRow, DipsFile, DipsFileError, parse_dips
 from gwmon.ingest._geometry import WellGeometry
 from gwmon.ingest._legal import GRWV_NITRATE_THRESHOLD_MG_L, TREND_REVERSAL_START_MG_L
-from gwmon.ingest._observer import BatchObserver
+from gwmon.ingest._observer import BatchObserver, ColumnarReadings, ReadingColumns
 from gwmon.ingest._pack import decode_pack
 from gwmon.ingest._registry import (
     DEFAULT_NITRATE_BREACH_MG_L,
@@ -56,6 +56,7 @@ __all__ = [
     "TREND_REVERSAL_START_MG_L",
     "BarometricSettings",
     "BatchObserver",
+    "ColumnarReadings",
     "CompensatingObserver",
     "Compensator",
     "DecodedPack",
@@ -71,6 +72,7 @@ __all__ = [
     "PayloadRejected",
     "Probe",
     "Reading",
+    "ReadingColumns",
     "Reason",
     "RecordRejection",
     "Registry",

@@ -85,6 +85,21 @@ class StoredReadings(Sequence[Reading]):
             self._readings = self._batch.stored_readings(self._refused)
         return self._readings
 
+    def columns(self) -> list[PackColumns]:
+        """The same readings, in the same order, as their messages' columns
+        (`ColumnarReadings`); a message with refused lines as a copy without them."""
+        refused = self._refused
+        out: list[PackColumns] = []
+        for first, pack in self._batch.packs:
+            stored = pack
+            if refused:
+                kept = [i for i in range(len(pack)) if first + i not in refused]
+                if len(kept) < len(pack):
+                    stored = pack.subset(kept)
+            if len(stored):
+                out.append(stored)
+        return out
+
     def __len__(self) -> int:
         return self._count
 

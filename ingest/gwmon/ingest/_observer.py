@@ -3,9 +3,45 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from gwmon.ingest._senml import Reading
+
+
+class ReadingColumns(Protocol):
+    """The readings of one message as parallel columns: reading i is probe `probe`,
+    `quantities[i]`, `times_ns[i]`, `values[i]`, `record_names[i]`, arrival `arrival_ns`,
+    `censored[i]`; exactly the `Reading` the sequence holds for it."""
+
+    @property
+    def probe(self) -> str: ...
+
+    @property
+    def arrival_ns(self) -> int: ...
+
+    @property
+    def quantities(self) -> Sequence[str]: ...
+
+    @property
+    def times_ns(self) -> Sequence[int]: ...
+
+    @property
+    def values(self) -> Sequence[float]: ...
+
+    @property
+    def record_names(self) -> Sequence[str]: ...
+
+    @property
+    def censored(self) -> Sequence[bool]: ...
+
+
+@runtime_checkable
+class ColumnarReadings(Protocol):
+    """What `IngestService` hands its observers besides the `Reading` sequence:
+    `columns()`, the same readings in the same order as one `ReadingColumns` per
+    message, so an observer can read them without a `Reading` object per reading."""
+
+    def columns(self) -> Sequence[ReadingColumns]: ...
 
 
 class BatchObserver(Protocol):

@@ -147,6 +147,18 @@ class PackColumns:
     def readings(self) -> list[Reading]:
         return [self.reading(index) for index in range(len(self.times_ns))]
 
+    def subset(self, indices: list[int]) -> PackColumns:
+        """The readings at `indices` (no sequence marks or rejections)."""
+        return PackColumns(
+            self.probe,
+            self.arrival_ns,
+            [self.quantities[i] for i in indices],
+            [self.times_ns[i] for i in indices],
+            [self.values[i] for i in indices],
+            [self.record_names[i] for i in indices],
+            [self.censored[i] for i in indices],
+        )
+
     def as_pack(self) -> DecodedPack:
         return DecodedPack(self.readings(), list(self.sequence), list(self.rejections))
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gwmon.storage import READING, SEQUENCE, ContractError, float_lines, float_lines_at_times
+from gwmon.storage import READING, SEQUENCE, ContractError, float_lines_at_times
 from gwmon.storage._schema import float_texts
 
 tag_text = st.text(min_size=0, max_size=20)
@@ -80,46 +80,50 @@ def test_formats_are_checked_against_the_contract_once() -> None:
         SEQUENCE.line_format(TAGS, ("seq", "lag_s"))
 
 
-@given(
-    rows=st.lists(
-        st.tuples(st.sampled_from(["nitrate", "level", "a b,c=d"]), finite, finite, st.integers()),
-        max_size=30,
-    )
-)
-def test_float_lines_are_the_lines_one_by_one(rows: list[tuple[str, float, float, int]]) -> None:
+def _lines_one_by_one_and_at_times(
+    rows: list[tuple[str, float, float, int]],
+) -> tuple[list[str], list[str]]:
+    """The lines of `rows` (quantity, value, lag, time) made one by one by `line` and in
+    bulk by `float_lines_at_times`; a time's lag is that of its first row (in the bulk
+    path lag_s depends on the time only, as a reading's does)."""
     formats = {
         quantity: READING.line_format({**TAGS, "quantity": quantity}, ("value", "lag_s"))
         for quantity, *_ in rows
     }
     chosen = [formats[quantity] for quantity, *_ in rows]
     values = [row[1] for row in rows]
-    lags = [row[2] for row in rows]
     times = [row[3] for row in rows]
+    lags: dict[int, tuple[float]] = {}
+    for _, _, lag, time_ns in rows:
+        lags.setdefault(time_ns, (lag,))
     expected = [
-        line_format.line((value, lag), time_ns)
-        for line_format, value, lag, time_ns in zip(chosen, values, lags, times, strict=True)
+        line_format.line((value, lags[time_ns][0]), time_ns)
+        for line_format, value, time_ns in zip(chosen, values, times, strict=True)
     ]
-    assert float_lines(chosen, (values, lags), times) == expected
+    return expected, float_lines_at_times(chosen, values, lags, times)
 
 
-@pytest.mark.parametrize(
-    "column", [[1.0, math.nan], [math.inf], [1.0, 2], [True], [1e308, 1e308, math.nan]]
-)
-def test_float_lines_refuse_what_a_line_refuses(column: list[float]) -> None:
-    line_format = READING.line_format(TAGS, ("value", "lag_s"))
-    with pytest.raises(ContractError):
-        float_lines([line_format] * len(column), (column, [1.0] * len(column)), [1] * len(column))
-
-
-def test_float_lines_of_huge_finite_values_are_written() -> None:
-    line_format = READING.line_format(TAGS, ("value", "lag_s"))
-    lines = float_lines([line_format] * 2, ([1e308, 1e308], [1.0, 1.0]), [1, 2])
-    assert lines == [line_format.line((1e308, 1.0), t) for t in (1, 2)]
-    sequence = SEQUENCE.line_format(
-        {"probe": "P", "site": "s", "municipality": "m"}, ("seq", "lag_s")
+# The assertions of the former `float_lines` tests (a bulk path nothing used any more,
+# removed), held against the bulk path the ingest uses: any times, any finite floats.
+@given(
+    rows=st.lists(
+        st.tuples(st.sampled_from(["nitrate", "level", "a b,c=d"]), finite, finite, st.integers()),
+        max_size=30,
     )
-    with pytest.raises(ContractError, match="float fields"):
-        float_lines([sequence], ([1.0], [1.0]), [1])
+)
+def test_lines_at_any_times_are_the_lines_one_by_one(
+    rows: list[tuple[str, float, float, int]],
+) -> None:
+    expected, lines = _lines_one_by_one_and_at_times(rows)
+    assert lines == expected
+
+
+def test_lines_at_times_of_huge_finite_values_are_written() -> None:
+    line_format = READING.line_format(TAGS, ("value", "lag_s"))
+    lines = float_lines_at_times(
+        [line_format] * 2, [1e308, 1e308], {1: (1.0,), 2: (1e308,)}, [1, 2]
+    )
+    assert lines == [line_format.line((1e308, 1.0), 1), line_format.line((1e308, 1e308), 2)]
 
 
 # Floats the bulk formatter writes with orjson (no magnitude below 1e-4), over their
@@ -166,24 +170,11 @@ def test_float_texts_at_the_edges_of_the_bulk_range() -> None:
         max_size=30,
     )
 )
-def test_bulk_float_lines_are_the_lines_one_by_one(
+def test_bulk_lines_at_times_are_the_lines_one_by_one(
     rows: list[tuple[str, float, float, int]],
 ) -> None:
-    formats = {
-        quantity: READING.line_format({**TAGS, "quantity": quantity}, ("value", "lag_s"))
-        for quantity, *_ in rows
-    }
-    chosen = [formats[quantity] for quantity, *_ in rows]
-    values, lags, times = (
-        [row[1] for row in rows],
-        [row[2] for row in rows],
-        [row[3] for row in rows],
-    )
-    expected = [
-        line_format.line((value, lag), time_ns)
-        for line_format, value, lag, time_ns in zip(chosen, values, lags, times, strict=True)
-    ]
-    assert float_lines(chosen, (values, lags), times) == expected
+    expected, lines = _lines_one_by_one_and_at_times(rows)
+    assert lines == expected
 
 
 @given(
@@ -236,6 +227,9 @@ def test_lines_at_times_of_three_fields_and_of_one() -> None:
     ("values", "lags", "times"),
     [
         ([1.0, math.nan], {1: (1.0,)}, [1, 1]),
+        ([math.inf], {1: (1.0,)}, [1]),
+        ([1e308, 1e308, math.nan], {1: (1.0,)}, [1, 1, 1]),  # the sum overflows first
+        ([1.0, 2], {1: (1.0,)}, [1, 1]),
         ([1.0], {1: (math.inf,)}, [1]),
         ([1], {1: (1.0,)}, [1]),
         ([True], {1: (1.0,)}, [1]),

@@ -11,8 +11,11 @@ The parts: `MqttSource` (connection, messages with `ack()`), `Intake` (message -
 `WriteBehind`. paho's network loop, decoding, batching, the observers and the
 acknowledgements run on one thread (hand-offs under the GIL cost more than they save);
 only the write, which mostly waits for InfluxDB, runs on a worker thread, one batch at a
-time, while the next batch fills. The broker's flow control (MQTT 5 Receive Maximum)
-bounds how many unacknowledged messages pile up while a write waits.
+time, while the next batch fills. A full batch (`batch_size` lines) reads no more
+messages in a poll: while the write in flight lasts, the rest wait unread at the broker
+(one a second at most is read with the keep-alive), which bounds the memory a slow
+write costs; the broker's flow control (MQTT 5 Receive
+Maximum) bounds how many unacknowledged messages it sends meanwhile.
 
 When every observer allows it (`overlaps_next_write`, the analytics), the next batch's
 write starts as soon as a write ends, before the observers see the batch just written:
@@ -240,7 +243,7 @@ class IngestService:
                 # give InfluxDB time before reading more (bounds batch and memory);
                 # a poll a second keeps the connection alive during a long outage.
                 self._writes.wait_until_done(_FULL_WAIT_S)
-            self._source.poll(self._poll_timeout())
+            self._source.poll(self._poll_timeout(), room=self._room_in_batch)
             now = self.clock()
             self._finish_write()
             if not self._writes.busy and self._policy.due(self._batch, now):
@@ -250,6 +253,12 @@ class IngestService:
             if now - last_tick >= _OBSERVER_TICK_S:
                 last_tick = now
                 self._tick_observers(now)
+
+    def _room_in_batch(self) -> bool:
+        # A full batch takes no more messages in this poll: it is written next, or,
+        # while a write is in flight, it waits for it with the rest unread (a batch
+        # bounded near max_lines instead of growing by a drain per wait; memory).
+        return not self._policy.full(self._batch)
 
     def _poll_timeout(self) -> float:
         # While a write is in flight: notice its end soon; while a batch waits: notice

@@ -156,22 +156,26 @@ class MqttSource:
             )
             raise IngestError(msg)
 
-    def poll(self, timeout_s: float) -> None:
+    def poll(self, timeout_s: float, *, room: Callable[[], bool] | None = None) -> None:
         """Serve the connection for up to `timeout_s` (messages arrive through the
-        callback); while disconnected, try to reconnect with backoff instead."""
+        callback); while disconnected, try to reconnect with backoff instead. Messages
+        already waiting are read on only while `room()` says so: the rest stay with the
+        broker and the socket until the next poll (backpressure, nothing is dropped)."""
         if self._connected:
             self._client.loop(timeout=timeout_s)
-            self._drain()
+            self._drain(room)
             return
         if self._try_reconnect():
             self._reconnect_backoff.reset()
         else:
             self._stop.wait(self._reconnect_backoff.next_delay())
 
-    def _drain(self) -> None:
+    def _drain(self, room: Callable[[], bool] | None) -> None:
         """Read the messages already waiting in the socket: paho's loop() reads one
         packet per select(), which costs more than a small message itself."""
         for _ in range(_DRAIN_PACKETS):
+            if room is not None and not room():
+                return
             before = self._delivered
             if self._client.loop_read() != mqtt.MQTT_ERR_SUCCESS or self._delivered == before:
                 return

@@ -35,7 +35,6 @@ from gwmon.storage._schema import (
     LineFormat,
     Measurement,
     Tag,
-    float_lines,
     float_lines_at_times,
 )
 from gwmon.storage._settings import INFLUXDB_SECTION, InfluxSettings
@@ -82,7 +81,6 @@ __all__ = [
     "StoreWriter",
     "Tag",
     "WriteResult",
-    "float_lines",
     "float_lines_at_times",
     "influxql",
     "series",

@@ -129,20 +129,11 @@ class Measurement:
         if unknown_tags:
             msg = f"measurement {self.name} has no tag(s) {sorted(unknown_tags)}"
             raise ContractError(msg)
-        specs = tuple(self.field(name) for name in fields)
-        if len(set(fields)) != len(fields):
-            msg = f"line format of {self.name} names a field twice: {list(fields)}"
-            raise ContractError(msg)
-        missing = [
-            field.name for field in self.fields if field.required and field.name not in fields
-        ]
-        if missing:
-            msg = f"line format of {self.name} lacks required field(s) {missing}"
-            raise ContractError(msg)
+        layout = _layout_of(self, tuple(fields))
         # Not through series_prefix's cache: a format keeps its prefix for its life, and a
         # fleet's formats would only crowd the series that Point.to_line looks up there.
         prefix = series_prefix.__wrapped__(self.name, tuple(tags.items()))
-        return LineFormat(self.name, prefix, specs)
+        return LineFormat(prefix, layout)
 
 
 def _finite_float(value: object) -> bool:
@@ -173,64 +164,96 @@ def _literal(text: str) -> str:
     return text.replace("%", "%%")
 
 
-class LineFormat:
-    """Lines of one series with a fixed list of fields (see `Measurement.line_format`):
-    the escaped series prefix and field keys are built once, from the same functions
-    `Point.to_line` uses, so the lines are byte for byte the same."""
+class _Layout:
+    """What the line formats of one measurement with one list of fields share (a fleet
+    has thousands of series but a few field lists): the fields, their checks, the
+    escaped keys and the printf-style rest of a line after the first field's key."""
 
-    __slots__ = (
-        "_checks",
-        "_float_only",
-        "_head",
-        "_measurement",
-        "_rest_keys",
-        "_template",
-        "_text_template",
-        "fields",
-    )
+    __slots__ = ("checks", "fields", "float_only", "measurement", "rest_keys", "tail")
 
-    def __init__(self, measurement: str, prefix: str, fields: tuple[Field, ...]) -> None:
+    def __init__(self, measurement: str, fields: tuple[Field, ...]) -> None:
         if not fields:
             msg = f"a line of {measurement} needs at least one field"
             raise ContractError(msg)
-        self._measurement = measurement
+        self.measurement = measurement
         self.fields = fields
-        self._checks = tuple(_VALUE_CHECKS[field.type] for field in fields)
-        self._float_only = all(field.type == "float" for field in fields)
-        # A printf-style template (the fastest formatting in CPython): %r of a float is
-        # its repr, as in format_field; a '%' in the prefix or a key (a site may hold any
-        # character) is doubled so that it stays text.
-        keys = [_literal(escape_key(field.name)) for field in fields]
-        value = "%r" if self._float_only else "%s"
-        self._template = f"{_literal(prefix)} " + ",".join(f"{k}={value}" for k in keys) + " %s"
-        # The same line from values already formatted (`float_lines`).
-        self._text_template = f"{_literal(prefix)} " + ",".join(f"{k}=%s" for k in keys) + " %s"
-        # And in pieces, for lines joined from texts (`float_lines_at_times`): the head
-        # up to the first value, then ",key=" before each further one.
-        plain_keys = [escape_key(field.name) for field in fields]
-        self._head = f"{prefix} {plain_keys[0]}="
-        self._rest_keys = tuple(f",{key}=" for key in plain_keys[1:])
+        self.checks = tuple(_VALUE_CHECKS[field.type] for field in fields)
+        self.float_only = all(field.type == "float" for field in fields)
+        keys = [escape_key(field.name) for field in fields]
+        # ",key=" before each field after the first, for lines joined from texts
+        # (`float_lines_at_times`).
+        self.rest_keys = tuple(f",{key}=" for key in keys[1:])
+        # A printf-style template (the fastest formatting in CPython) of everything after
+        # the head: %r of a float is its repr, as in format_field; a '%' in a key is
+        # doubled so that it stays text. The head (prefix and first key) is not part of
+        # it, so a site's '%' never needs escaping.
+        value = "%r" if self.float_only else "%s"
+        self.tail = value + "".join(f"{_literal(key)}{value}" for key in self.rest_keys) + " %s"
+
+
+_LAYOUTS: dict[tuple[Measurement, tuple[str, ...]], _Layout] = {}
+
+
+def _layout_of(measurement: Measurement, names: tuple[str, ...]) -> _Layout:
+    """The one `_Layout` of `measurement` with the fields `names` (checked against the
+    contract when first asked for)."""
+    key = (measurement, names)
+    found = _LAYOUTS.get(key)
+    if found is not None:
+        return found
+    specs = tuple(measurement.field(name) for name in names)
+    if len(set(names)) != len(names):
+        msg = f"line format of {measurement.name} names a field twice: {list(names)}"
+        raise ContractError(msg)
+    missing = [
+        field.name for field in measurement.fields if field.required and field.name not in names
+    ]
+    if missing:
+        msg = f"line format of {measurement.name} lacks required field(s) {missing}"
+        raise ContractError(msg)
+    found = _LAYOUTS[key] = _Layout(measurement.name, specs)
+    return found
+
+
+class LineFormat:
+    """Lines of one series with a fixed list of fields (see `Measurement.line_format`):
+    the escaped series prefix and field keys are built once, from the same functions
+    `Point.to_line` uses, so the lines are byte for byte the same. A format holds only
+    its head (`prefix first_key=`); the rest is shared by every series with the same
+    fields (`_Layout`)."""
+
+    __slots__ = ("_head", "_layout")
+
+    def __init__(self, prefix: str, layout: _Layout) -> None:
+        self._layout = layout
+        self._head = f"{prefix} {escape_key(layout.fields[0].name)}="
+
+    @property
+    def fields(self) -> tuple[Field, ...]:
+        return self._layout.fields
 
     def line(self, values: Sequence[FieldValue], time_ns: int) -> str:
         """One line; ContractError if a value has the wrong type (or is not finite)."""
-        if len(values) != len(self._checks) or type(time_ns) is not int:
-            msg = f"{self._measurement}: {len(values)} values for {len(self._checks)} fields"
+        layout = self._layout
+        if len(values) != len(layout.checks) or type(time_ns) is not int:
+            msg = f"{layout.measurement}: {len(values)} values for {len(layout.checks)} fields"
             raise ContractError(msg)
-        if self._float_only:
+        if layout.float_only:
             for value in values:
                 # `value - value` is NaN for NaN and the infinities, else 0.0.
                 if type(value) is not float or value - value != 0.0:
                     self._refuse(values)
-            return self._template % (*values, time_ns)
-        for check, value in zip(self._checks, values, strict=True):
+            return self._head + layout.tail % (*values, time_ns)
+        for check, value in zip(layout.checks, values, strict=True):
             if not check(value):
                 self._refuse(values)
-        return self._template % (*map(format_field, values), time_ns)
+        return self._head + layout.tail % (*map(format_field, values), time_ns)
 
     def _refuse(self, values: Sequence[FieldValue]) -> None:
-        for field, check, value in zip(self.fields, self._checks, values, strict=True):
+        layout = self._layout
+        for field, check, value in zip(layout.fields, layout.checks, values, strict=True):
             if not check(value):
-                msg = f"{self._measurement}.{field.name} must be a {field.type}, got {value!r}"
+                msg = f"{layout.measurement}.{field.name} must be a {field.type}, got {value!r}"
                 raise ContractError(msg)
 
 
@@ -246,33 +269,6 @@ def _all_finite_floats(column: Sequence[object]) -> bool:
         return math.isfinite(math.fsum(column))  # type: ignore[arg-type]
     except (OverflowError, ValueError):
         return all(math.isfinite(value) for value in column)  # type: ignore[arg-type]
-
-
-def float_lines(
-    formats: Sequence[LineFormat], columns: Sequence[Sequence[float]], times_ns: Sequence[int]
-) -> list[str]:
-    """Line i in `formats[i]` with field k `columns[k][i]` and time `times_ns[i]`: the same
-    lines as `formats[i].line(...)` one by one, for formats whose fields are all floats;
-    the values are checked column by column. ContractError if one is not a finite float."""
-    count = len(times_ns)
-    if len(formats) != count or any(len(column) != count for column in columns):
-        msg = "float_lines: formats, columns and times differ in length"
-        raise ContractError(msg)
-    if any(not f._float_only or len(f.fields) != len(columns) for f in set(formats)):
-        msg = f"float_lines: every format must have {len(columns)} float fields"
-        raise ContractError(msg)
-    if set(map(type, times_ns)) - {int} or not all(map(_all_finite_floats, columns)):
-        for line_format, row in zip(formats, zip(*columns, strict=True), strict=True):
-            line_format.line(row, 0)  # raises ContractError for the first bad row
-        msg = "float_lines: a time is not an integer"
-        raise ContractError(msg)
-    templates = [line_format._text_template for line_format in formats]
-    texts = [float_texts(column) for column in columns]
-    # Each row is the fields in order, then the time: what the template takes.
-    return [
-        template % row
-        for template, row in zip(templates, zip(*texts, times_ns, strict=True), strict=True)
-    ]
 
 
 def float_lines_at_times(
@@ -292,9 +288,9 @@ def float_lines_at_times(
     if len(formats) != count or len(first) != count:
         msg = "float_lines_at_times: formats, values and times differ in length"
         raise ContractError(msg)
-    distinct = set(formats)
-    rest_keys = {line_format._rest_keys for line_format in distinct}
-    if len(rest_keys) > 1 or any(not f._float_only for f in distinct):
+    layouts = {line_format._layout for line_format in formats}
+    rest_keys = {layout.rest_keys for layout in layouts}
+    if len(rest_keys) > 1 or any(not layout.float_only for layout in layouts):
         msg = "float_lines_at_times: every format must have the same float fields"
         raise ContractError(msg)
     keys = rest_keys.pop() if rest_keys else ()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -16,6 +17,9 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
+
+import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from gwmon.analytics import partition_of
 from gwmon.ingest import load_registry
@@ -130,6 +134,18 @@ def wait_subscribed(log: Path) -> None:
     wait_for(lambda: "ingest running" in log.read_text(), "ingest running", [log], timeout=60)
 
 
+def messages_received(log: Path) -> float:
+    """`gwmon_messages_received_total` from the /metrics endpoint the log names."""
+    found = re.search(r"metrics at (http://\S+/metrics)", log.read_text())
+    assert found, log.read_text()
+    text = requests.get(found.group(1), timeout=5).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "gwmon_messages_received_total":
+                return sample.value
+    raise AssertionError(f"no gwmon_messages_received_total at {found.group(1)}")
+
+
 def ingest_totals(database: InfluxDatabase) -> dict[str, tuple[int, int]]:
     rows = database.rows(
         'SELECT last("received") AS received, last("readings") AS readings '
@@ -237,6 +253,14 @@ def run_mode(
         wait_for(
             lambda: sum(history_rows(s) for s in states) >= expected_rows,
             "every reading evaluated",
+            logs,
+        )
+        # The last messages repeat earlier ones: the evaluated rows are complete before
+        # they are read (a full batch reads no more while its write is in flight). Stop
+        # only once every message was taken, as each process's /metrics counts them.
+        wait_for(
+            lambda: sum(messages_received(log) for log in logs) >= len(messages),
+            "every message received",
             logs,
         )
     return (alert_points(database), qc_points(database)), [state_content(s) for s in states]

@@ -14,8 +14,8 @@ only the write, which mostly waits for InfluxDB, runs on a worker thread, one ba
 time, while the next batch fills. A full batch (`batch_size` lines) reads no more
 messages in a poll: while the write in flight lasts, the rest wait unread at the broker
 (one a second at most is read with the keep-alive), which bounds the memory a slow
-write costs; the broker's flow control (MQTT 5 Receive
-Maximum) bounds how many unacknowledged messages it sends meanwhile.
+write costs; the broker's flow control (MQTT 5 Receive Maximum) bounds how many
+unacknowledged messages it sends meanwhile.
 
 When every observer allows it (`overlaps_next_write`, the analytics), the next batch's
 write starts as soon as a write ends, before the observers see the batch just written:

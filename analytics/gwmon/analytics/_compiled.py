@@ -4,26 +4,39 @@ them. Never changed after they are made."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar, cast
 
 from gwmon.analytics._detectors import ColumnCheck, FlagLevel, ParamValue, QcDetector
 from gwmon.analytics._settings import ActiveDetector, ProbePlan
 
-_WINDOW_LENGTHS: dict[int, tuple[object, Mapping[str, int]]] = {}
+_T = TypeVar("_T")
+_CACHES: dict[str, dict[int, tuple[object, Any]]] = {}
+
+
+def _per_shared_qc(kind: str, plan: ProbePlan, build: Callable[[ProbePlan], _T]) -> _T:
+    """`build(plan)` once per `plan.qc` object, which probes with equal parameters share
+    (`build_plan(shared=...)`), so 10,000 probes do not hold 10,000 equal copies (issue
+    11, target 4). The cache keeps the `plan.qc` it was made for: its id stays its own."""
+    cache = _CACHES.setdefault(kind, {})
+    cached = cache.get(id(plan.qc))
+    if cached is not None and cached[0] is plan.qc:
+        return cast("_T", cached[1])
+    made = build(plan)
+    if len(cache) >= 4096:
+        cache.clear()  # plans of registries long gone (tests build many)
+    cache[id(plan.qc)] = (plan.qc, made)
+    return made
 
 
 def window_lengths(plan: ProbePlan) -> Mapping[str, int]:
-    """Per quantity with detectors, the window they need: one mapping per `plan.qc`
-    object, which probes with equal parameters share (`build_plan(shared=...)`), so
-    10,000 probes do not hold 10,000 equal dicts (issue 11, target 4). Never changed."""
-    cached = _WINDOW_LENGTHS.get(id(plan.qc))
-    if cached is not None and cached[0] is plan.qc:
-        return cached[1]
-    lengths = {quantity: plan.history_needed(quantity) for quantity in plan.qc if plan.qc[quantity]}
-    if len(_WINDOW_LENGTHS) >= 4096:
-        _WINDOW_LENGTHS.clear()  # plans of registries long gone (tests build many)
-    _WINDOW_LENGTHS[id(plan.qc)] = (plan.qc, lengths)
-    return lengths
+    """Per quantity with detectors, the window they need (one mapping per shared
+    `plan.qc`). Never changed."""
+    return _per_shared_qc("window_lengths", plan, _window_lengths)
+
+
+def _window_lengths(plan: ProbePlan) -> Mapping[str, int]:
+    return {quantity: plan.history_needed(quantity) for quantity in plan.qc if plan.qc[quantity]}
 
 
 # One check as `feed` reads it: the column check (None: `detector.check`), whether it
@@ -32,7 +45,6 @@ def window_lengths(plan: ProbePlan) -> Mapping[str, int]:
 _Check = tuple[
     ColumnCheck | None, bool, str, str, FlagLevel, bool, QcDetector, Mapping[str, ParamValue]
 ]
-_CHECKS: dict[int, tuple[object, Mapping[str, tuple[_Check, ...]]]] = {}
 
 
 def _check(item: ActiveDetector) -> _Check:
@@ -51,11 +63,8 @@ def _check(item: ActiveDetector) -> _Check:
 
 def checks_of(plan: ProbePlan) -> Mapping[str, tuple[_Check, ...]]:
     """`plan.qc` as `_Check`s, one mapping per shared `plan.qc` (as `window_lengths`)."""
-    cached = _CHECKS.get(id(plan.qc))
-    if cached is not None and cached[0] is plan.qc:
-        return cached[1]
-    checks = {quantity: tuple(map(_check, items)) for quantity, items in plan.qc.items()}
-    if len(_CHECKS) >= 4096:
-        _CHECKS.clear()
-    _CHECKS[id(plan.qc)] = (plan.qc, checks)
-    return checks
+    return _per_shared_qc("checks", plan, _checks)
+
+
+def _checks(plan: ProbePlan) -> Mapping[str, tuple[_Check, ...]]:
+    return {quantity: tuple(map(_check, items)) for quantity, items in plan.qc.items()}

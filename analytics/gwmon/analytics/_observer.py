@@ -31,11 +31,13 @@ from functools import partial
 from operator import attrgetter
 from typing import Any
 
+import numpy as np
+
 from gwmon.analytics._book import AlertBook, StoredAlertBook
 from gwmon.analytics._codec import to_datetime
 from gwmon.analytics._delivery import Delivery, QcWithdrawal, qc_point
 from gwmon.analytics._detectors import DetectorRegistry, default_detectors
-from gwmon.analytics._engine import Flag, ProbeEvaluator
+from gwmon.analytics._engine import Flag, ProbeEvaluator, QuietRun
 from gwmon.analytics._history import Entry, Track, derived_from_name, flags_json
 from gwmon.analytics._model import Alert, AlertKind, AlertListener
 from gwmon.analytics._rows import (
@@ -117,6 +119,10 @@ class AnalyticsObserver:
     # them through `_retain` and `_feed_live` like the others (the careful path, which
     # tests compare the fast one with).
     in_order_fast_path = True
+    # Within that path, readings the evaluator finds to flag nothing are fed per quantity
+    # and detector (`ProbeEvaluator.quiet_run`); False feeds them one by one (tests
+    # compare the two).
+    quiet_runs = True
     # The ingest may write its next batch while `batch_stored` runs (`IngestService`):
     # the observer reads no readings from InfluxDB, and `store` is then not a writer's.
     overlaps_next_write = True
@@ -149,6 +155,8 @@ class AnalyticsObserver:
         self._started_ns: int | None = None
         self._last_poll = 0.0
         self._closed = False
+        # Probes' batches fed as quiet runs (tests check that the path is taken).
+        self.quiet_batches = 0
         # [analytics] enabled = false (e.g. the other members of a shared subscription):
         # the observer accepts batches and does nothing; no state file is opened.
         self.enabled = self.settings.enabled
@@ -344,9 +352,13 @@ class AnalyticsObserver:
         history = changes.history
         feed = current.feed
         step = max(self._horizon_ns // 10, 1)
+        pos = current.pos
+        quiet = current.quiet_run(ordered) if self.quiet_runs else None
+        if quiet is not None:
+            self._feed_quiet(track, quiet, step, changes)
+            return
         # A checkpoint is due before a reading at or after the next grid time past the
         # position: as `_checkpoint`, without the division per reading.
-        pos = current.pos
         next_checkpoint = None if pos is None else (pos[0] // step + 1) * step
         for time_ns, quantity, number, arrival_ns, censored, record_name in ordered:
             # Times only grow: the next grid time changes only when a reading reaches it.
@@ -382,6 +394,36 @@ class AnalyticsObserver:
             track.oldest = ordered[0][0]
         track.newest = ordered[-1][0]
         self.book.reconcile(probe, current.touched, None, changes)
+
+    def _feed_quiet(self, track: Track, quiet: QuietRun, step: int, changes: Changes) -> None:
+        """`_feed_in_order` for rows the evaluator found to flag nothing: fed per quantity
+        (`ProbeEvaluator.apply_quiet`), with the same checkpoints and history rows."""
+        probe_id = track.probe.probe_id
+        current = track.current
+        grid = quiet.times // step
+        # A checkpoint before every row in a later grid step than the row (or position)
+        # before it: as the loop of `_feed_in_order`.
+        marks = (np.flatnonzero(grid[1:] > grid[:-1]) + 1).tolist()
+        if current.pos is not None and int(grid[0]) > current.pos[0] // step:
+            marks.insert(0, 0)
+        for mark in marks:
+            current.apply_quiet(quiet, mark)
+            changes.add_checkpoint(probe_id, int(grid[mark]) * step, current.snapshot_json())
+        ordered = quiet.rows
+        current.apply_quiet(quiet, len(ordered))
+        changes.history.update(
+            (
+                (probe_id, quantity, time_ns),
+                (probe_id, quantity, time_ns, float(number), arrival_ns, "[]", 0, None),
+            )
+            for time_ns, quantity, number, arrival_ns, _censored, _name in ordered
+        )
+        changes.appended.add(probe_id)
+        if track.oldest is None:
+            track.oldest = ordered[0][0]
+        track.newest = ordered[-1][0]
+        self.quiet_batches += 1
+        self.book.reconcile(track.probe, current.touched, None, changes)
 
     def _add_flag_lines(
         self,

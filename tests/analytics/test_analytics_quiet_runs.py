@@ -48,33 +48,37 @@ tolerance = 0.5
 
 @st.composite
 def readings_of(draw: st.DrawFn) -> list[Reading]:
-    """Hours of smooth nitrate, level, temperature and conductivity walking across the
-    alarm thresholds, now and then a jump, a range fault, a "< LOQ" value or a gap."""
+    """Hours of smooth nitrate, level, temperature and conductivity hovering around and
+    crossing the alarm thresholds; in a rough series now and then a jump, a range fault,
+    a "< LOQ" value or a gap (the batches holding one are fed one by one)."""
     out: list[Reading] = []
     for probe_id in PROBES:
         hours = draw(st.integers(0, 90))
-        nitrate = draw(st.floats(30, 55))
-        level = draw(st.sampled_from([107.0, 107.3, 110.0, 112.3, 112.6]))
+        rough = draw(st.booleans())
+        nitrate = draw(st.sampled_from([37.0, 37.6, 45.0, 49.6, 50.3]))
+        level = draw(st.sampled_from([107.1, 107.3, 110.0, 112.3, 112.5]))
         temperature = 10.0
         conductivity = 600.0
         hour = 0
         for _ in range(hours):
-            hour += draw(st.sampled_from([1] * 30 + [4]))  # a gap now and then
+            hour += 4 if rough and draw(st.integers(0, 40)) == 0 else 1  # a gap
             time_ns = (T0 * NS) + hour * HOUR_NS
             arrival = time_ns + draw(st.integers(1, 5)) * NS
-            nitrate += draw(st.sampled_from([0.0, 0.2, -0.2, 0.7, -0.7] * 8 + [20.0, -20.0]))
-            fault = draw(st.integers(0, 60))
+            step = [0.0, 0.2, -0.2, 0.7, -0.7] * 10 + ([20.0, -20.0] if rough else [])
+            nitrate += draw(st.sampled_from(step))
+            fault = draw(st.integers(0, 60)) if rough else 2
             censored = fault == 0
             value = 0.5 if censored else (600.0 if fault == 1 else round(nitrate, 2))
             out.append(Reading(probe_id, "nitrate", time_ns, value, "nitrate", arrival, censored))
             level += draw(st.sampled_from([0.0, 0.05, -0.05, 0.1, -0.1]))
             out.append(Reading(probe_id, "level", time_ns, round(level, 3), "level", arrival))
             if draw(st.integers(0, 2)):
-                temperature += draw(st.sampled_from([0.0, 0.1, -0.1, 0.4, 5.0]))
+                step = [0.0, 0.1, -0.1, 0.4] * 8 + ([5.0] if rough else [])
+                temperature += draw(st.sampled_from(step))
                 out.append(
                     Reading(probe_id, "temperature", time_ns, temperature, "temperature", arrival)
                 )
-            conductivity += draw(st.sampled_from([0.0, 0.2, 1.0, -1.0]))
+            conductivity += draw(st.sampled_from([0.6, -0.6, 1.0, 0.2]))
             out.append(
                 Reading(probe_id, "conductivity", time_ns, conductivity, "conductivity", arrival)
             )
@@ -88,16 +92,21 @@ def batches_of(draw: st.DrawFn) -> list[list[Reading]]:
         items = draw(st.permutations(items))  # late readings: the careful path in between
     else:
         items.sort(key=lambda r: (r.arrival_ns // HOUR_NS, r.probe))
-    cuts = sorted(draw(st.lists(st.integers(0, len(items)), max_size=5)))
+    cuts = sorted(draw(st.lists(st.integers(0, len(items)), max_size=12)))
     bounds = [0, *cuts, len(items)]
     return [items[a:b] for a, b in pairwise(bounds) if b > a]
 
 
 def run(
-    directory: Path, batches: list[list[Reading]], *, quiet: bool, horizon_s: int
+    directory: Path,
+    batches: list[list[Reading]],
+    *,
+    quiet: bool,
+    horizon_s: int,
+    qc: str = QC,
 ) -> tuple[tuple[object, ...], int]:
     config = write_config(
-        directory, analytics=f'reorder_horizon_s = {horizon_s}\nqc_withdrawal = "mark"\n{QC}'
+        directory, analytics=f'reorder_horizon_s = {horizon_s}\nqc_withdrawal = "mark"\n{qc}'
     )
     obs = observer(config, registry(*(probe(p) for p in PROBES)))
     obs.quiet_runs = quiet
@@ -120,7 +129,7 @@ def run(
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(batches_of(), st.sampled_from([36_000, 4 * 86_400]))
+@given(batches_of(), st.sampled_from([36_000, 4 * 86_400, 30 * 86_400]))
 def test_quiet_runs_give_what_feeding_one_by_one_gives(
     batches: list[list[Reading]], horizon_s: int
 ) -> None:
@@ -148,14 +157,60 @@ def test_a_smooth_series_crossing_the_thresholds_is_fed_as_quiet_runs() -> None:
     """The path is taken (not only its fallback), with the warning and the breach opening
     inside quiet runs: the alarm machines are fed one by one there."""
     batches = smooth_batches(200, nitrate=35.0)
+    # 10 h (prunes, a checkpoint every hour) and 300 h (no prune: every checkpoint stays
+    # in the file; the grid step is one batch, so one is due before each batch's first row)
+    for horizon_s in (36_000, 1_080_000):
+        with tempfile.TemporaryDirectory() as tmp:
+            one_by_one, _ = run(Path(tmp) / "one", batches, quiet=False, horizon_s=horizon_s)
+            quiet, taken = run(Path(tmp) / "quiet", batches, quiet=True, horizon_s=horizon_s)
+        # every batch but each probe's first (its windows are still short) as quiet runs
+        assert taken == 2 * (len(batches) - 1)
+        assert quiet == one_by_one
+        kinds = sorted({row[2] for row in quiet[0]["alerts"]})  # type: ignore[index]
+        assert kinds == ["breach", "warning"]
+
+
+def nitrate_batches(*batches: list[float]) -> list[list[Reading]]:
+    """Hourly nitrate of P-1, one list of values per batch."""
+    out: list[list[Reading]] = []
+    hour = 0
+    for values in batches:
+        batch = []
+        for value in values:
+            time_ns = T0 * NS + hour * HOUR_NS
+            batch.append(Reading("P-1", "nitrate", time_ns, value, "nitrate", time_ns + NS))
+            hour += 1
+        out.append(batch)
+    return out
+
+
+def test_a_run_towards_an_alarm_and_a_fault_count_are_reset_by_a_quiet_run() -> None:
+    """A batch ending in one reading above the thresholds (an alarm opens after two),
+    or in one range fault (a sensor fault opens after two), then a quiet batch below:
+    the quiet run resets the count, as feeding one by one does, so the next such
+    reading opens nothing."""
+    low = [30.0, 30.1, 30.2, 30.1, 30.3, 30.2]
+    batches = nitrate_batches(
+        [30.0 + 0.1 * i for i in range(10)],
+        [*low, 51.0],  # breach and warning: a run of one
+        low,  # quiet: resets both runs
+        [51.0, 30.0, 600.0],  # a run of one again, reset; a range fault: a fault count of one
+        low,  # quiet: resets the fault count
+        [600.0, *low],
+    )
+    # spikes of 21 mg/L not flagged here (the 51.0 counts towards the alarms); a sensor
+    # fault after two faults in a row
+    qc = (
+        QC
+        + "[analytics.qc.nitrate.spike]\nmax_jump = 40.0\n"
+        + "[analytics.alarms.sensor_fault]\nmin_consecutive = 2\n"
+    )
     with tempfile.TemporaryDirectory() as tmp:
-        one_by_one, _ = run(Path(tmp) / "one", batches, quiet=False, horizon_s=36_000)
-        quiet, taken = run(Path(tmp) / "quiet", batches, quiet=True, horizon_s=36_000)
-    # every batch but each probe's first (its windows are still short) as quiet runs
-    assert taken == 2 * (len(batches) - 1)
+        one_by_one, _ = run(Path(tmp) / "one", batches, quiet=False, horizon_s=1_080_000, qc=qc)
+        quiet, taken = run(Path(tmp) / "quiet", batches, quiet=True, horizon_s=1_080_000, qc=qc)
+    assert taken == 3  # the second, third and fifth batch
     assert quiet == one_by_one
-    kinds = sorted({row[2] for row in quiet[0]["alerts"]})  # type: ignore[index]
-    assert kinds == ["breach", "warning"]
+    assert quiet[0]["alerts"] == []  # type: ignore[index]
 
 
 # -- the run checks against the column checks ---------------------------------------------

@@ -18,7 +18,6 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from numpy.lib.stride_tricks import sliding_window_view
 
 from gwmon.analytics._window import Window
 from gwmon.config import GwmonError
@@ -477,6 +476,7 @@ def _spike_runs(params: Mapping[str, ParamValue]) -> RunCheck:
     size = _int(params, "window")
     limit = _float(params, "max_jump")
     half = size // 2
+    offsets = np.arange(size)
 
     def check(run: RunHistory, interval: int) -> npt.NDArray[np.bool_]:
         ends, starts = run.ends, run.starts
@@ -484,7 +484,7 @@ def _spike_runs(params: Mapping[str, ParamValue]) -> RunCheck:
         # Fewer (but at least 3: else no reference) are left to the careful check.
         flagged = ~full & (ends - starts >= 3)
         if full.any():
-            windows = sliding_window_view(run.values, size)[ends[full] - size]
+            windows = run.values[(ends[full] - size)[:, None] + offsets]
             ordered = np.sort(windows, axis=1)
             if size % 2:
                 reference = ordered[:, half]
@@ -500,13 +500,14 @@ def _flatline_runs(params: Mapping[str, ParamValue]) -> RunCheck:
     size = _int(params, "window")
     tolerance = _float(params, "tolerance")
     before = size - 1  # earlier values compared with the reading
+    offsets = np.arange(before)
 
     def check(run: RunHistory, interval: int) -> npt.NDArray[np.bool_]:
         ends = run.ends
         full = ends - run.starts >= before  # else never flagged
         flagged = _none_flagged(run)
         if full.any():
-            windows = sliding_window_view(run.values, before)[ends[full] - before]
+            windows = run.values[(ends[full] - before)[:, None] + offsets]
             value = run.run_values[full]
             # Every |v - value| <= tolerance, i.e. the largest on either side (rounding
             # keeps the order of the differences).

@@ -514,12 +514,13 @@ class ProbeEvaluator:
         nothing), alarm machines fed only where one might change."""
         if not self.all_finite:
             return None
-        times_of, quantities, numbers, _arrivals, censored, names = zip(*rows, strict=True)
+        times_of, quantities, numbers, arrivals_of, censored, names = zip(*rows, strict=True)
         if names != quantities or any(censored):
             return None
         try:
             times = np.array(times_of, dtype=np.int64)
             values = np.array(numbers, dtype=np.float64)
+            arrivals = np.array(arrivals_of, dtype=np.int64)
         except (OverflowError, TypeError, ValueError):
             return None
         if not np.isfinite(values).all():
@@ -531,6 +532,7 @@ class ProbeEvaluator:
             part = self._quiet_part(quantity, times[index], values[index])
             if part is None:
                 return None
+            part.arrivals = arrivals[index]
             parts[quantity] = part
         return QuietRun(rows, times, parts)
 
@@ -703,15 +705,16 @@ _SAFE_NS = 2**62
 
 
 class _QuietPart:
-    """One quantity of a `QuietRun`: its times and values, (window length before the
+    """One quantity of a `QuietRun`: its times, values and arrival times, (window length before the
     run, window limit, quantified count before the run) if it has checks, whether its
     alarm machines are fed reading by reading, and how many of its readings are fed."""
 
-    __slots__ = ("done", "one_by_one", "times", "values", "window")
+    __slots__ = ("arrivals", "done", "one_by_one", "times", "values", "window")
 
     def __init__(self, times: npt.NDArray[np.int64], values: npt.NDArray[np.float64]) -> None:
         self.times = times
         self.values = values
+        self.arrivals: npt.NDArray[np.int64] = times  # set by `quiet_run`
         self.window: tuple[int, int, int] | None = None
         self.one_by_one = False
         self.done = 0

@@ -338,6 +338,7 @@ class AnalyticsObserver:
         if track.loaded:
             return
         probe_id = track.probe.probe_id
+        changes.rows_of_quiet(probe_id)
         pending = [changes.history[(probe_id, row[1], row[0])] for row in batch]
         track.load([*self._state.history_of(probe_id), *pending])
 
@@ -411,13 +412,8 @@ class AnalyticsObserver:
             changes.add_checkpoint(probe_id, int(grid[mark]) * step, current.snapshot_json())
         ordered = quiet.rows
         current.apply_quiet(quiet, len(ordered))
-        changes.history.update(
-            (
-                (probe_id, quantity, time_ns),
-                (probe_id, quantity, time_ns, float(number), arrival_ns, "[]", 0, None),
-            )
-            for time_ns, quantity, number, arrival_ns, _censored, _name in ordered
-        )
+        for quantity, part in quiet.parts.items():
+            changes.quiet[(probe_id, quantity)] = (part.times, part.values, part.arrivals)
         changes.appended.add(probe_id)
         if track.oldest is None:
             track.oldest = ordered[0][0]
@@ -576,6 +572,8 @@ class AnalyticsObserver:
         else:
             # `batch` is sorted: its rows before the cutoff are those before (cutoff,).
             split = bisect_left(batch, (cutoff,))
+            if split:
+                changes.rows_of_quiet(probe_id)
             for time_ns, quantity, *_ in batch[:split]:
                 changes.history.pop((probe_id, quantity, time_ns), None)
             first_kept = batch[split][0] if split < len(batch) else None

@@ -74,6 +74,7 @@ _INSERT_HISTORY = "INSERT OR REPLACE INTO history VALUES (?, ?, ?, ?, ?, ?, ?, ?
 # A plain INSERT: a run never replaces anything (a clash would be a bug, and fails).
 _INSERT_RUN = "INSERT INTO history_run VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 
+_NO_FLAGS = "[]"  # `flags_json(())`: a reading without flags
 LINE = "line"
 EVENT = "event"
 QC_DELETE = "qc_delete"
@@ -103,6 +104,11 @@ class Changes:
     # Probes whose `history` rows here all lie after every retained reading of theirs
     # in the file (fed in order): the store may keep them as runs (`_runs.py`).
     appended: set[str] = field(default_factory=set)
+    # (probe, quantity) -> times, values, arrival times (int64, float64, int64 columns):
+    # readings a quiet run fed (`_observer._feed_quiet`), no flags, no "< LOQ", none
+    # derived: `history` rows with those columns, without a tuple per reading. The
+    # probe is in `appended`; `rows_of_quiet` makes them into rows when needed.
+    quiet: dict[tuple[str, str], tuple[Any, Any, Any]] = field(default_factory=dict)
     # probe -> (base: None keeps the stored one, current, last arrival)
     probes: dict[str, tuple[str | None, str, int | None]] = field(default_factory=dict)
     alerts: dict[str, tuple[str, str, str]] = field(default_factory=dict)
@@ -116,6 +122,25 @@ class Changes:
     checkpoints: dict[str, dict[int, bytes]] = field(default_factory=dict)
     checkpoints_dropped: set[str] = field(default_factory=set)
     checkpoints_cut: list[tuple[str, int]] = field(default_factory=list)
+
+    def rows_of_quiet(self, probe: str) -> None:
+        """Move a probe's `quiet` columns into `history` rows."""
+        for key in [key for key in self.quiet if key[0] == probe]:
+            times, values, arrivals = self.quiet.pop(key)
+            quantity = key[1]
+            for time_ns, value, arrival_ns in zip(
+                times.tolist(), values.tolist(), arrivals.tolist(), strict=True
+            ):
+                self.history[(probe, quantity, time_ns)] = (
+                    probe,
+                    quantity,
+                    time_ns,
+                    value,
+                    arrival_ns,
+                    _NO_FLAGS,
+                    0,
+                    None,
+                )
 
     def put_alert(self, alert: Alert) -> None:
         body = json.dumps(alert_to_state(alert))
@@ -159,6 +184,7 @@ class Changes:
         return any(
             (
                 self.history,
+                self.quiet,
                 self.history_cut,
                 self.probes,
                 self.alerts,
@@ -311,7 +337,7 @@ class StateStore:
                     changes.history_cut,
                 )
                 _cut_runs(db, changes.history_cut)
-            if changes.history:
+            if changes.history or changes.quiet:
                 runs, rows, replacing = _split_history(changes)
                 if replacing:
                     _rows_again(db, replacing)
@@ -539,6 +565,22 @@ def _split_history(
             span = replacing.get(key, (time_ns, time_ns))
             replacing[key] = (min(span[0], time_ns), max(span[1], time_ns))
     runs: list[RunRow] = []
+    for (probe, quantity), (times, values, arrivals) in changes.quiet.items():
+        if (probe, quantity) in groups or len(times) < MIN_RUN:  # (never both: one path a batch)
+            changes.rows_of_quiet(probe)
+            return _split_history(changes)
+        runs.append(
+            (
+                probe,
+                quantity,
+                int(times[0]),
+                int(times[-1]),
+                times.astype("<i8").tobytes(),
+                values.astype("<f8").tobytes(),
+                arrivals.astype("<i8").tobytes(),
+                None,
+            )
+        )
     for group in groups.values():
         if len(group) >= MIN_RUN:
             group.sort(key=_TIME)

@@ -34,6 +34,9 @@ TABLES = {
     "series": "SELECT * FROM series ORDER BY probe, kind",
     "outbox": "SELECT kind, body FROM outbox ORDER BY id",
     "checkpoints": "SELECT * FROM checkpoints ORDER BY probe, boundary_ns",
+    # as written, too: quiet runs write their history runs from the columns
+    "history_rows": "SELECT * FROM history ORDER BY probe, quantity, time_ns",
+    "history_runs": "SELECT * FROM history_run ORDER BY probe, quantity, first_ns",
 }
 # Even and odd spike windows, a short flatline: the run checks' medians and windows.
 QC = """

@@ -525,10 +525,12 @@ class ProbeEvaluator:
             return None
         if not np.isfinite(values).all():
             return None
-        names_of = np.array(quantities)
+        # Each quantity as a small number: comparing those is cheaper than strings.
+        numbered = {quantity: number for number, quantity in enumerate(dict.fromkeys(quantities))}
+        codes = np.fromiter(map(numbered.__getitem__, quantities), np.int64, len(quantities))
         parts: dict[str, _QuietPart] = {}
-        for quantity in dict.fromkeys(quantities):
-            index = np.flatnonzero(names_of == quantity)
+        for quantity, number in numbered.items():
+            index = np.flatnonzero(codes == number)
             part = self._quiet_part(quantity, times[index], values[index])
             if part is None:
                 return None

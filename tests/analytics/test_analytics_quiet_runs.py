@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from analytics.analytics_helpers import NS, T0, Recorder, observer, probe, registry, write_config
 from gwmon.analytics import QcDetector, default_detectors
 from gwmon.analytics._detectors import ParamValue, RunHistory
+from gwmon.analytics._engine import QUIET_MIN_ROWS
 from gwmon.analytics._state import StateStore
 from gwmon.analytics._window import Window
 from gwmon.ingest import Reading
@@ -107,12 +108,14 @@ def run(
     quiet: bool,
     horizon_s: int,
     qc: str = QC,
+    min_rows: int = 1,
 ) -> tuple[tuple[object, ...], int]:
     config = write_config(
         directory, analytics=f'reorder_horizon_s = {horizon_s}\nqc_withdrawal = "mark"\n{qc}'
     )
     obs = observer(config, registry(*(probe(p) for p in PROBES)))
     obs.quiet_runs = quiet
+    obs.quiet_min_rows = min_rows
     recorder = Recorder()
     obs.add_listener(recorder)
     try:
@@ -171,6 +174,27 @@ def test_a_smooth_series_crossing_the_thresholds_is_fed_as_quiet_runs() -> None:
         assert quiet == one_by_one
         kinds = sorted({row[2] for row in quiet[0]["alerts"]})  # type: ignore[index]
         assert kinds == ["breach", "warning"]
+
+
+def test_a_probe_with_few_rows_in_a_batch_is_fed_one_by_one() -> None:
+    """Below `QUIET_MIN_ROWS` rows of a probe in a batch a quiet run costs more than it
+    saves: not taken (and numpy not needed for it)."""
+    batches = smooth_batches(200, nitrate=35.0)  # 60 rows of each probe in a batch
+    with tempfile.TemporaryDirectory() as tmp:
+        default, taken = run(
+            Path(tmp) / "default", batches, quiet=True, horizon_s=36_000, min_rows=QUIET_MIN_ROWS
+        )
+        one_by_one, _ = run(Path(tmp) / "one", batches, quiet=False, horizon_s=36_000)
+    assert taken == 0
+    assert default == one_by_one
+    bigger = [
+        [*a, *b, *c] for a, b, c in zip(batches[::3], batches[1::3], batches[2::3], strict=False)
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        _, taken = run(
+            Path(tmp) / "bigger", bigger, quiet=True, horizon_s=36_000, min_rows=QUIET_MIN_ROWS
+        )
+    assert taken == 2 * (len(bigger) - 1)  # 180 rows of each probe in a batch
 
 
 def nitrate_batches(*batches: list[float]) -> list[list[Reading]]:

@@ -14,13 +14,14 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Literal
 
 from gwmon.analytics._window import Window
 from gwmon.config import GwmonError
+
+if TYPE_CHECKING:  # numpy is imported where a run check is made (`_numpy`)
+    import numpy as np
+    import numpy.typing as npt
 
 ParamValue = float | int | bool | None
 FlagLevel = Literal["bad", "info"]
@@ -141,7 +142,7 @@ class RunHistory:
 # reading the check might flag, and never False for one it flags (it may say True for
 # one it does not: the evaluator then feeds the run reading by reading). Spares the
 # evaluator one Python call per check per reading (issue 11, target 1).
-RunCheck = Callable[[RunHistory, int], npt.NDArray[np.bool_]]
+RunCheck = Callable[[RunHistory, int], "npt.NDArray[np.bool_]"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -455,10 +456,13 @@ def _below(limit: float) -> float:
 
 
 def _none_flagged(run: RunHistory) -> npt.NDArray[np.bool_]:
+    import numpy as np  # noqa: PLC0415  (not at start-up: target 4)
+
     return np.zeros(len(run.run_values), dtype=np.bool_)
 
 
 def _range_runs(params: Mapping[str, ParamValue]) -> RunCheck:
+
     low, high = params["min"], params["max"]
 
     def check(run: RunHistory, interval: int) -> npt.NDArray[np.bool_]:
@@ -473,6 +477,8 @@ def _range_runs(params: Mapping[str, ParamValue]) -> RunCheck:
 
 
 def _spike_runs(params: Mapping[str, ParamValue]) -> RunCheck:
+    import numpy as np  # noqa: PLC0415  (not at start-up: target 4)
+
     size = _int(params, "window")
     limit = _float(params, "max_jump")
     half = size // 2
@@ -497,6 +503,8 @@ def _spike_runs(params: Mapping[str, ParamValue]) -> RunCheck:
 
 
 def _flatline_runs(params: Mapping[str, ParamValue]) -> RunCheck:
+    import numpy as np  # noqa: PLC0415  (not at start-up: target 4)
+
     size = _int(params, "window")
     tolerance = _float(params, "tolerance")
     before = size - 1  # earlier values compared with the reading
@@ -523,6 +531,8 @@ def _previous(
     run: RunHistory,
 ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Per reading: whether it has a previous value, the index of that, the time since."""
+    import numpy as np  # noqa: PLC0415  (not at start-up: target 4)
+
     ends = run.ends
     has = ends > run.starts
     previous = np.maximum(ends - 1, 0)
@@ -530,6 +540,8 @@ def _previous(
 
 
 def _rate_runs(params: Mapping[str, ParamValue]) -> RunCheck:
+    import numpy as np  # noqa: PLC0415  (not at start-up: target 4)
+
     limit = _below(_float(params, "max_per_hour"))
 
     def check(run: RunHistory, interval: int) -> npt.NDArray[np.bool_]:
@@ -543,6 +555,7 @@ def _rate_runs(params: Mapping[str, ParamValue]) -> RunCheck:
 
 
 def _gap_runs(params: Mapping[str, ParamValue]) -> RunCheck:
+
     factor = _float(params, "factor")
 
     def check(run: RunHistory, interval: int) -> npt.NDArray[np.bool_]:

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
-import numpy as np
-import numpy.typing as npt
 
 from gwmon.analytics._compiled import RunChecks, checks_of, run_checks_of, window_lengths
 from gwmon.analytics._detectors import FlagLevel, History, RunHistory
@@ -28,6 +27,15 @@ from gwmon.analytics._model import AlertKind
 from gwmon.analytics._rows import Row
 from gwmon.analytics._settings import ProbePlan
 from gwmon.analytics._window import Window
+
+if TYPE_CHECKING:  # numpy only once a quiet run is fed (`gwmon run` starts without it)
+    import numpy as np
+    import numpy.typing as npt
+
+# Below this many rows of a probe in a batch the observer feeds them one by one: a quiet
+# run costs about 180 us whatever its length (numpy calls per quantity and detector),
+# feeding one by one about 2 us a reading (measured on this class of machine, issue 11).
+QUIET_MIN_ROWS = 128
 
 EpisodeKey = tuple[str, int]  # (kind, opened_ns)
 # The flag a value gets when the value it was computed from is flagged bad.
@@ -365,7 +373,8 @@ class ProbeEvaluator:
         probe = plan.probe
         self.windows: dict[str, Window] = {}
         self._qc = checks_of(plan)
-        self._run_qc = run_checks_of(plan)
+        # Bound on the first quiet run (numpy is imported then, not at start-up).
+        self._run_qc: Mapping[str, RunChecks] | None = None
         self.window_len = window_lengths(plan)
         self._interval = probe.expected_interval_s
         self.machines: dict[str, list[ThresholdMachine]] = {}
@@ -512,6 +521,8 @@ class ProbeEvaluator:
         and every value is finite; else None. Changes nothing: `apply_quiet` then does
         what `feed` would have done for each of them, QC checks included (they flag
         nothing), alarm machines fed only where one might change."""
+        import numpy as np  # noqa: PLC0415  (not at start-up: target 4)
+
         if not self.all_finite:
             return None
         times_of, quantities, numbers, arrivals_of, censored, names = zip(*rows, strict=True)
@@ -541,12 +552,16 @@ class ProbeEvaluator:
     def _quiet_part(
         self, quantity: str, times: npt.NDArray[np.int64], values: npt.NDArray[np.float64]
     ) -> _QuietPart | None:
+        import numpy as np  # noqa: PLC0415  (not at start-up: target 4)
+
         loq = self._nitrate_loq
         if loq is not None and quantity == "nitrate" and (values < loq).any():
             return None  # below the LOQ: `feed` skips detectors and counts it apart
         part = _QuietPart(times, values)
         checks = self._qc.get(quantity)
         if checks:
+            if self._run_qc is None:
+                self._run_qc = run_checks_of(self.plan)
             run_checks: RunChecks = self._run_qc.get(quantity)
             if run_checks is None:
                 return None
@@ -589,6 +604,8 @@ class ProbeEvaluator:
     def apply_quiet(self, run: QuietRun, stop: int) -> None:
         """Feed `run.rows[run.done:stop]`: `stop` is `len(run.rows)` or the index of a
         row later than the one before it (a checkpoint's)."""
+        import numpy as np  # noqa: PLC0415  (not at start-up: target 4)
+
         start = run.done
         if stop <= start:
             return

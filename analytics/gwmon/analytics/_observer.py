@@ -31,13 +31,11 @@ from functools import partial
 from operator import attrgetter
 from typing import Any
 
-import numpy as np
-
 from gwmon.analytics._book import AlertBook, StoredAlertBook
 from gwmon.analytics._codec import to_datetime
 from gwmon.analytics._delivery import Delivery, QcWithdrawal, qc_point
 from gwmon.analytics._detectors import DetectorRegistry, default_detectors
-from gwmon.analytics._engine import Flag, ProbeEvaluator, QuietRun
+from gwmon.analytics._engine import QUIET_MIN_ROWS, Flag, ProbeEvaluator, QuietRun
 from gwmon.analytics._history import Entry, Track, derived_from_name, flags_json
 from gwmon.analytics._model import Alert, AlertKind, AlertListener
 from gwmon.analytics._rows import (
@@ -123,6 +121,8 @@ class AnalyticsObserver:
     # and detector (`ProbeEvaluator.quiet_run`); False feeds them one by one (tests
     # compare the two).
     quiet_runs = True
+    # Fewer rows of a probe in a batch are fed one by one (cheaper; tests lower it).
+    quiet_min_rows = QUIET_MIN_ROWS
     # The ingest may write its next batch while `batch_stored` runs (`IngestService`):
     # the observer reads no readings from InfluxDB, and `store` is then not a writer's.
     overlaps_next_write = True
@@ -354,7 +354,11 @@ class AnalyticsObserver:
         feed = current.feed
         step = max(self._horizon_ns // 10, 1)
         pos = current.pos
-        quiet = current.quiet_run(ordered) if self.quiet_runs else None
+        quiet = (
+            current.quiet_run(ordered)
+            if self.quiet_runs and len(ordered) >= self.quiet_min_rows
+            else None
+        )
         if quiet is not None:
             self._feed_quiet(track, quiet, step, changes)
             return
@@ -399,6 +403,8 @@ class AnalyticsObserver:
     def _feed_quiet(self, track: Track, quiet: QuietRun, step: int, changes: Changes) -> None:
         """`_feed_in_order` for rows the evaluator found to flag nothing: fed per quantity
         (`ProbeEvaluator.apply_quiet`), with the same checkpoints and history rows."""
+        import numpy as np  # noqa: PLC0415  (not at start-up: issue 11, target 4)
+
         probe_id = track.probe.probe_id
         current = track.current
         grid = quiet.times // step

@@ -579,7 +579,7 @@ class AnalyticsObserver:
             # `batch` is sorted: its rows before the cutoff are those before (cutoff,).
             split = bisect_left(batch, (cutoff,))
             if split:
-                changes.rows_of_quiet(probe_id)
+                changes.cut_quiet(probe_id, cutoff)
             for time_ns, quantity, *_ in batch[:split]:
                 changes.history.pop((probe_id, quantity, time_ns), None)
             first_kept = batch[split][0] if split < len(batch) else None

@@ -23,6 +23,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any
@@ -123,24 +124,21 @@ class Changes:
     checkpoints_dropped: set[str] = field(default_factory=set)
     checkpoints_cut: list[tuple[str, int]] = field(default_factory=list)
 
+    def cut_quiet(self, probe: str, cutoff_ns: int) -> None:
+        """Drop a probe's `quiet` readings before `cutoff_ns` (a prune of this batch)."""
+        for key in [key for key in self.quiet if key[0] == probe]:
+            times, values, arrivals = self.quiet[key]
+            start = int(times.searchsorted(cutoff_ns, side="left"))
+            if start == len(times):
+                del self.quiet[key]
+            elif start:
+                self.quiet[key] = (times[start:], values[start:], arrivals[start:])
+
     def rows_of_quiet(self, probe: str) -> None:
         """Move a probe's `quiet` columns into `history` rows."""
         for key in [key for key in self.quiet if key[0] == probe]:
-            times, values, arrivals = self.quiet.pop(key)
-            quantity = key[1]
-            for time_ns, value, arrival_ns in zip(
-                times.tolist(), values.tolist(), arrivals.tolist(), strict=True
-            ):
-                self.history[(probe, quantity, time_ns)] = (
-                    probe,
-                    quantity,
-                    time_ns,
-                    value,
-                    arrival_ns,
-                    _NO_FLAGS,
-                    0,
-                    None,
-                )
+            for row in _rows_of_columns(key, self.quiet.pop(key)):
+                self.history[(row[0], row[1], row[2])] = row
 
     def put_alert(self, alert: Alert) -> None:
         body = json.dumps(alert_to_state(alert))
@@ -196,6 +194,26 @@ class Changes:
                 self.checkpoints_cut,
             )
         )
+
+
+def _rows_of_columns(key: tuple[str, str], columns: tuple[Any, Any, Any]) -> list[HistoryRow]:
+    """The `history` rows of a (probe, quantity)'s `Changes.quiet` columns."""
+    probe, quantity = key
+    times, values, arrivals = columns
+    count = len(times)
+    return list(
+        zip(
+            repeat(probe, count),
+            repeat(quantity, count),
+            times.tolist(),
+            values.tolist(),
+            arrivals.tolist(),
+            repeat(_NO_FLAGS, count),
+            repeat(0, count),
+            repeat(None, count),
+            strict=True,
+        )
+    )
 
 
 class StateStore:
@@ -565,14 +583,15 @@ def _split_history(
             span = replacing.get(key, (time_ns, time_ns))
             replacing[key] = (min(span[0], time_ns), max(span[1], time_ns))
     runs: list[RunRow] = []
-    for (probe, quantity), (times, values, arrivals) in changes.quiet.items():
-        if (probe, quantity) in groups or len(times) < MIN_RUN:  # (never both: one path a batch)
-            changes.rows_of_quiet(probe)
-            return _split_history(changes)
+    for key, columns in changes.quiet.items():
+        times, values, arrivals = columns
+        if key in groups or len(times) < MIN_RUN:  # (never both in one batch: one path)
+            groups.setdefault(key, []).extend(_rows_of_columns(key, columns))
+            continue
         runs.append(
             (
-                probe,
-                quantity,
+                key[0],
+                key[1],
                 int(times[0]),
                 int(times[-1]),
                 times.astype("<i8").tobytes(),

@@ -163,9 +163,9 @@ def test_a_smooth_series_crossing_the_thresholds_is_fed_as_quiet_runs() -> None:
     """The path is taken (not only its fallback), with the warning and the breach opening
     inside quiet runs: the alarm machines are fed one by one there."""
     batches = smooth_batches(200, nitrate=35.0)
-    # 10 h (prunes, a checkpoint every hour) and 300 h (no prune: every checkpoint stays
-    # in the file; the grid step is one batch, so one is due before each batch's first row)
-    for horizon_s in (36_000, 1_080_000):
+    # 10 h (a checkpoint every hour) and 100 h (every 10 h, on T0's grid: one is due
+    # before the first row of every batch of 30 h, and the last ones stay in the file)
+    for horizon_s in (36_000, 360_000):
         with tempfile.TemporaryDirectory() as tmp:
             one_by_one, _ = run(Path(tmp) / "one", batches, quiet=False, horizon_s=horizon_s)
             quiet, taken = run(Path(tmp) / "quiet", batches, quiet=True, horizon_s=horizon_s)

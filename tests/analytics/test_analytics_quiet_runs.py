@@ -21,8 +21,9 @@ from hypothesis import strategies as st
 
 from analytics.analytics_helpers import NS, T0, Recorder, observer, probe, registry, write_config
 from gwmon.analytics import QcDetector, default_detectors
-from gwmon.analytics._detectors import ParamValue, RunHistory
-from gwmon.analytics._engine import QUIET_MIN_ROWS
+from gwmon.analytics._detectors import ParamValue
+from gwmon.analytics._quiet import QUIET_MIN_ROWS
+from gwmon.analytics._run_checks import RunHistory
 from gwmon.analytics._state import StateStore
 from gwmon.analytics._window import Window
 from gwmon.ingest import Reading

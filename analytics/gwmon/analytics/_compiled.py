@@ -7,8 +7,23 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
 
-from gwmon.analytics._detectors import ColumnCheck, FlagLevel, ParamValue, QcDetector, RunCheck
-from gwmon.analytics._settings import ActiveDetector, ProbePlan
+from gwmon.analytics._detectors import (
+    ColumnCheck,
+    DetectorRegistry,
+    FlagLevel,
+    ParamValue,
+    QcDetector,
+)
+from gwmon.analytics._run_checks import RunCheck
+from gwmon.analytics._settings import (
+    ActiveDetector,
+    AnalyticsSettings,
+    ProbePlan,
+    build_plan,
+    config_problems,
+)
+from gwmon.config import ConfigError
+from gwmon.ingest import GwmonConfig, Registry
 
 _T = TypeVar("_T")
 _CACHES: dict[str, dict[int, tuple[object, Any]]] = {}
@@ -94,3 +109,27 @@ def _run_checks(plan: ProbePlan) -> Mapping[str, RunChecks]:
             )
         )
     return found
+
+
+def plans_of(
+    config: GwmonConfig,
+    registry: Registry,
+    settings: AnalyticsSettings,
+    detectors: DetectorRegistry,
+) -> dict[str, ProbePlan]:
+    """Every probe's plan; ConfigError naming every problem at once."""
+    problems = config_problems(settings, detectors, registry, config.source)
+    plans: dict[str, ProbePlan] = {}
+    shared: dict[object, object] = {}
+    for probe in registry:
+        plan, found = build_plan(settings, detectors, probe, shared=shared)
+        problems.extend(found)
+        if plan is not None:
+            plans[probe.probe_id] = plan
+    if problems:
+        raise ConfigError(
+            "invalid analytics configuration:\n  " + "\n  ".join(problems),
+            source=config.source,
+            key="analytics",
+        )
+    return plans

@@ -14,14 +14,18 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
+from gwmon.analytics._run_checks import (
+    RunCheck,
+    flatline_runs,
+    gap_runs,
+    range_runs,
+    rate_runs,
+    spike_runs,
+)
 from gwmon.analytics._window import Window
 from gwmon.config import GwmonError
-
-if TYPE_CHECKING:  # numpy is imported where a run check is made (`_numpy`)
-    import numpy as np
-    import numpy.typing as npt
 
 ParamValue = float | int | bool | None
 FlagLevel = Literal["bad", "info"]
@@ -120,29 +124,6 @@ Check = Callable[[Mapping[str, ParamValue], History, int, float, int], str | Non
 # (tests/analytics/test_analytics_detector_columns.py); it spares the evaluator a tuple
 # per history item read (issue 11, target 1).
 ColumnCheck = Callable[[Window, int, int, float, int], str | None]
-
-
-@dataclass(frozen=True, slots=True)
-class RunHistory:
-    """The histories a run of readings of one quantity is checked against, as columns:
-    `times` and `values` are the window before the run followed by the run's readings
-    (`run_times`, `run_values`); reading j's history is `values[starts[j]:ends[j]]`
-    (oldest first), as `window[start:]` would be had it been fed reading by reading with
-    none of the run hidden."""
-
-    times: npt.NDArray[np.int64]
-    values: npt.NDArray[np.float64]
-    starts: npt.NDArray[np.int64]
-    ends: npt.NDArray[np.int64]
-    run_times: npt.NDArray[np.int64]
-    run_values: npt.NDArray[np.float64]
-
-
-# The same check on a run of readings at once (`(run, interval_s)`): True for every
-# reading the check might flag, and never False for one it flags (it may say True for
-# one it does not: the evaluator then feeds the run reading by reading). Spares the
-# evaluator one Python call per check per reading (issue 11, target 1).
-RunCheck = Callable[[RunHistory, int], "npt.NDArray[np.bool_]"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -442,130 +423,6 @@ def _drift_columns(params: Mapping[str, ParamValue]) -> ColumnCheck:
     return check
 
 
-# -- the same checks on a run of readings (RunCheck) ----------------------------------------
-# A margin on the comparisons of a quotient (rate, gap): a reading that close to the
-# limit is taken as "might be flagged" (the evaluator then checks it the careful way).
-_MARGIN = 1e-9
-# Time differences from here on are not exact as doubles (nor in the careful check's
-# `int / int`): "might be flagged".
-_EXACT_NS = 2**53
-
-
-def _below(limit: float) -> float:
-    return limit - abs(limit) * _MARGIN - _MARGIN
-
-
-def _none_flagged(run: RunHistory) -> npt.NDArray[np.bool_]:
-    import numpy as np  # noqa: PLC0415  (not at start-up: target 4)
-
-    return np.zeros(len(run.run_values), dtype=np.bool_)
-
-
-def _range_runs(params: Mapping[str, ParamValue]) -> RunCheck:
-
-    low, high = params["min"], params["max"]
-
-    def check(run: RunHistory, interval: int) -> npt.NDArray[np.bool_]:
-        flagged = _none_flagged(run)
-        if isinstance(low, int | float):
-            flagged |= run.run_values < low
-        if isinstance(high, int | float):
-            flagged |= run.run_values > high
-        return flagged
-
-    return check
-
-
-def _spike_runs(params: Mapping[str, ParamValue]) -> RunCheck:
-    import numpy as np  # noqa: PLC0415  (not at start-up: target 4)
-
-    size = _int(params, "window")
-    limit = _float(params, "max_jump")
-    half = size // 2
-    offsets = np.arange(size)
-
-    def check(run: RunHistory, interval: int) -> npt.NDArray[np.bool_]:
-        ends, starts = run.ends, run.starts
-        full = ends - size >= starts  # the median of the last `size` values
-        # Fewer (but at least 3: else no reference) are left to the careful check.
-        flagged = ~full & (ends - starts >= 3)
-        if full.any():
-            windows = run.values[(ends[full] - size)[:, None] + offsets]
-            ordered = np.sort(windows, axis=1)
-            if size % 2:
-                reference = ordered[:, half]
-            else:
-                reference = (ordered[:, half - 1] + ordered[:, half]) / 2
-            flagged[full] = np.abs(run.run_values[full] - reference) > limit
-        return flagged
-
-    return check
-
-
-def _flatline_runs(params: Mapping[str, ParamValue]) -> RunCheck:
-    import numpy as np  # noqa: PLC0415  (not at start-up: target 4)
-
-    size = _int(params, "window")
-    tolerance = _float(params, "tolerance")
-    before = size - 1  # earlier values compared with the reading
-    offsets = np.arange(before)
-
-    def check(run: RunHistory, interval: int) -> npt.NDArray[np.bool_]:
-        ends = run.ends
-        full = ends - run.starts >= before  # else never flagged
-        flagged = _none_flagged(run)
-        if full.any():
-            windows = run.values[(ends[full] - before)[:, None] + offsets]
-            value = run.run_values[full]
-            # Every |v - value| <= tolerance, i.e. the largest on either side (rounding
-            # keeps the order of the differences).
-            flagged[full] = (windows.max(axis=1) - value <= tolerance) & (
-                value - windows.min(axis=1) <= tolerance
-            )
-        return flagged
-
-    return check
-
-
-def _previous(
-    run: RunHistory,
-) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Per reading: whether it has a previous value, the index of that, the time since."""
-    import numpy as np  # noqa: PLC0415  (not at start-up: target 4)
-
-    ends = run.ends
-    has = ends > run.starts
-    previous = np.maximum(ends - 1, 0)
-    return has, previous, run.run_times - run.times[previous]
-
-
-def _rate_runs(params: Mapping[str, ParamValue]) -> RunCheck:
-    import numpy as np  # noqa: PLC0415  (not at start-up: target 4)
-
-    limit = _below(_float(params, "max_per_hour"))
-
-    def check(run: RunHistory, interval: int) -> npt.NDArray[np.bool_]:
-        has, previous, elapsed = _previous(run)
-        later = has & (elapsed > 0)
-        hours = np.where(later, elapsed, 1) / _NS_PER_HOUR
-        rate = (run.run_values - run.values[previous]) / hours
-        return later & ((np.abs(rate) > limit) | (elapsed >= _EXACT_NS))
-
-    return check
-
-
-def _gap_runs(params: Mapping[str, ParamValue]) -> RunCheck:
-
-    factor = _float(params, "factor")
-
-    def check(run: RunHistory, interval: int) -> npt.NDArray[np.bool_]:
-        has, _previous_index, elapsed = _previous(run)
-        limit = _below(factor * interval)
-        return has & ((elapsed / _NS > limit) | (elapsed >= _EXACT_NS))
-
-    return check
-
-
 RANGE = QcDetector(
     name="range",
     flag="range",
@@ -579,7 +436,7 @@ RANGE = QcDetector(
     history=lambda values: 0,
     hides_from_history=True,
     columns=_range_columns,
-    runs=_range_runs,
+    runs=range_runs,
 )
 SPIKE = QcDetector(
     name="spike",
@@ -594,7 +451,7 @@ SPIKE = QcDetector(
     check=_check_spike,
     history=lambda values: int(values["window"] or 0),
     columns=_spike_columns,
-    runs=_spike_runs,
+    runs=spike_runs,
 )
 FLATLINE = QcDetector(
     name="flatline",
@@ -610,7 +467,7 @@ FLATLINE = QcDetector(
     history=lambda values: int(values["window"] or 0) - 1,
     skips_below_loq=True,
     columns=_flatline_columns,
-    runs=_flatline_runs,
+    runs=flatline_runs,
 )
 RATE_OF_CHANGE = QcDetector(
     name="rate_of_change",
@@ -622,7 +479,7 @@ RATE_OF_CHANGE = QcDetector(
     check=_check_rate,
     history=lambda values: 1,
     columns=_rate_columns,
-    runs=_rate_runs,
+    runs=rate_runs,
 )
 GAP = QcDetector(
     name="gap",
@@ -634,7 +491,7 @@ GAP = QcDetector(
     check=_check_gap,
     history=lambda values: 1,
     columns=_gap_columns,
-    runs=_gap_runs,
+    runs=gap_runs,
 )
 DRIFT = QcDetector(
     name="drift",

@@ -33,11 +33,13 @@ from typing import Any
 
 from gwmon.analytics._book import AlertBook, StoredAlertBook
 from gwmon.analytics._codec import to_datetime
+from gwmon.analytics._compiled import plans_of
 from gwmon.analytics._delivery import Delivery, QcWithdrawal, qc_point
 from gwmon.analytics._detectors import DetectorRegistry, default_detectors
-from gwmon.analytics._engine import QUIET_MIN_ROWS, Flag, ProbeEvaluator, QuietRun
+from gwmon.analytics._engine import Flag, ProbeEvaluator
 from gwmon.analytics._history import Entry, Track, derived_from_name, flags_json
 from gwmon.analytics._model import Alert, AlertKind, AlertListener
+from gwmon.analytics._quiet import QUIET_MIN_ROWS, feed_quiet, quiet_run
 from gwmon.analytics._rows import (
     ARRIVAL,
     Row,
@@ -48,14 +50,10 @@ from gwmon.analytics._rows import (
 )
 from gwmon.analytics._settings import (
     AnalyticsSettings,
-    ProbePlan,
-    build_plan,
-    config_problems,
     load_settings,
 )
 from gwmon.analytics._state import Changes, StateStore
 from gwmon.analytics._stats import AnalyticsStats
-from gwmon.config import ConfigError
 from gwmon.ingest import (
     ColumnarReadings,
     GwmonConfig,
@@ -69,30 +67,6 @@ from gwmon.storage import InfluxClient, StoreError, StoreWriter
 logger = logging.getLogger("gwmon.analytics.observer")
 
 _NS = 1_000_000_000
-
-
-def _plans(
-    config: GwmonConfig,
-    registry: Registry,
-    settings: AnalyticsSettings,
-    detectors: DetectorRegistry,
-) -> dict[str, ProbePlan]:
-    """Every probe's plan; ConfigError naming every problem at once."""
-    problems = config_problems(settings, detectors, registry, config.source)
-    plans: dict[str, ProbePlan] = {}
-    shared: dict[object, object] = {}
-    for probe in registry:
-        plan, found = build_plan(settings, detectors, probe, shared=shared)
-        problems.extend(found)
-        if plan is not None:
-            plans[probe.probe_id] = plan
-    if problems:
-        raise ConfigError(
-            "invalid analytics configuration:\n  " + "\n  ".join(problems),
-            source=config.source,
-            key="analytics",
-        )
-    return plans
 
 
 def _writer(client: InfluxClient, config: GwmonConfig) -> StoreWriter:
@@ -140,7 +114,7 @@ class AnalyticsObserver:
         self.registry = registry
         self.settings = settings or load_settings(config)
         self.detectors = detectors or default_detectors()
-        plans = _plans(config, registry, self.settings, self.detectors)
+        plans = plans_of(config, registry, self.settings, self.detectors)
         self.store = store
         self._writer = _writer(store, config)
         self._stored = StoredAlertBook(store, writer=config.mqtt.client_id)
@@ -354,13 +328,15 @@ class AnalyticsObserver:
         feed = current.feed
         step = max(self._horizon_ns // 10, 1)
         pos = current.pos
-        quiet = (
-            current.quiet_run(ordered)
-            if self.quiet_runs and len(ordered) >= self.quiet_min_rows
-            else None
-        )
+        few = not self.quiet_runs or len(ordered) < self.quiet_min_rows
+        quiet = None if few else quiet_run(current, ordered)
         if quiet is not None:
-            self._feed_quiet(track, quiet, step, changes)
+            feed_quiet(current, quiet, step, probe_id, changes)  # flags nothing: no lines
+            changes.appended.add(probe_id)
+            track.oldest = ordered[0][0] if track.oldest is None else track.oldest
+            track.newest = ordered[-1][0]
+            self.quiet_batches += 1
+            self.book.reconcile(probe, current.touched, None, changes)
             return
         # A checkpoint is due before a reading at or after the next grid time past the
         # position: as `_checkpoint`, without the division per reading.
@@ -399,33 +375,6 @@ class AnalyticsObserver:
             track.oldest = ordered[0][0]
         track.newest = ordered[-1][0]
         self.book.reconcile(probe, current.touched, None, changes)
-
-    def _feed_quiet(self, track: Track, quiet: QuietRun, step: int, changes: Changes) -> None:
-        """`_feed_in_order` for rows the evaluator found to flag nothing: fed per quantity
-        (`ProbeEvaluator.apply_quiet`), with the same checkpoints and history rows."""
-        import numpy as np  # noqa: PLC0415  (not at start-up: issue 11, target 4)
-
-        probe_id = track.probe.probe_id
-        current = track.current
-        grid = quiet.times // step
-        # A checkpoint before every row in a later grid step than the row (or position)
-        # before it: as the loop of `_feed_in_order`.
-        marks = (np.flatnonzero(grid[1:] > grid[:-1]) + 1).tolist()
-        if current.pos is not None and int(grid[0]) > current.pos[0] // step:
-            marks.insert(0, 0)
-        for mark in marks:
-            current.apply_quiet(quiet, mark)
-            changes.add_checkpoint(probe_id, int(grid[mark]) * step, current.snapshot_json())
-        ordered = quiet.rows
-        current.apply_quiet(quiet, len(ordered))
-        for quantity, part in quiet.parts.items():
-            changes.quiet[(probe_id, quantity)] = (part.times, part.values, part.arrivals)
-        changes.appended.add(probe_id)
-        if track.oldest is None:
-            track.oldest = ordered[0][0]
-        track.newest = ordered[-1][0]
-        self.quiet_batches += 1
-        self.book.reconcile(track.probe, current.touched, None, changes)
 
     def _add_flag_lines(
         self,

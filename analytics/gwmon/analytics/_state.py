@@ -21,9 +21,8 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any
@@ -31,13 +30,17 @@ from typing import IO, Any
 from gwmon.analytics._codec import alert_to_state, event_to_state
 from gwmon.analytics._model import Alert, AlertEvent
 from gwmon.analytics._runs import (
+    INSERT_RUN,
     MIN_RUN,
     RUN_COLUMNS,
     RUN_SCHEMA,
     RunRow,
+    columns_from,
+    cut_runs,
+    rows_of_columns,
     rows_of_run,
-    run_from,
     run_of,
+    run_of_columns,
     times_of,
 )
 from gwmon.config import GwmonError
@@ -72,10 +75,7 @@ _HISTORY_SELECT = (
 _HISTORY_KEY = itemgetter(0, 1, 2)
 _TIME = itemgetter(2)
 _INSERT_HISTORY = "INSERT OR REPLACE INTO history VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-# A plain INSERT: a run never replaces anything (a clash would be a bug, and fails).
-_INSERT_RUN = "INSERT INTO history_run VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 
-_NO_FLAGS = "[]"  # `flags_json(())`: a reading without flags
 LINE = "line"
 EVENT = "event"
 QC_DELETE = "qc_delete"
@@ -105,10 +105,8 @@ class Changes:
     # Probes whose `history` rows here all lie after every retained reading of theirs
     # in the file (fed in order): the store may keep them as runs (`_runs.py`).
     appended: set[str] = field(default_factory=set)
-    # (probe, quantity) -> times, values, arrival times (int64, float64, int64 columns):
-    # readings a quiet run fed (`_observer._feed_quiet`), no flags, no "< LOQ", none
-    # derived: `history` rows with those columns, without a tuple per reading. The
-    # probe is in `appended`; `rows_of_quiet` makes them into rows when needed.
+    # (probe, quantity) -> numpy times, values, arrival times: a quiet run's readings
+    # (`_quiet.py`: no flags, no "< LOQ", none derived), rows without a tuple each.
     quiet: dict[tuple[str, str], tuple[Any, Any, Any]] = field(default_factory=dict)
     # probe -> (base: None keeps the stored one, current, last arrival)
     probes: dict[str, tuple[str | None, str, int | None]] = field(default_factory=dict)
@@ -127,17 +125,14 @@ class Changes:
     def cut_quiet(self, probe: str, cutoff_ns: int) -> None:
         """Drop a probe's `quiet` readings before `cutoff_ns` (a prune of this batch)."""
         for key in [key for key in self.quiet if key[0] == probe]:
-            times, values, arrivals = self.quiet[key]
-            start = int(times.searchsorted(cutoff_ns, side="left"))
-            if start == len(times):
-                del self.quiet[key]
-            elif start:
-                self.quiet[key] = (times[start:], values[start:], arrivals[start:])
+            kept = columns_from(self.quiet.pop(key), cutoff_ns)
+            if kept is not None:
+                self.quiet[key] = kept
 
     def rows_of_quiet(self, probe: str) -> None:
         """Move a probe's `quiet` columns into `history` rows."""
         for key in [key for key in self.quiet if key[0] == probe]:
-            for row in _rows_of_columns(key, self.quiet.pop(key)):
+            for row in rows_of_columns(key, self.quiet.pop(key)):
                 self.history[(row[0], row[1], row[2])] = row
 
     def put_alert(self, alert: Alert) -> None:
@@ -194,26 +189,6 @@ class Changes:
                 self.checkpoints_cut,
             )
         )
-
-
-def _rows_of_columns(key: tuple[str, str], columns: tuple[Any, Any, Any]) -> list[HistoryRow]:
-    """The `history` rows of a (probe, quantity)'s `Changes.quiet` columns."""
-    probe, quantity = key
-    times, values, arrivals = columns
-    count = len(times)
-    return list(
-        zip(
-            repeat(probe, count),
-            repeat(quantity, count),
-            times.tolist(),
-            values.tolist(),
-            arrivals.tolist(),
-            repeat(_NO_FLAGS, count),
-            repeat(0, count),
-            repeat(None, count),
-            strict=True,
-        )
-    )
 
 
 class StateStore:
@@ -354,13 +329,13 @@ class StateStore:
                     "DELETE FROM history WHERE probe = ? AND time_ns < ?",
                     changes.history_cut,
                 )
-                _cut_runs(db, changes.history_cut)
+                cut_runs(db, changes.history_cut)
             if changes.history or changes.quiet:
                 runs, rows, replacing = _split_history(changes)
                 if replacing:
                     _rows_again(db, replacing)
                 db.executemany(_INSERT_HISTORY, rows)
-                db.executemany(_INSERT_RUN, runs)
+                db.executemany(INSERT_RUN, runs)
             if changes.probes:
                 db.executemany(
                     # A None base keeps the stored one (the observer holds only its position).
@@ -584,22 +559,10 @@ def _split_history(
             replacing[key] = (min(span[0], time_ns), max(span[1], time_ns))
     runs: list[RunRow] = []
     for key, columns in changes.quiet.items():
-        times, values, arrivals = columns
-        if key in groups or len(times) < MIN_RUN:  # (never both in one batch: one path)
-            groups.setdefault(key, []).extend(_rows_of_columns(key, columns))
+        if key in groups or len(columns[0]) < MIN_RUN:  # (never both in a batch: one path)
+            groups.setdefault(key, []).extend(rows_of_columns(key, columns))
             continue
-        runs.append(
-            (
-                key[0],
-                key[1],
-                int(times[0]),
-                int(times[-1]),
-                times.astype("<i8").tobytes(),
-                values.astype("<f8").tobytes(),
-                arrivals.astype("<i8").tobytes(),
-                None,
-            )
-        )
+        runs.append(run_of_columns(key, columns))
     for group in groups.values():
         if len(group) >= MIN_RUN:
             group.sort(key=_TIME)
@@ -624,17 +587,3 @@ def _rows_again(db: sqlite3.Connection, spans: dict[tuple[str, str], tuple[int, 
                 run[:3],
             )
             db.executemany(_INSERT_HISTORY, rows_of_run(run))
-
-
-def _cut_runs(db: sqlite3.Connection, cuts: Iterable[tuple[str, int]]) -> None:
-    """A prune's cut: the runs' readings before each (probe, cutoff) go."""
-    for probe, cutoff in cuts:
-        straddling = db.execute(
-            "SELECT * FROM history_run WHERE probe = ? AND first_ns < ? AND last_ns >= ?",
-            (probe, cutoff, cutoff),
-        ).fetchall()
-        db.execute("DELETE FROM history_run WHERE probe = ? AND first_ns < ?", (probe, cutoff))
-        for run in straddling:
-            kept = run_from(run, cutoff)
-            if kept is not None:  # (a straddling run always keeps its last reading)
-                db.execute(_INSERT_RUN, kept)

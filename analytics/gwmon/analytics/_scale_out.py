@@ -12,13 +12,18 @@ processes together cover every partition once). `PartitionedObserver` is the
   only the owned probes (stale checks, trend alerts and ack polls included);
 - readings of other probes, after InfluxDB stored them (the ingest calls observers only
   with stored readings, so refused ones never travel), are published as one hand-off
-  per partition at QoS 1 to `<topic>/<partition>`, and `batch_stored` returns only when
-  the broker has taken each for a subscriber: the ingest acknowledges its own messages
-  after that, so a crash in between redelivers, stores again (idempotent) and hands off
-  again;
+  per partition at QoS 1 to `<topic>/<partition>`; the ingest acknowledges the batch's
+  own messages only when the broker has taken each hand-off for a subscriber and the
+  batch's owned readings are evaluated (`batch_done`, in the background while the
+  ingest goes on), so a crash in between redelivers, stores again (idempotent) and
+  hands off again;
 - the owner's `HandoffLink` subscribes to its partitions' topics with a persistent
   session; each hand-off is evaluated (and committed to the state file) before it is
-  acknowledged to the broker. While the owner is down its session queues them.
+  acknowledged to the broker. While the owner is down its session queues them;
+- owned readings, the process's own and the hand-offs', wait `reorder_hold_s` after
+  they reached the ingest that stored them before they are evaluated, so that a
+  probe's packs split over the group are evaluated in measurement order (a late one
+  means a replay of the probe, and short-lived flags and alerts withdrawn again).
 
 Duplicates and order: QoS 1 redelivery, a message redelivered to another group member
 and late (buffered) readings all reach the owner as readings in any order; the
@@ -28,7 +33,10 @@ duplicate changes nothing.
 
 from __future__ import annotations
 
+import heapq
 import logging
+import threading
+import time
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -162,27 +170,110 @@ def owned_registry(registry: Registry, scale: ScaleOutSettings) -> Registry:
     return Registry(probes=probes, path=registry.path)
 
 
+class _Waiting:
+    """Readings of one arrival time waiting for evaluation, and what they came from."""
+
+    __slots__ = ("readings", "source")
+
+    def __init__(self, readings: list[Reading], source: _Source) -> None:
+        self.readings = readings
+        self.source = source
+
+
+class _Source:
+    """An ingest batch or a received hand-off: `done` runs once all of its waiting
+    readings were evaluated."""
+
+    __slots__ = ("done", "evaluated", "left")
+
+    def __init__(self, left: int, done: Callable[[], None] | None = None) -> None:
+        self.left = left
+        self.done = done
+        self.evaluated = threading.Event()
+        if left == 0:
+            self._finish()
+
+    def one_done(self) -> None:
+        self.left -= 1
+        if self.left == 0:
+            self._finish()
+
+    def _finish(self) -> None:
+        self.evaluated.set()
+        if self.done is not None:
+            self.done()
+
+
+def _by_arrival(readings: Sequence[Reading]) -> dict[int, list[Reading]]:
+    groups: dict[int, list[Reading]] = {}
+    for reading in readings:
+        group = groups.get(reading.arrival_ns)
+        if group is None:
+            groups[reading.arrival_ns] = [reading]
+        else:
+            group.append(reading)
+    return groups
+
+
 class PartitionedObserver:
     """The `BatchObserver` of one process of a scaled-out group (see module docstring);
-    `book`, `add_listener` and the rest are those of the inner `AnalyticsObserver`."""
+    `book`, `add_listener` and the rest are those of the inner `AnalyticsObserver`.
+
+    It finishes batches in the background (`gwmon.ingest.DefersAcks`): `batch_stored`
+    publishes the hand-offs and queues the owned readings; `batch_done()` gives the
+    check that the ingest acknowledges the batch's messages by. Owned readings (of the
+    batch and of received hand-offs) wait on the evaluation thread until `hold_s` after
+    they reached the ingest that stored them (`Reading.arrival_ns`; never longer than
+    `hold_s` from now, whatever the other machine's clock says), and are then
+    evaluated together with everything else due: a probe's readings that the group's
+    processes stored at about the same time are evaluated in measurement order (one
+    process gets the probe's messages in order, the group splits them).
+    """
+
+    # The evaluation reads nothing from InfluxDB and uses clients of its own.
+    overlaps_next_write = True
 
     def __init__(
-        self, inner: AnalyticsObserver, scale: ScaleOutSettings, link_of: MakeLink
+        self,
+        inner: AnalyticsObserver,
+        scale: ScaleOutSettings,
+        link_of: MakeLink,
+        *,
+        hold_s: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self.inner = inner
         self.scale = scale
         self.owned = frozenset(scale.owned)
         self.stats = ScaleOutStats()
         self.sender = inner.config.mqtt.client_id
+        self.hold_s = scale.reorder_hold_s if hold_s is None else hold_s
+        self._clock = clock
+        self._wall_ns = wall_ns
+        # (due on `clock`, sequence, readings): a heap, the next due on top.
+        self._waiting: list[tuple[float, int, _Waiting]] = []
+        self._sequence = 0
+        self._busy = 0  # releases being evaluated
+        self._flushing = False
+        self._closing = False
+        self._cond = threading.Condition()
+        self._check: Callable[[], bool] | None = None
+        self._evaluator = threading.Thread(
+            target=self._evaluate_loop, name="gwmon-analytics-scale-out", daemon=True
+        )
         topics = tuple(partition_topic(scale.topic, p) for p in sorted(self.owned))
         self.link = link_of(topics, self._on_handoff)
+        self._evaluator.start()
         self.link.start()
         logger.info(
-            "analytics scale-out: %d of %d partitions owned (%s), %d probes evaluated here",
+            "analytics scale-out: %d of %d partitions owned (%s), %d probes evaluated here, "
+            "readings held %.1f s for the hand-offs",
             len(self.owned),
             scale.partitions,
             ", ".join(map(str, sorted(self.owned))),
             len(inner.registry),
+            self.hold_s,
         )
 
     # -- the inner observer's public API ---------------------------------------------------------
@@ -210,9 +301,10 @@ class PartitionedObserver:
         own: list[Reading] = []
         others: dict[int, list[Reading]] = {}
         partitions = self.scale.partitions
+        owned = self.owned
         for reading in readings:
             partition = partition_of(reading.probe, partitions)
-            if partition in self.owned:
+            if partition in owned:
                 own.append(reading)
             else:
                 others.setdefault(partition, []).append(reading)
@@ -227,21 +319,37 @@ class PartitionedObserver:
                     self.link.publish(partition_topic(self.scale.topic, partition), payload)
                 )
                 self.stats.handed_off += len(chunk)
-        try:
-            if own:  # evaluated while the broker takes the hand-offs
-                self.inner.batch_stored(own)
-        finally:
-            if sent and not self.link.wait_delivered(sent):
-                probes = sorted({r.probe for group in others.values() for r in group})
-                logger.error(
-                    "stopped before the broker took the hand-off of %d readings (probes %s); "
-                    "their owners do not evaluate them",
-                    sum(map(len, others.values())),
-                    ", ".join(probes[:20]),
-                )
+        checks = []
+        if sent:
+            checks.append(self.link.track(sent))
+        if own:
+            checks.append(self._hold(own).evaluated.is_set)
+        self._check = _all_of(checks)
+
+    def batch_done(self) -> Callable[[], bool] | None:
+        """The check of the batch `batch_stored` was last given: True once its hand-offs
+        are with the broker and its owned readings evaluated (and committed)."""
+        check, self._check = self._check, None
+        return check
 
     def tick(self, now_s: float) -> None:
         self.inner.tick(now_s)
+
+    def settle(self, timeout: float = 60.0) -> bool:
+        """Evaluate every reading waiting now, without the hold; True when done."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._flushing = True
+            self._cond.notify_all()
+            try:
+                while self._waiting or self._busy:
+                    left = deadline - time.monotonic()
+                    if left <= 0 or not self._evaluator.is_alive():
+                        return False
+                    self._cond.wait(min(left, 0.5))
+            finally:
+                self._flushing = False
+        return True
 
     def stop(self) -> None:
         """Shutdown signal: hand-offs of the final flush still wait a little for the
@@ -249,6 +357,16 @@ class PartitionedObserver:
         self.link.stop()
 
     def close(self) -> None:
+        # No more hand-offs in; what waits is evaluated now (acknowledging its batches
+        # and hand-offs), then the link sees its last hand-offs through and goes.
+        self.link.stop()
+        self.link.stop_receiving()
+        if not self.settle():
+            logger.error("analytics did not finish the readings waiting for evaluation")
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        self._evaluator.join(60)
         self.link.close()
         self.inner.close()
         logger.info(
@@ -261,8 +379,61 @@ class PartitionedObserver:
             self.stats.errors,
         )
 
-    # -- hand-offs from the other processes (paho's network thread) -------------------------------
-    def _on_handoff(self, topic: str, payload: bytes) -> None:
+    # -- the hold ---------------------------------------------------------------------------------
+    def _hold(self, readings: Sequence[Reading], done: Callable[[], None] | None = None) -> _Source:
+        groups = _by_arrival(readings)
+        source = _Source(len(groups), done)
+        now, wall = self._clock(), self._wall_ns()
+        with self._cond:
+            for arrival_ns, group in groups.items():
+                wait_s = (arrival_ns - wall) / 1e9 + self.hold_s
+                due = now + min(max(wait_s, 0.0), self.hold_s)
+                self._sequence += 1
+                heapq.heappush(self._waiting, (due, self._sequence, _Waiting(group, source)))
+            self._cond.notify_all()
+        return source
+
+    def _due(self) -> list[_Waiting]:
+        """Wait for readings due (all of them when settling); [] when closing."""
+        with self._cond:
+            while True:
+                if self._closing:
+                    return []
+                if self._waiting:
+                    now = self._clock()
+                    if self._flushing or self._waiting[0][0] <= now:
+                        taken = []
+                        while self._waiting and (self._flushing or self._waiting[0][0] <= now):
+                            taken.append(heapq.heappop(self._waiting)[2])
+                        self._busy += 1
+                        return taken
+                    self._cond.wait(self._waiting[0][0] - now)
+                else:
+                    self._cond.wait()
+
+    def _evaluate_loop(self) -> None:
+        while taken := self._due():
+            try:
+                self._evaluate(taken)
+            finally:
+                with self._cond:
+                    self._busy -= 1
+                    self._cond.notify_all()
+
+    def _evaluate(self, taken: list[_Waiting]) -> None:
+        readings = [r for waiting in taken for r in waiting.readings]
+        try:
+            self.inner.batch_stored(readings)
+        except Exception:
+            # As the ingest does with a failing observer: counted, logged, acknowledged
+            # (the readings are in InfluxDB; analytics can be re-run from there).
+            self.stats.errors += 1
+            logger.exception("analytics failed on %d readings", len(readings))
+        for waiting in taken:
+            waiting.source.one_done()
+
+    # -- hand-offs from the other processes (the link's worker thread) ---------------------------
+    def _on_handoff(self, topic: str, payload: bytes, done: Callable[[], None]) -> None:
         try:
             handoff = decode_handoff(payload)
             if handoff.partitions != self.scale.partitions:
@@ -283,21 +454,22 @@ class PartitionedObserver:
         except HandoffRejected as exc:
             self.stats.rejected += 1
             logger.error("hand-off on %s rejected: %s", topic, exc)
-            return
-        try:
-            if handoff.readings:
-                self.inner.batch_stored(handoff.readings)
-        except Exception:
-            # As the ingest does with a failing observer: counted, logged, acknowledged
-            # (the readings are in InfluxDB; analytics can be re-run from there).
-            self.stats.errors += 1
-            logger.exception("analytics failed on a hand-off from %s", handoff.sender)
+            done()
             return
         self.stats.received += 1
         self.stats.received_readings += len(handoff.readings)
+        self._hold(handoff.readings, done)
 
 
-OnHandoff = Callable[[str, bytes], None]
+def _all_of(checks: list[Callable[[], bool]]) -> Callable[[], bool] | None:
+    if not checks:
+        return None
+    if len(checks) == 1:
+        return checks[0]
+    return lambda: all(check() for check in checks)
+
+
+OnHandoff = Callable[[str, bytes, Callable[[], None]], None]
 
 
 class Link(Protocol):
@@ -307,11 +479,13 @@ class Link(Protocol):
 
     def stop(self) -> None: ...
 
+    def stop_receiving(self) -> None: ...
+
     def close(self) -> None: ...
 
     def publish(self, topic: str, payload: bytes) -> tuple[str, bytes, int]: ...
 
-    def wait_delivered(self, sent: list[tuple[str, bytes, int]]) -> bool: ...
+    def track(self, sent: list[tuple[str, bytes, int]]) -> Callable[[], bool]: ...
 
 
 MakeLink = Callable[[tuple[str, ...], OnHandoff], Link]

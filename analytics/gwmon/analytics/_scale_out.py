@@ -33,8 +33,8 @@ duplicate changes nothing.
 
 from __future__ import annotations
 
-import heapq
 import logging
+import math
 import threading
 import time
 import zlib
@@ -157,6 +157,7 @@ class ScaleOutStats:
     received_readings: int = 0
     rejected: int = 0
     errors: int = 0
+    releases: int = 0  # evaluations of the readings due together
 
 
 def owned_registry(registry: Registry, scale: ScaleOutSettings) -> Registry:
@@ -171,13 +172,18 @@ def owned_registry(registry: Registry, scale: ScaleOutSettings) -> Registry:
 
 
 class _Waiting:
-    """Readings of one arrival time waiting for evaluation, and what they came from."""
+    """Readings of one probe and one arrival (one message, mostly) waiting for
+    evaluation: their times, when they go at the latest (`due`), and their source."""
 
-    __slots__ = ("readings", "source")
+    __slots__ = ("due", "newest_ns", "oldest_ns", "readings", "source")
 
-    def __init__(self, readings: list[Reading], source: _Source) -> None:
+    def __init__(self, readings: list[Reading], source: _Source, due: float) -> None:
         self.readings = readings
         self.source = source
+        self.due = due
+        times = [reading.time_ns for reading in readings]
+        self.oldest_ns = min(times)
+        self.newest_ns = max(times)
 
 
 class _Source:
@@ -204,12 +210,13 @@ class _Source:
             self.done()
 
 
-def _by_arrival(readings: Sequence[Reading]) -> dict[int, list[Reading]]:
-    groups: dict[int, list[Reading]] = {}
+def _by_probe_and_arrival(readings: Sequence[Reading]) -> dict[tuple[str, int], list[Reading]]:
+    groups: dict[tuple[str, int], list[Reading]] = {}
     for reading in readings:
-        group = groups.get(reading.arrival_ns)
+        key = (reading.probe, reading.arrival_ns)
+        group = groups.get(key)
         if group is None:
-            groups[reading.arrival_ns] = [reading]
+            groups[key] = [reading]
         else:
             group.append(reading)
     return groups
@@ -221,13 +228,16 @@ class PartitionedObserver:
 
     It finishes batches in the background (`gwmon.ingest.DefersAcks`): `batch_stored`
     publishes the hand-offs and queues the owned readings; `batch_done()` gives the
-    check that the ingest acknowledges the batch's messages by. Owned readings (of the
-    batch and of received hand-offs) wait on the evaluation thread until `hold_s` after
-    they reached the ingest that stored them (`Reading.arrival_ns`; never longer than
-    `hold_s` from now, whatever the other machine's clock says), and are then
-    evaluated together with everything else due: a probe's readings that the group's
-    processes stored at about the same time are evaluated in measurement order (one
-    process gets the probe's messages in order, the group splits them).
+    check that the ingest acknowledges the batch's messages by. The owned readings (of
+    the batch and of received hand-offs) go to the evaluation thread: those that
+    continue a probe where the readings already released for evaluation end (at most
+    1.5 expected intervals after the newest of them), or lie before that end (late
+    ones: waiting cannot help them), are evaluated at once; those after a gap wait up
+    to `hold_s` for the readings of the gap, which another process of the group may
+    have stored and handed off (the group splits each probe's messages over its
+    processes; one process gets them in order). So a probe's readings are mostly
+    evaluated in measurement order, without the replay a late reading costs, and a
+    reading after a real gap waits `hold_s` once.
     """
 
     # The evaluation reads nothing from InfluxDB and uses clients of its own.
@@ -241,7 +251,6 @@ class PartitionedObserver:
         *,
         hold_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
-        wall_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self.inner = inner
         self.scale = scale
@@ -250,10 +259,14 @@ class PartitionedObserver:
         self.sender = inner.config.mqtt.client_id
         self.hold_s = scale.reorder_hold_s if hold_s is None else hold_s
         self._clock = clock
-        self._wall_ns = wall_ns
-        # (due on `clock`, sequence, readings): a heap, the next due on top.
-        self._waiting: list[tuple[float, int, _Waiting]] = []
-        self._sequence = 0
+        # Per probe: the readings held after a gap (by oldest time), and the newest
+        # time released for evaluation; what is released, waiting for the thread.
+        self._held: dict[str, list[_Waiting]] = {}
+        self._newest_ns: dict[str, int] = {}
+        self._ready: list[_Waiting] = []
+        self._steps_ns = {
+            probe.probe_id: int(probe.expected_interval_s * 1.5 * 1e9) for probe in inner.registry
+        }
         self._busy = 0  # releases being evaluated
         self._flushing = False
         self._closing = False
@@ -342,7 +355,7 @@ class PartitionedObserver:
             self._flushing = True
             self._cond.notify_all()
             try:
-                while self._waiting or self._busy:
+                while self._ready or self._held or self._busy:
                     left = deadline - time.monotonic()
                     if left <= 0 or not self._evaluator.is_alive():
                         return False
@@ -371,45 +384,82 @@ class PartitionedObserver:
         self.inner.close()
         logger.info(
             "analytics scale-out stopped: handed off %d readings; received %d hand-offs "
-            "(%d readings), rejected %d, failed %d",
+            "(%d readings), rejected %d, failed %d; evaluated %d readings in %d releases, "
+            "%d replays, %d flags",
             self.stats.handed_off,
             self.stats.received,
             self.stats.received_readings,
             self.stats.rejected,
             self.stats.errors,
+            self.inner.stats.readings,
+            self.stats.releases,
+            self.inner.stats.replays,
+            self.inner.stats.flags,
         )
 
     # -- the hold ---------------------------------------------------------------------------------
     def _hold(self, readings: Sequence[Reading], done: Callable[[], None] | None = None) -> _Source:
-        groups = _by_arrival(readings)
+        groups = _by_probe_and_arrival(readings)
         source = _Source(len(groups), done)
-        now, wall = self._clock(), self._wall_ns()
+        due = self._clock() + self.hold_s
         with self._cond:
-            for arrival_ns, group in groups.items():
-                wait_s = (arrival_ns - wall) / 1e9 + self.hold_s
-                due = now + min(max(wait_s, 0.0), self.hold_s)
-                self._sequence += 1
-                heapq.heappush(self._waiting, (due, self._sequence, _Waiting(group, source)))
+            for (probe_id, _), group in groups.items():
+                waiting = _Waiting(group, source, due)
+                if probe_id not in self._steps_ns:  # not ours to hold (the inner logs it)
+                    self._ready.append(waiting)
+                    continue
+                held = self._held.setdefault(probe_id, [])
+                held.append(waiting)
+                self._release(probe_id, held)
             self._cond.notify_all()
         return source
 
+    def _release(self, probe_id: str, held: list[_Waiting], *, now: float | None = None) -> None:
+        """Move the probe's held readings that continue (or lie before) what was released
+        to `_ready`, and those due by `now` (None: none are); under `_cond`."""
+        held.sort(key=lambda waiting: waiting.oldest_ns)
+        newest = self._newest_ns.get(probe_id)
+        step = self._steps_ns[probe_id]
+        keep = []
+        for waiting in held:
+            if (newest is not None and waiting.oldest_ns <= newest + step) or (
+                now is not None and waiting.due <= now
+            ):
+                self._ready.append(waiting)
+                newest = waiting.newest_ns if newest is None else max(newest, waiting.newest_ns)
+            else:
+                keep.append(waiting)
+        if newest is not None:
+            self._newest_ns[probe_id] = newest
+        if keep:
+            held[:] = keep
+        else:
+            del self._held[probe_id]
+
+    def _next_due(self) -> float | None:
+        return min((waiting.due for held in self._held.values() for waiting in held), default=None)
+
     def _due(self) -> list[_Waiting]:
-        """Wait for readings due (all of them when settling); [] when closing."""
+        """Wait for readings to evaluate (all held ones when settling); [] when closing."""
         with self._cond:
             while True:
                 if self._closing:
                     return []
-                if self._waiting:
-                    now = self._clock()
-                    if self._flushing or self._waiting[0][0] <= now:
-                        taken = []
-                        while self._waiting and (self._flushing or self._waiting[0][0] <= now):
-                            taken.append(heapq.heappop(self._waiting)[2])
-                        self._busy += 1
-                        return taken
-                    self._cond.wait(self._waiting[0][0] - now)
-                else:
-                    self._cond.wait()
+                next_due = self._next_due()
+                now = self._clock()
+                if self._flushing:
+                    now = math.inf
+                if next_due is not None and next_due <= now:
+                    for probe_id in [
+                        p for p, held in self._held.items() if any(w.due <= now for w in held)
+                    ]:
+                        self._release(probe_id, self._held[probe_id], now=now)
+                    continue
+                if self._ready:
+                    taken, self._ready = self._ready, []
+                    self._busy += 1
+                    return taken
+                self._cond.wait(None if next_due is None else next_due - now)
 
     def _evaluate_loop(self) -> None:
         while taken := self._due():
@@ -422,6 +472,7 @@ class PartitionedObserver:
 
     def _evaluate(self, taken: list[_Waiting]) -> None:
         readings = [r for waiting in taken for r in waiting.readings]
+        self.stats.releases += 1
         try:
             self.inner.batch_stored(readings)
         except Exception:

@@ -146,6 +146,7 @@ def _link(
 ) -> HandoffLink:
     config = load_config(_config_file(mosquitto, client_id))
     settings = LinkSettings(config.mqtt, client_id, None, None, topics)
+
     def received(topic: str, payload: bytes, done: Callable[[], None]) -> None:
         sink.append(payload)
         done()

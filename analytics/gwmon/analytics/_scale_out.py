@@ -63,6 +63,7 @@ from gwmon.storage import InfluxClient
 logger = logging.getLogger("gwmon.analytics.scale_out")
 
 _READINGS_PER_HANDOFF = 10_000
+_RECHECK_S = 0.5
 
 
 def partition_of(probe_id: str, partitions: int) -> int:
@@ -364,6 +365,18 @@ class PartitionedObserver:
                 self._flushing = False
         return True
 
+    def wait_idle(self, timeout: float = 60.0) -> bool:
+        """Wait until every reading released for evaluation is evaluated (held ones stay
+        held); True when so."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._ready or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._evaluator.is_alive():
+                    return False
+                self._cond.wait(min(left, 0.5))
+        return True
+
     def stop(self) -> None:
         """Shutdown signal: hand-offs of the final flush still wait a little for the
         broker, but no longer for a partition without an owner."""
@@ -459,7 +472,8 @@ class PartitionedObserver:
                     taken, self._ready = self._ready, []
                     self._busy += 1
                     return taken
-                self._cond.wait(None if next_due is None else next_due - now)
+                # Now and then, not only at `next_due`: the clock may be a test's.
+                self._cond.wait(_RECHECK_S if next_due is None else min(next_due - now, _RECHECK_S))
 
     def _evaluate_loop(self) -> None:
         while taken := self._due():

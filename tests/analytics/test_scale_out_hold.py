@@ -24,8 +24,16 @@ from hypothesis import strategies as st
 from analytics.analytics_helpers import probe, reading, registry
 from analytics.test_scale_out import FakeLink
 from gwmon.analytics import AnalyticsObserver, PartitionedObserver, partition_of
-from gwmon.analytics._handoff import HandoffLink, LinkSettings, encode_handoff
-from gwmon.analytics._scale_out import OnHandoff, owned_registry
+from gwmon.analytics._handoff import (
+    HandoffLink,
+    LinkSettings,
+    decode_handoff,
+    encode_handoff,
+    encode_handoff_rows,
+    handoff_rows,
+)
+from gwmon.analytics._rows import readings_of_columns
+from gwmon.analytics._scale_out import OnHandoff, _Columns, _packs_of, _Released, owned_registry
 from gwmon.analytics._settings import load_settings
 from gwmon.ingest import Reading, load_config
 from gwmon.storage import InfluxClient
@@ -171,7 +179,8 @@ def test_packs_split_over_the_group_are_evaluated_as_one_process_does_in_order(
         checks = []
         for number, pack in enumerate(rest):
             if split[number % len(split)]:
-                observer.batch_stored(pack)  # this process's message
+                # This process's message, as the ingest hands it over (with columns).
+                observer.batch_stored(_Released(_packs_of(pack)) if number % 2 else pack)
                 checks.append(observer.batch_done())
             else:
                 link.on_message("gwmon/v1/analytics/0", handoff(pack))  # the other's
@@ -269,3 +278,49 @@ def test_the_link_acknowledges_received_handoffs_in_arrival_order_when_each_is_d
     assert acked == [1]
     dones[1]()
     assert acked == [1, 2, 3]
+
+
+column_packs = st.lists(
+    st.builds(
+        lambda probe_id, arrival_ns, rows: _Columns(
+            probe_id,
+            arrival_ns,
+            [row[0] for row in rows],
+            [row[1] for row in rows],
+            [row[2] for row in rows],
+            [row[3] for row in rows],
+            [row[4] for row in rows],
+        ),
+        st.sampled_from(["LE-01", "WU-03", "TH-02"]),
+        st.integers(0, 2**62),
+        st.lists(
+            st.tuples(
+                st.sampled_from(["nitrate", "level", "depth"]),
+                st.integers(-(2**62), 2**62),
+                st.floats(allow_nan=False, allow_infinity=False),
+                st.sampled_from(["nitrate", "level", "depth_raw"]),
+                st.booleans(),
+            ),
+            min_size=1,
+            max_size=6,
+        ),
+    ),
+    max_size=6,
+)
+
+
+@given(packs=column_packs)
+def test_a_handoff_made_from_the_ingests_columns_holds_exactly_their_readings(
+    packs: list[_Columns],
+) -> None:
+    readings = readings_of_columns(list(packs))
+    from_columns = encode_handoff_rows(
+        handoff_rows(packs), partitions=16, partition=3, sender="gwmon-a"
+    )
+    assert from_columns == encode_handoff(readings, partitions=16, partition=3, sender="gwmon-a")
+    assert decode_handoff(from_columns).readings == readings
+    # And back to columns for the owner: the same readings, message by message.
+    assert readings_of_columns(_packs_of(readings)) == sorted(
+        readings,
+        key=lambda r: [(p.probe, p.arrival_ns) for p in packs].index((r.probe, r.arrival_ns)),
+    )

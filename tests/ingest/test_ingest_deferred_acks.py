@@ -11,9 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from gwmon.ingest import Reading
+from gwmon.ingest import (
+    BarometricSettings,
+    CompensatingObserver,
+    Compensator,
+    Reading,
+    load_config,
+    load_configured_registry,
+)
 from gwmon.ingest._source import InboundMessage
 from gwmon.ingest.devservers import InfluxDatabase, MosquittoServer
+from gwmon.storage import InfluxClient
 from ingest_helpers import data_topic, pack, publish, running_service, wait_until, write_config
 
 
@@ -87,3 +95,22 @@ def test_batches_are_acknowledged_when_their_observer_finished_them_oldest_first
         publish(mosquitto, nitrate(5, 1))
         wait_until(lambda: observer.batches == [3, 2, 1], what="third batch seen")
     assert acks == [3, 2]
+
+
+def test_the_barometric_compensation_in_front_passes_the_check_on(
+    tmp_path: Path, mosquitto: MosquittoServer, influx_db: InfluxDatabase
+) -> None:
+    config = load_config(write_config(tmp_path, mosquitto, influx_db))
+    inner = Background()
+    compensated = CompensatingObserver(
+        Compensator(
+            load_configured_registry(config), InfluxClient(config.influxdb), BarometricSettings()
+        ),
+        inner,
+    )
+    assert compensated.batch_done() is None  # nothing seen yet
+    inner.batch_stored([])
+    check = compensated.batch_done()
+    assert check is not None and not check()
+    inner.finished[0].set()
+    assert check()

@@ -32,6 +32,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
+from itertools import repeat
 
 import orjson
 import paho.mqtt.client as mqtt
@@ -44,7 +45,7 @@ from pydantic import SecretStr
 
 from gwmon.backoff import Backoff
 from gwmon.config import GwmonError
-from gwmon.ingest import MqttSettings, Reading
+from gwmon.ingest import MqttSettings, Reading, ReadingColumns
 
 logger = logging.getLogger("gwmon.analytics.handoff")
 
@@ -71,13 +72,40 @@ class Handoff:
     readings: list[Reading]
 
 
+HandoffRow = tuple[str, str, int, float, str, int, bool]
+
+
 def encode_handoff(
     readings: Sequence[Reading], *, partitions: int, partition: int, sender: str
 ) -> bytes:
     rows = [
-        [r.probe, r.quantity, r.time_ns, r.value, r.record_name, r.arrival_ns, r.censored]
+        (r.probe, r.quantity, r.time_ns, r.value, r.record_name, r.arrival_ns, r.censored)
         for r in readings
     ]
+    return encode_handoff_rows(rows, partitions=partitions, partition=partition, sender=sender)
+
+
+def handoff_rows(packs: Sequence[ReadingColumns]) -> list[HandoffRow]:
+    """The rows of a hand-off for the readings of `packs` (columns, in order)."""
+    rows: list[HandoffRow] = []
+    for pack in packs:
+        count = len(pack.times_ns)
+        rows += zip(
+            repeat(pack.probe, count),
+            pack.quantities,
+            pack.times_ns,
+            pack.values,
+            pack.record_names,
+            repeat(pack.arrival_ns, count),
+            pack.censored,
+            strict=True,
+        )
+    return rows
+
+
+def encode_handoff_rows(
+    rows: Sequence[HandoffRow], *, partitions: int, partition: int, sender: str
+) -> bytes:
     body = {
         "v": HANDOFF_VERSION,
         "partitions": partitions,

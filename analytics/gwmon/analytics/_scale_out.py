@@ -38,11 +38,11 @@ import math
 import threading
 import time
 import zlib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, overload
 
 from gwmon.analytics._book import AlertBook
 from gwmon.analytics._handoff import (
@@ -50,14 +50,23 @@ from gwmon.analytics._handoff import (
     HandoffRejected,
     LinkSettings,
     decode_handoff,
-    encode_handoff,
+    encode_handoff_rows,
+    handoff_rows,
 )
 from gwmon.analytics._model import Alert, AlertListener
 from gwmon.analytics._observer import AnalyticsObserver
+from gwmon.analytics._rows import readings_of_columns
 from gwmon.analytics._settings import AnalyticsSettings, ScaleOutSettings, load_settings
 from gwmon.analytics._stats import AnalyticsStats
 from gwmon.config import ConfigProblem, config_error, read_secret_file
-from gwmon.ingest import GwmonConfig, Reading, Registry, topic_root
+from gwmon.ingest import (
+    ColumnarReadings,
+    GwmonConfig,
+    Reading,
+    ReadingColumns,
+    Registry,
+    topic_root,
+)
 from gwmon.storage import InfluxClient
 
 logger = logging.getLogger("gwmon.analytics.scale_out")
@@ -172,19 +181,64 @@ def owned_registry(registry: Registry, scale: ScaleOutSettings) -> Registry:
     return Registry(probes=probes, path=registry.path)
 
 
+@dataclass(slots=True)
+class _Columns:
+    """Readings of one probe and one arrival as columns (`ReadingColumns`)."""
+
+    probe: str
+    arrival_ns: int
+    quantities: list[str] = field(default_factory=list)
+    times_ns: list[int] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    record_names: list[str] = field(default_factory=list)
+    censored: list[bool] = field(default_factory=list)
+
+
+class _Released(Sequence[Reading]):
+    """Readings released together, for the inner observer: as the messages' columns
+    (`ColumnarReadings`, its fast way in) and, made when asked, as `Reading`s."""
+
+    def __init__(self, packs: list[ReadingColumns]) -> None:
+        self._packs = packs
+        self._count = sum(len(pack.times_ns) for pack in packs)
+        self._readings: list[Reading] | None = None
+
+    def columns(self) -> list[ReadingColumns]:
+        return self._packs
+
+    def _all(self) -> list[Reading]:
+        if self._readings is None:
+            self._readings = readings_of_columns(self._packs)
+        return self._readings
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, index: int) -> Reading: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Reading]: ...
+
+    def __getitem__(self, index: int | slice) -> Reading | Sequence[Reading]:
+        return self._all()[index]
+
+    def __iter__(self) -> Iterator[Reading]:
+        return iter(self._all())
+
+
 class _Waiting:
     """Readings of one probe and one arrival (one message, mostly) waiting for
     evaluation: their times, when they go at the latest (`due`), and their source."""
 
-    __slots__ = ("due", "newest_ns", "oldest_ns", "readings", "source")
+    __slots__ = ("due", "newest_ns", "oldest_ns", "pack", "source")
 
-    def __init__(self, readings: list[Reading], source: _Source, due: float) -> None:
-        self.readings = readings
+    def __init__(self, pack: ReadingColumns, source: _Source, due: float) -> None:
+        self.pack = pack
         self.source = source
         self.due = due
-        times = [reading.time_ns for reading in readings]
-        self.oldest_ns = min(times)
-        self.newest_ns = max(times)
+        self.oldest_ns = min(pack.times_ns)
+        self.newest_ns = max(pack.times_ns)
 
 
 class _Source:
@@ -211,16 +265,22 @@ class _Source:
             self.done()
 
 
-def _by_probe_and_arrival(readings: Sequence[Reading]) -> dict[tuple[str, int], list[Reading]]:
-    groups: dict[tuple[str, int], list[Reading]] = {}
-    for reading in readings:
-        key = (reading.probe, reading.arrival_ns)
-        group = groups.get(key)
-        if group is None:
-            groups[key] = [reading]
-        else:
-            group.append(reading)
-    return groups
+def _packs_of(readings: Sequence[Reading]) -> list[ReadingColumns]:
+    """The readings as columns, one per probe and arrival (the ingest's messages)."""
+    if isinstance(readings, ColumnarReadings):
+        return list(readings.columns())
+    groups: dict[tuple[str, int], _Columns] = {}
+    for r in readings:
+        key = (r.probe, r.arrival_ns)
+        pack = groups.get(key)
+        if pack is None:
+            pack = groups[key] = _Columns(r.probe, r.arrival_ns)
+        pack.quantities.append(r.quantity)
+        pack.times_ns.append(r.time_ns)
+        pack.values.append(r.value)
+        pack.record_names.append(r.record_name)
+        pack.censored.append(r.censored)
+    return list(groups.values())
 
 
 class PartitionedObserver:
@@ -312,21 +372,23 @@ class PartitionedObserver:
 
     # -- BatchObserver -----------------------------------------------------------------------------
     def batch_stored(self, readings: Sequence[Reading]) -> None:
-        own: list[Reading] = []
-        others: dict[int, list[Reading]] = {}
+        # By message (the ingest's columns): no `Reading` object per reading.
+        own: list[ReadingColumns] = []
+        others: dict[int, list[ReadingColumns]] = {}
         partitions = self.scale.partitions
         owned = self.owned
-        for reading in readings:
-            partition = partition_of(reading.probe, partitions)
+        for pack in _packs_of(readings):
+            partition = partition_of(pack.probe, partitions)
             if partition in owned:
-                own.append(reading)
+                own.append(pack)
             else:
-                others.setdefault(partition, []).append(reading)
+                others.setdefault(partition, []).append(pack)
         sent = []
         for partition, group in sorted(others.items()):
-            for start in range(0, len(group), _READINGS_PER_HANDOFF):
-                chunk = group[start : start + _READINGS_PER_HANDOFF]
-                payload = encode_handoff(
+            rows = handoff_rows(group)
+            for start in range(0, len(rows), _READINGS_PER_HANDOFF):
+                chunk = rows[start : start + _READINGS_PER_HANDOFF]
+                payload = encode_handoff_rows(
                     chunk, partitions=partitions, partition=partition, sender=self.sender
                 )
                 sent.append(
@@ -411,13 +473,13 @@ class PartitionedObserver:
         )
 
     # -- the hold ---------------------------------------------------------------------------------
-    def _hold(self, readings: Sequence[Reading], done: Callable[[], None] | None = None) -> _Source:
-        groups = _by_probe_and_arrival(readings)
-        source = _Source(len(groups), done)
+    def _hold(self, packs: list[ReadingColumns], done: Callable[[], None] | None = None) -> _Source:
+        source = _Source(len(packs), done)
         due = self._clock() + self.hold_s
         with self._cond:
-            for (probe_id, _), group in groups.items():
-                waiting = _Waiting(group, source, due)
+            for pack in packs:
+                waiting = _Waiting(pack, source, due)
+                probe_id = pack.probe
                 if probe_id not in self._steps_ns:  # not ours to hold (the inner logs it)
                     self._ready.append(waiting)
                     continue
@@ -485,7 +547,7 @@ class PartitionedObserver:
                     self._cond.notify_all()
 
     def _evaluate(self, taken: list[_Waiting]) -> None:
-        readings = [r for waiting in taken for r in waiting.readings]
+        readings = _Released([waiting.pack for waiting in taken])
         self.stats.releases += 1
         try:
             self.inner.batch_stored(readings)
@@ -523,7 +585,7 @@ class PartitionedObserver:
             return
         self.stats.received += 1
         self.stats.received_readings += len(handoff.readings)
-        self._hold(handoff.readings, done)
+        self._hold(_packs_of(handoff.readings), done)
 
 
 def _all_of(checks: list[Callable[[], bool]]) -> Callable[[], bool] | None:

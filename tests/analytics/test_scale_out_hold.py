@@ -27,13 +27,15 @@ from gwmon.analytics import AnalyticsObserver, PartitionedObserver, partition_of
 from gwmon.analytics._handoff import (
     HandoffLink,
     LinkSettings,
+    ProbeColumns,
     decode_handoff,
+    decode_handoff_columns,
     encode_handoff,
     encode_handoff_rows,
     handoff_rows,
 )
 from gwmon.analytics._rows import readings_of_columns
-from gwmon.analytics._scale_out import OnHandoff, _Columns, _packs_of, _Released, owned_registry
+from gwmon.analytics._scale_out import OnHandoff, _packs_of, _Released, owned_registry
 from gwmon.analytics._settings import load_settings
 from gwmon.ingest import Reading, load_config
 from gwmon.storage import InfluxClient
@@ -282,7 +284,7 @@ def test_the_link_acknowledges_received_handoffs_in_arrival_order_when_each_is_d
 
 column_packs = st.lists(
     st.builds(
-        lambda probe_id, arrival_ns, rows: _Columns(
+        lambda probe_id, arrival_ns, rows: ProbeColumns(
             probe_id,
             arrival_ns,
             [row[0] for row in rows],
@@ -311,7 +313,7 @@ column_packs = st.lists(
 
 @given(packs=column_packs)
 def test_a_handoff_made_from_the_ingests_columns_holds_exactly_their_readings(
-    packs: list[_Columns],
+    packs: list[ProbeColumns],
 ) -> None:
     readings = readings_of_columns(list(packs))
     from_columns = encode_handoff_rows(
@@ -319,6 +321,10 @@ def test_a_handoff_made_from_the_ingests_columns_holds_exactly_their_readings(
     )
     assert from_columns == encode_handoff(readings, partitions=16, partition=3, sender="gwmon-a")
     assert decode_handoff(from_columns).readings == readings
+    assert readings_of_columns(list(decode_handoff_columns(from_columns).packs)) == sorted(
+        readings,
+        key=lambda r: [(p.probe, p.arrival_ns) for p in packs].index((r.probe, r.arrival_ns)),
+    )
     # And back to columns for the owner: the same readings, message by message.
     assert readings_of_columns(_packs_of(readings)) == sorted(
         readings,

@@ -30,7 +30,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from itertools import repeat
 
@@ -130,7 +130,7 @@ def _integer(value: object, what: str, low: int, high: int) -> int:
     return value
 
 
-def _reading(row: object) -> Reading:
+def _row(row: object) -> HandoffRow:
     if not isinstance(row, list) or len(row) != 7:
         msg = "a reading must be a list of 7 values"
         raise HandoffRejected(msg)
@@ -141,19 +141,20 @@ def _reading(row: object) -> Reading:
     if not isinstance(censored, bool):
         msg = "a reading's censored flag must be true or false"
         raise HandoffRejected(msg)
-    return Reading(
-        probe=_name(probe, "probe"),
-        quantity=_name(quantity, "quantity"),
-        time_ns=_integer(time_ns, "time_ns", -(2**63), 2**63 - 1),
-        value=float(value),
-        record_name=_name(record_name, "record_name"),
-        arrival_ns=_integer(arrival_ns, "arrival_ns", 0, 2**63 - 1),
-        censored=censored,
+    return (
+        _name(probe, "probe"),
+        _name(quantity, "quantity"),
+        _integer(time_ns, "time_ns", -(2**63), 2**63 - 1),
+        float(value),
+        _name(record_name, "record_name"),
+        _integer(arrival_ns, "arrival_ns", 0, 2**63 - 1),
+        censored,
     )
 
 
-def decode_handoff(payload: bytes) -> Handoff:
-    """The hand-off in `payload`; HandoffRejected (constant work before the size check)."""
+def _checked(payload: bytes) -> tuple[int, int, str, list[HandoffRow]]:
+    """Partitions, partition, sender and rows of a hand-off; HandoffRejected (constant
+    work before the size check)."""
     if len(payload) > MAX_HANDOFF_BYTES:
         msg = f"larger than {MAX_HANDOFF_BYTES} bytes"
         raise HandoffRejected(msg)
@@ -172,7 +173,64 @@ def decode_handoff(payload: bytes) -> Handoff:
         msg = f"readings must be a list of at most {MAX_HANDOFF_READINGS}"
         raise HandoffRejected(msg)
     sender = _name(body.get("from"), "from")
-    return Handoff(partitions, partition, sender, [_reading(row) for row in rows])
+    return partitions, partition, sender, [_row(row) for row in rows]
+
+
+def decode_handoff(payload: bytes) -> Handoff:
+    """The hand-off in `payload`; HandoffRejected (constant work before the size check)."""
+    partitions, partition, sender, rows = _checked(payload)
+    readings = [
+        Reading(probe, quantity, time_ns, value, name, arrival_ns, censored=censored)
+        for probe, quantity, time_ns, value, name, arrival_ns, censored in rows
+    ]
+    return Handoff(partitions, partition, sender, readings)
+
+
+@dataclass(slots=True)
+class ProbeColumns:
+    """Readings of one probe and one arrival as columns (`ReadingColumns`)."""
+
+    probe: str
+    arrival_ns: int
+    quantities: list[str] = field(default_factory=list)
+    times_ns: list[int] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    record_names: list[str] = field(default_factory=list)
+    censored: list[bool] = field(default_factory=list)
+
+    def add(self, quantity: str, time_ns: int, value: float, name: str, censored: bool) -> None:
+        self.quantities.append(quantity)
+        self.times_ns.append(time_ns)
+        self.values.append(value)
+        self.record_names.append(name)
+        self.censored.append(censored)
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffColumns:
+    """One decoded hand-off message, its readings as columns per probe and arrival
+    (the messages they came in; in the order their first reading came)."""
+
+    partitions: int
+    partition: int
+    sender: str
+    packs: list[ProbeColumns]
+
+    @property
+    def count(self) -> int:
+        return sum(len(pack.times_ns) for pack in self.packs)
+
+
+def decode_handoff_columns(payload: bytes) -> HandoffColumns:
+    """`decode_handoff` without a `Reading` per reading: the same readings, as columns."""
+    partitions, partition, sender, rows = _checked(payload)
+    packs: dict[tuple[str, int], ProbeColumns] = {}
+    for probe, quantity, time_ns, value, name, arrival_ns, censored in rows:
+        pack = packs.get((probe, arrival_ns))
+        if pack is None:
+            pack = packs[(probe, arrival_ns)] = ProbeColumns(probe, arrival_ns)
+        pack.add(quantity, time_ns, value, name, censored)
+    return HandoffColumns(partitions, partition, sender, list(packs.values()))
 
 
 @dataclass(frozen=True, slots=True)

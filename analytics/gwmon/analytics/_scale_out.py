@@ -39,7 +39,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol, overload
@@ -49,7 +49,8 @@ from gwmon.analytics._handoff import (
     HandoffLink,
     HandoffRejected,
     LinkSettings,
-    decode_handoff,
+    ProbeColumns,
+    decode_handoff_columns,
     encode_handoff_rows,
     handoff_rows,
 )
@@ -181,19 +182,6 @@ def owned_registry(registry: Registry, scale: ScaleOutSettings) -> Registry:
     return Registry(probes=probes, path=registry.path)
 
 
-@dataclass(slots=True)
-class _Columns:
-    """Readings of one probe and one arrival as columns (`ReadingColumns`)."""
-
-    probe: str
-    arrival_ns: int
-    quantities: list[str] = field(default_factory=list)
-    times_ns: list[int] = field(default_factory=list)
-    values: list[float] = field(default_factory=list)
-    record_names: list[str] = field(default_factory=list)
-    censored: list[bool] = field(default_factory=list)
-
-
 class _Released(Sequence[Reading]):
     """Readings released together, for the inner observer: as the messages' columns
     (`ColumnarReadings`, its fast way in) and, made when asked, as `Reading`s."""
@@ -269,17 +257,12 @@ def _packs_of(readings: Sequence[Reading]) -> list[ReadingColumns]:
     """The readings as columns, one per probe and arrival (the ingest's messages)."""
     if isinstance(readings, ColumnarReadings):
         return list(readings.columns())
-    groups: dict[tuple[str, int], _Columns] = {}
+    groups: dict[tuple[str, int], ProbeColumns] = {}
     for r in readings:
-        key = (r.probe, r.arrival_ns)
-        pack = groups.get(key)
+        pack = groups.get((r.probe, r.arrival_ns))
         if pack is None:
-            pack = groups[key] = _Columns(r.probe, r.arrival_ns)
-        pack.quantities.append(r.quantity)
-        pack.times_ns.append(r.time_ns)
-        pack.values.append(r.value)
-        pack.record_names.append(r.record_name)
-        pack.censored.append(r.censored)
+            pack = groups[(r.probe, r.arrival_ns)] = ProbeColumns(r.probe, r.arrival_ns)
+        pack.add(r.quantity, r.time_ns, r.value, r.record_name, r.censored)
     return list(groups.values())
 
 
@@ -562,7 +545,7 @@ class PartitionedObserver:
     # -- hand-offs from the other processes (the link's worker thread) ---------------------------
     def _on_handoff(self, topic: str, payload: bytes, done: Callable[[], None]) -> None:
         try:
-            handoff = decode_handoff(payload)
+            handoff = decode_handoff_columns(payload)
             if handoff.partitions != self.scale.partitions:
                 msg = (
                     f"sent by {handoff.sender} with partitions = {handoff.partitions}, here "
@@ -571,9 +554,9 @@ class PartitionedObserver:
                 )
                 raise HandoffRejected(msg)
             wrong = {
-                r.probe
-                for r in handoff.readings
-                if partition_of(r.probe, self.scale.partitions) not in self.owned
+                pack.probe
+                for pack in handoff.packs
+                if partition_of(pack.probe, self.scale.partitions) not in self.owned
             }
             if handoff.partition not in self.owned or wrong:
                 msg = f"holds probes of partitions not owned here ({sorted(wrong)[:5]})"
@@ -584,8 +567,8 @@ class PartitionedObserver:
             done()
             return
         self.stats.received += 1
-        self.stats.received_readings += len(handoff.readings)
-        self._hold(_packs_of(handoff.readings), done)
+        self.stats.received_readings += handoff.count
+        self._hold(list(handoff.packs), done)
 
 
 def _all_of(checks: list[Callable[[], bool]]) -> Callable[[], bool] | None:

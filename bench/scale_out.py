@@ -9,6 +9,8 @@ evaluated by analytics (the readings the analytics state files retain, `history`
 and the readings of `history_run` rows, which hold each distinct reading once: the
 re-evaluation horizon is set long enough that nothing is pruned).
 Rounds alternate 1 and 2 processes; medians of the rounds and the ratio 2 : 1.
+`--profile` samples every member with py-spy (all threads) and prints a summary per
+thread; the raw stacks stay in the work folder's `profile/`.
 
     .venv/bin/python -m bench.scale_out               # 3 rounds, 250 packs per publisher
     .venv/bin/python -m bench.scale_out --quick       # 1 round, 30 packs per publisher

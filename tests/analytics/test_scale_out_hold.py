@@ -34,8 +34,9 @@ from gwmon.analytics._handoff import (
     encode_handoff_rows,
     handoff_rows,
 )
+from gwmon.analytics._hold import Released, packs_of
 from gwmon.analytics._rows import readings_of_columns
-from gwmon.analytics._scale_out import OnHandoff, _packs_of, _Released, owned_registry
+from gwmon.analytics._scale_out import OnHandoff, owned_registry
 from gwmon.analytics._settings import load_settings
 from gwmon.ingest import Reading, load_config
 from gwmon.storage import InfluxClient
@@ -182,7 +183,7 @@ def test_packs_split_over_the_group_are_evaluated_as_one_process_does_in_order(
         for number, pack in enumerate(rest):
             if split[number % len(split)]:
                 # This process's message, as the ingest hands it over (with columns).
-                observer.batch_stored(_Released(_packs_of(pack)) if number % 2 else pack)
+                observer.batch_stored(Released(packs_of(pack)) if number % 2 else pack)
                 checks.append(observer.batch_done())
             else:
                 link.on_message("gwmon/v1/analytics/0", handoff(pack))  # the other's
@@ -326,7 +327,7 @@ def test_a_handoff_made_from_the_ingests_columns_holds_exactly_their_readings(
         key=lambda r: [(p.probe, p.arrival_ns) for p in packs].index((r.probe, r.arrival_ns)),
     )
     # And back to columns for the owner: the same readings, message by message.
-    assert readings_of_columns(_packs_of(readings)) == sorted(
+    assert readings_of_columns(packs_of(readings)) == sorted(
         readings,
         key=lambda r: [(p.probe, p.arrival_ns) for p in packs].index((r.probe, r.arrival_ns)),
     )

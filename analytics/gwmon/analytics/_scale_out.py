@@ -34,34 +34,30 @@ duplicate changes nothing.
 from __future__ import annotations
 
 import logging
-import math
-import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol, overload
+from typing import Protocol
 
 from gwmon.analytics._book import AlertBook
 from gwmon.analytics._handoff import (
     HandoffLink,
     HandoffRejected,
     LinkSettings,
-    ProbeColumns,
     decode_handoff_columns,
     encode_handoff_rows,
     handoff_rows,
 )
+from gwmon.analytics._hold import Released, ReorderHold, packs_of
 from gwmon.analytics._model import Alert, AlertListener
 from gwmon.analytics._observer import AnalyticsObserver
-from gwmon.analytics._rows import readings_of_columns
 from gwmon.analytics._settings import AnalyticsSettings, ScaleOutSettings, load_settings
 from gwmon.analytics._stats import AnalyticsStats
 from gwmon.config import ConfigProblem, config_error, read_secret_file
 from gwmon.ingest import (
-    ColumnarReadings,
     GwmonConfig,
     Reading,
     ReadingColumns,
@@ -73,7 +69,6 @@ from gwmon.storage import InfluxClient
 logger = logging.getLogger("gwmon.analytics.scale_out")
 
 _READINGS_PER_HANDOFF = 10_000
-_RECHECK_S = 0.5
 
 
 def partition_of(probe_id: str, partitions: int) -> int:
@@ -168,7 +163,6 @@ class ScaleOutStats:
     received_readings: int = 0
     rejected: int = 0
     errors: int = 0
-    releases: int = 0  # evaluations of the readings due together
 
 
 def owned_registry(registry: Registry, scale: ScaleOutSettings) -> Registry:
@@ -180,90 +174,6 @@ def owned_registry(registry: Registry, scale: ScaleOutSettings) -> Registry:
         if partition_of(probe_id, scale.partitions) in owned
     }
     return Registry(probes=probes, path=registry.path)
-
-
-class _Released(Sequence[Reading]):
-    """Readings released together, for the inner observer: as the messages' columns
-    (`ColumnarReadings`, its fast way in) and, made when asked, as `Reading`s."""
-
-    def __init__(self, packs: list[ReadingColumns]) -> None:
-        self._packs = packs
-        self._count = sum(len(pack.times_ns) for pack in packs)
-        self._readings: list[Reading] | None = None
-
-    def columns(self) -> list[ReadingColumns]:
-        return self._packs
-
-    def _all(self) -> list[Reading]:
-        if self._readings is None:
-            self._readings = readings_of_columns(self._packs)
-        return self._readings
-
-    def __len__(self) -> int:
-        return self._count
-
-    @overload
-    def __getitem__(self, index: int) -> Reading: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[Reading]: ...
-
-    def __getitem__(self, index: int | slice) -> Reading | Sequence[Reading]:
-        return self._all()[index]
-
-    def __iter__(self) -> Iterator[Reading]:
-        return iter(self._all())
-
-
-class _Waiting:
-    """Readings of one probe and one arrival (one message, mostly) waiting for
-    evaluation: their times, when they go at the latest (`due`), and their source."""
-
-    __slots__ = ("due", "newest_ns", "oldest_ns", "pack", "source")
-
-    def __init__(self, pack: ReadingColumns, source: _Source, due: float) -> None:
-        self.pack = pack
-        self.source = source
-        self.due = due
-        self.oldest_ns = min(pack.times_ns)
-        self.newest_ns = max(pack.times_ns)
-
-
-class _Source:
-    """An ingest batch or a received hand-off: `done` runs once all of its waiting
-    readings were evaluated."""
-
-    __slots__ = ("done", "evaluated", "left")
-
-    def __init__(self, left: int, done: Callable[[], None] | None = None) -> None:
-        self.left = left
-        self.done = done
-        self.evaluated = threading.Event()
-        if left == 0:
-            self._finish()
-
-    def one_done(self) -> None:
-        self.left -= 1
-        if self.left == 0:
-            self._finish()
-
-    def _finish(self) -> None:
-        self.evaluated.set()
-        if self.done is not None:
-            self.done()
-
-
-def _packs_of(readings: Sequence[Reading]) -> list[ReadingColumns]:
-    """The readings as columns, one per probe and arrival (the ingest's messages)."""
-    if isinstance(readings, ColumnarReadings):
-        return list(readings.columns())
-    groups: dict[tuple[str, int], ProbeColumns] = {}
-    for r in readings:
-        pack = groups.get((r.probe, r.arrival_ns))
-        if pack is None:
-            pack = groups[(r.probe, r.arrival_ns)] = ProbeColumns(r.probe, r.arrival_ns)
-        pack.add(r.quantity, r.time_ns, r.value, r.record_name, r.censored)
-    return list(groups.values())
 
 
 class PartitionedObserver:
@@ -302,26 +212,13 @@ class PartitionedObserver:
         self.stats = ScaleOutStats()
         self.sender = inner.config.mqtt.client_id
         self.hold_s = scale.reorder_hold_s if hold_s is None else hold_s
-        self._clock = clock
-        # Per probe: the readings held after a gap (by oldest time), and the newest
-        # time released for evaluation; what is released, waiting for the thread.
-        self._held: dict[str, list[_Waiting]] = {}
-        self._newest_ns: dict[str, int] = {}
-        self._ready: list[_Waiting] = []
-        self._steps_ns = {
+        steps_ns = {
             probe.probe_id: int(probe.expected_interval_s * 1.5 * 1e9) for probe in inner.registry
         }
-        self._busy = 0  # releases being evaluated
-        self._flushing = False
-        self._closing = False
-        self._cond = threading.Condition()
+        self._hold = ReorderHold(self._evaluate, steps_ns, self.hold_s, clock=clock)
         self._check: Callable[[], bool] | None = None
-        self._evaluator = threading.Thread(
-            target=self._evaluate_loop, name="gwmon-analytics-scale-out", daemon=True
-        )
         topics = tuple(partition_topic(scale.topic, p) for p in sorted(self.owned))
         self.link = link_of(topics, self._on_handoff)
-        self._evaluator.start()
         self.link.start()
         logger.info(
             "analytics scale-out: %d of %d partitions owned (%s), %d probes evaluated here, "
@@ -360,7 +257,7 @@ class PartitionedObserver:
         others: dict[int, list[ReadingColumns]] = {}
         partitions = self.scale.partitions
         owned = self.owned
-        for pack in _packs_of(readings):
+        for pack in packs_of(readings):
             partition = partition_of(pack.probe, partitions)
             if partition in owned:
                 own.append(pack)
@@ -382,7 +279,7 @@ class PartitionedObserver:
         if sent:
             checks.append(self.link.track(sent))
         if own:
-            checks.append(self._hold(own).evaluated.is_set)
+            checks.append(self._hold.hold(own).evaluated.is_set)
         self._check = _all_of(checks)
 
     def batch_done(self) -> Callable[[], bool] | None:
@@ -396,31 +293,12 @@ class PartitionedObserver:
 
     def settle(self, timeout: float = 60.0) -> bool:
         """Evaluate every reading waiting now, without the hold; True when done."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            self._flushing = True
-            self._cond.notify_all()
-            try:
-                while self._ready or self._held or self._busy:
-                    left = deadline - time.monotonic()
-                    if left <= 0 or not self._evaluator.is_alive():
-                        return False
-                    self._cond.wait(min(left, 0.5))
-            finally:
-                self._flushing = False
-        return True
+        return self._hold.settle(timeout)
 
     def wait_idle(self, timeout: float = 60.0) -> bool:
         """Wait until every reading released for evaluation is evaluated (held ones stay
         held); True when so."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while self._ready or self._busy:
-                left = deadline - time.monotonic()
-                if left <= 0 or not self._evaluator.is_alive():
-                    return False
-                self._cond.wait(min(left, 0.5))
-        return True
+        return self._hold.wait_idle(timeout)
 
     def stop(self) -> None:
         """Shutdown signal: hand-offs of the final flush still wait a little for the
@@ -434,10 +312,7 @@ class PartitionedObserver:
         self.link.stop_receiving()
         if not self.settle():
             logger.error("analytics did not finish the readings waiting for evaluation")
-        with self._cond:
-            self._closing = True
-            self._cond.notify_all()
-        self._evaluator.join(60)
+        self._hold.close()
         self.link.close()
         self.inner.close()
         logger.info(
@@ -450,88 +325,12 @@ class PartitionedObserver:
             self.stats.rejected,
             self.stats.errors,
             self.inner.stats.readings,
-            self.stats.releases,
+            self._hold.releases,
             self.inner.stats.replays,
             self.inner.stats.flags,
         )
 
-    # -- the hold ---------------------------------------------------------------------------------
-    def _hold(self, packs: list[ReadingColumns], done: Callable[[], None] | None = None) -> _Source:
-        source = _Source(len(packs), done)
-        due = self._clock() + self.hold_s
-        with self._cond:
-            for pack in packs:
-                waiting = _Waiting(pack, source, due)
-                probe_id = pack.probe
-                if probe_id not in self._steps_ns:  # not ours to hold (the inner logs it)
-                    self._ready.append(waiting)
-                    continue
-                held = self._held.setdefault(probe_id, [])
-                held.append(waiting)
-                self._release(probe_id, held)
-            self._cond.notify_all()
-        return source
-
-    def _release(self, probe_id: str, held: list[_Waiting], *, now: float | None = None) -> None:
-        """Move the probe's held readings that continue (or lie before) what was released
-        to `_ready`, and those due by `now` (None: none are); under `_cond`."""
-        held.sort(key=lambda waiting: waiting.oldest_ns)
-        newest = self._newest_ns.get(probe_id)
-        step = self._steps_ns[probe_id]
-        keep = []
-        for waiting in held:
-            if (newest is not None and waiting.oldest_ns <= newest + step) or (
-                now is not None and waiting.due <= now
-            ):
-                self._ready.append(waiting)
-                newest = waiting.newest_ns if newest is None else max(newest, waiting.newest_ns)
-            else:
-                keep.append(waiting)
-        if newest is not None:
-            self._newest_ns[probe_id] = newest
-        if keep:
-            held[:] = keep
-        else:
-            del self._held[probe_id]
-
-    def _next_due(self) -> float | None:
-        return min((waiting.due for held in self._held.values() for waiting in held), default=None)
-
-    def _due(self) -> list[_Waiting]:
-        """Wait for readings to evaluate (all held ones when settling); [] when closing."""
-        with self._cond:
-            while True:
-                if self._closing:
-                    return []
-                next_due = self._next_due()
-                now = self._clock()
-                if self._flushing:
-                    now = math.inf
-                if next_due is not None and next_due <= now:
-                    for probe_id in [
-                        p for p, held in self._held.items() if any(w.due <= now for w in held)
-                    ]:
-                        self._release(probe_id, self._held[probe_id], now=now)
-                    continue
-                if self._ready:
-                    taken, self._ready = self._ready, []
-                    self._busy += 1
-                    return taken
-                # Now and then, not only at `next_due`: the clock may be a test's.
-                self._cond.wait(_RECHECK_S if next_due is None else min(next_due - now, _RECHECK_S))
-
-    def _evaluate_loop(self) -> None:
-        while taken := self._due():
-            try:
-                self._evaluate(taken)
-            finally:
-                with self._cond:
-                    self._busy -= 1
-                    self._cond.notify_all()
-
-    def _evaluate(self, taken: list[_Waiting]) -> None:
-        readings = _Released([waiting.pack for waiting in taken])
-        self.stats.releases += 1
+    def _evaluate(self, readings: Released) -> None:
         try:
             self.inner.batch_stored(readings)
         except Exception:
@@ -539,8 +338,6 @@ class PartitionedObserver:
             # (the readings are in InfluxDB; analytics can be re-run from there).
             self.stats.errors += 1
             logger.exception("analytics failed on %d readings", len(readings))
-        for waiting in taken:
-            waiting.source.one_done()
 
     # -- hand-offs from the other processes (the link's worker thread) ---------------------------
     def _on_handoff(self, topic: str, payload: bytes, done: Callable[[], None]) -> None:
@@ -568,7 +365,7 @@ class PartitionedObserver:
             return
         self.stats.received += 1
         self.stats.received_readings += handoff.count
-        self._hold(list(handoff.packs), done)
+        self._hold.hold(list(handoff.packs), done)
 
 
 def _all_of(checks: list[Callable[[], bool]]) -> Callable[[], bool] | None:

@@ -404,7 +404,12 @@ class IngestService:
                     self.counters.observer_errors += 1
                     logger.exception("observer %r failed on a batch", observer)
                 done = getattr(observer, "batch_done", None)
-                check = done() if done is not None else None
+                try:
+                    check = done() if done is not None else None
+                except Exception:
+                    self.counters.observer_errors += 1
+                    logger.exception("observer %r failed on a batch", observer)
+                    check = None
                 if check is not None:
                     checks.append(check)
         self._unacked.append((batch.messages, checks))

@@ -1,4 +1,4 @@
-"""Quiet runs (`ProbeEvaluator.quiet_run` / `apply_quiet`): a probe's in-order readings
+"""Quiet runs (`_quiet.quiet_run` / `apply_quiet`): a probe's in-order readings
 that flag nothing are fed per quantity and detector over the columns instead of one
 `feed` per reading (issue 11, target 1). Fed that way they give exactly what feeding them
 one by one gives: the same state file (retained readings, snapshots, checkpoints,

@@ -92,7 +92,7 @@ class AnalyticsObserver:
     # tests compare the fast one with).
     in_order_fast_path = True
     # Within that path, readings the evaluator finds to flag nothing are fed per quantity
-    # and detector (`ProbeEvaluator.quiet_run`); False feeds them one by one (tests
+    # and detector (`_quiet.quiet_run`); False feeds them one by one (tests
     # compare the two).
     quiet_runs = True
     # Fewer rows of a probe in a batch are fed one by one (cheaper; tests lower it).

@@ -207,7 +207,7 @@ class _QuietPart:
 
 
 class QuietRun:
-    """Rows `ProbeEvaluator.quiet_run` found to flag nothing, by quantity; `done`: how
+    """Rows `quiet_run` found to flag nothing, by quantity; `done`: how
     many `apply_quiet` has fed."""
 
     __slots__ = ("done", "parts", "rows", "times")

@@ -18,6 +18,7 @@ from gwmon.storage import (
     FieldValue,
     LineFormat,
     Point,
+    float_block_at_times,
     float_lines_at_times,
 )
 
@@ -86,16 +87,29 @@ class SeriesLines:
                     formats, columns.values, columns.times_ns, strict=True
                 )
             ]
-        # lag_s depends on the time only: once per measurement time, not per reading.
-        times = dict.fromkeys(columns.times_ns)
-        lags = {time_ns: ((arrival_ns - time_ns) / _NS,) for time_ns in times}
-        return float_lines_at_times(formats, columns.values, lags, columns.times_ns)
+        return float_lines_at_times(formats, columns.values, _lags(columns), columns.times_ns)
+
+    def reading_block(self, columns: PackColumns) -> bytes:
+        """`reading_lines(columns)` as one block of UTF-8 text, each line ending in a
+        newline (`LineBuffer.add_block`)."""
+        if len(columns) < _BULK_LINES or True in columns.censored:
+            return "".join([f"{line}\n" for line in self.reading_lines(columns)]).encode()
+        plain = self._plain
+        formats = [plain.get(q) or self._format(q, False) for q in columns.quantities]
+        return float_block_at_times(formats, columns.values, _lags(columns), columns.times_ns)
 
     def sequence_line(self, mark: SequenceMark) -> str:
         if self._sequence is None:
             self._sequence = SEQUENCE.line_format(_probe_tags(self._probe), ("seq", "lag_s"))
         lag_s = (mark.arrival_ns - mark.time_ns) / _NS
         return self._sequence.line((mark.seq, lag_s), mark.time_ns)
+
+
+def _lags(columns: PackColumns) -> dict[int, tuple[float]]:
+    """lag_s per measurement time: it depends on the time only, so once per distinct
+    time, not per reading."""
+    arrival_ns = columns.arrival_ns
+    return {time_ns: ((arrival_ns - time_ns) / _NS,) for time_ns in dict.fromkeys(columns.times_ns)}
 
 
 def reading_point(probe: Probe, reading: Reading) -> Point:

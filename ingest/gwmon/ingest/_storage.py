@@ -4,6 +4,7 @@ sequence marks, rejections, status and the ingest's own counters."""
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import cast
 
 from gwmon.ingest._pack import PackColumns
 from gwmon.ingest._registry import Probe
@@ -94,9 +95,11 @@ class SeriesLines:
         newline (`LineBuffer.add_block`)."""
         if len(columns) < _BULK_LINES or True in columns.censored:
             return "".join([f"{line}\n" for line in self.reading_lines(columns)]).encode()
-        plain = self._plain
-        formats = [plain.get(q) or self._format(q, False) for q in columns.quantities]
-        return float_block_at_times(formats, columns.values, _lags(columns), columns.times_ns)
+        formats = list(map(self._plain.get, columns.quantities))
+        if None in formats:
+            formats = [self._format(quantity, False) for quantity in columns.quantities]
+        known = cast("list[LineFormat]", formats)  # no None left (checked above)
+        return float_block_at_times(known, columns.values, _lags(columns), columns.times_ns)
 
     def sequence_line(self, mark: SequenceMark) -> str:
         if self._sequence is None:

@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
+from operator import attrgetter
 from typing import Literal
 
 import orjson
@@ -274,6 +275,9 @@ def _all_finite_floats(column: Sequence[object]) -> bool:
         return all(math.isfinite(value) for value in column)  # type: ignore[arg-type]
 
 
+_LAYOUT_OF = attrgetter("_layout")
+
+
 def _checked_rest(
     formats: Sequence[LineFormat],
     first: Sequence[float],
@@ -286,7 +290,7 @@ def _checked_rest(
     if len(formats) != count or len(first) != count:
         msg = "float_lines_at_times: formats, values and times differ in length"
         raise ContractError(msg)
-    layouts = {line_format._layout for line_format in formats}
+    layouts = set(map(_LAYOUT_OF, formats))
     rest_keys = {layout.rest_keys for layout in layouts}
     if len(rest_keys) > 1 or any(not layout.float_only for layout in layouts):
         msg = "float_lines_at_times: every format must have the same float fields"

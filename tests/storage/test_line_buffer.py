@@ -47,6 +47,13 @@ def test_slices_and_bodies_are_those_of_the_lines_one_by_one(
         _body(lines[low:high]) for low, high in pairwise(bounds)
     ]
     assert body_of(LineBuffer.concat(pieces)) == _body(lines)
+    # Every other range in one walk (a writer's part of a batch), then the others.
+    ranges = list(pairwise(bounds))
+    for chosen in (ranges[::2], ranges[1::2]):
+        taken = buffer.take(chosen)
+        wanted = [line for low, high in chosen for line in lines[low:high]]
+        assert len(taken) == len(wanted)
+        assert body_of(taken) == _body(wanted)
     assert body_of(LineBuffer.concat(reversed(pieces))) == _body(
         [line for low, high in reversed(list(pairwise(bounds))) for line in lines[low:high]]
     )

@@ -137,7 +137,7 @@ class Intake:
         series = self._series.get(probe.probe_id)
         if series is None:
             series = self._series[probe.probe_id] = SeriesLines(probe)
-        batch.add_readings(columns, series.reading_block(columns))
+        batch.add_readings(columns, series.lines_for_batch(columns))
         for mark in columns.sequence:
             batch.lines.append(series.sequence_line(mark))
         for rejection in columns.rejections:

@@ -68,6 +68,7 @@ _NUMBER_BYTES = bytes(
     ord("#") if chr(byte) in "0123456789+-.eE" else ord(" ") for byte in range(256)
 )
 _LONG_NUMBER = b"#" * 17
+_FEW_RECORDS = 8  # below this many, a pass per record costs less than sharing its parts
 
 # A number of a plain pack: an int or a float literal, within the bounds of outside
 # numbers (`NUMBER_LIMIT`); the parser refuses anything else (a bool, null, a string).
@@ -292,11 +293,16 @@ def _by_columns(
         return None
     offsets = cast("list[int | UnsetType]", sent_offsets)
     base_ns = _plain_ns(base_time)
-    # A pack's records share a few offsets (a cycle's): each one's time computed once.
-    time_at = {t: base_ns if t is UNSET else base_ns + t * _NS_PER_S for t in set(offsets)}
-    if min(time_at.values()) < _ABSOLUTE_TIME_MIN_NS:
+    if len(offsets) < _FEW_RECORDS:
+        times = [base_ns if t is UNSET else base_ns + t * _NS_PER_S for t in offsets]
+        earliest = min(times)
+    else:
+        # A pack's records share a few offsets (a cycle's): each time computed once.
+        time_at = {t: base_ns if t is UNSET else base_ns + t * _NS_PER_S for t in set(offsets)}
+        times = list(map(time_at.__getitem__, offsets))
+        earliest = min(time_at.values())
+    if earliest < _ABSOLUTE_TIME_MIN_NS:
         return None
-    times = list(map(time_at.__getitem__, offsets))
     # Every key in the text adds one colon; a field named twice (which the parser
     # collapses) or a base field after the first record adds more (module docstring).
     expected_colons += 2 * len(records) - units.count(UNSET) - offsets.count(UNSET)

@@ -90,6 +90,13 @@ class SeriesLines:
             ]
         return float_lines_at_times(formats, columns.values, _lags(columns), columns.times_ns)
 
+    def lines_for_batch(self, columns: PackColumns) -> list[str] | bytes:
+        """The reading lines of `columns` for `Batch.add_readings`: a few as a list
+        (a block would cost more than it saves), many as one block."""
+        if len(columns) < _BULK_LINES:
+            return self.reading_lines(columns)
+        return self.reading_block(columns)
+
     def reading_block(self, columns: PackColumns) -> bytes:
         """`reading_lines(columns)` as one block of UTF-8 text, each line ending in a
         newline (`LineBuffer.add_block`)."""

@@ -10,9 +10,9 @@ a fake store in a test) are the blocks split into lines, once. Line i of a
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Iterable, Iterator, Sequence
-from typing import overload
+from itertools import chain
+from typing import cast, overload
 
 
 class LineBuffer(Sequence[str]):
@@ -20,18 +20,17 @@ class LineBuffer(Sequence[str]):
     (`add_block`). Indexing an item splits the blocks (once); a slice of whole parts,
     `concat` and `body()` do not."""
 
-    __slots__ = ("_count", "_lines", "_parts", "_sizes", "_starts")
+    __slots__ = ("_blocks", "_count", "_lines", "_parts", "_sizes")
 
     def __init__(self, lines: Iterable[str] = ()) -> None:
-        # Parts: a str is one line (without its newline), bytes a block of lines each
-        # ending in b"\n"; _starts[k] is the index of part k's first line.
+        # Parts: a str is one line (without its newline), bytes a block of _sizes[k]
+        # lines, each ending in b"\n".
         self._parts: list[str | bytes] | None = []
-        self._starts: list[int] = []
         self._sizes: list[int] = []
         self._count = 0
+        self._blocks = False  # any part a block (else the parts are the lines)
         self._lines: list[str] | None = None  # the lines one by one, once asked for
-        for line in lines:
-            self.append(line)
+        self.extend(lines)
 
     def __len__(self) -> int:
         return self._count
@@ -41,13 +40,18 @@ class LineBuffer(Sequence[str]):
             self._lines.append(line)
         if self._parts is not None:
             self._parts.append(line)
-            self._starts.append(self._count)
             self._sizes.append(1)
         self._count += 1
 
     def extend(self, lines: Iterable[str]) -> None:
-        for line in lines:
-            self.append(line)
+        if not isinstance(lines, list):
+            lines = list(lines)
+        if self._lines is not None:
+            self._lines += lines
+        if self._parts is not None:
+            self._parts += lines
+            self._sizes += [1] * len(lines)
+        self._count += len(lines)
 
     def add_block(self, block: bytes, count: int) -> None:
         """`count` lines as UTF-8 text, each ending in a newline (none may hold one)."""
@@ -59,8 +63,8 @@ class LineBuffer(Sequence[str]):
             if self._lines is not None:
                 self._lines.extend(block.decode().split("\n")[:-1])
             self._parts.append(block)
-            self._starts.append(self._count)
             self._sizes.append(count)
+            self._blocks = True
         self._count += count
 
     def _lines_one_by_one(self) -> list[str]:
@@ -90,7 +94,7 @@ class LineBuffer(Sequence[str]):
     def __setitem__(self, index: int, line: str) -> None:
         self._lines_one_by_one()[index] = line
         self._parts = None  # the blocks no longer hold these lines
-        self._starts, self._sizes = [], []
+        self._sizes = []
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._lines_one_by_one())
@@ -107,28 +111,47 @@ class LineBuffer(Sequence[str]):
         return f"LineBuffer({self._lines_one_by_one()!r})"
 
     def _slice(self, start: int, stop: int) -> LineBuffer:
-        """Lines start..stop as a new buffer, cutting at most the two blocks at its ends."""
+        return self.take([(start, stop)])
+
+    def take(self, ranges: Iterable[tuple[int, int]]) -> LineBuffer:
+        """Lines start..end of every range (ascending, not overlapping) as a new
+        buffer, in order: one walk over the parts, cutting only the blocks at a range's
+        ends (a batch's part for one writer; a request of `batch_size` lines)."""
         out = LineBuffer()
-        if self._parts is None:
-            out.extend(self._lines_one_by_one()[start:stop])
+        if self._parts is None or not self._blocks:
+            lines = self._lines_one_by_one() if self._parts is None else self._parts
+            out.extend(
+                chain.from_iterable(cast("list[str]", lines[start:end]) for start, end in ranges)
+            )
             return out
-        first = bisect.bisect_right(self._starts, start) - 1
-        position = start
-        for number in range(max(first, 0), len(self._parts)):
-            part_start = self._starts[number]
-            if part_start >= stop:
-                break
-            part, size = self._parts[number], self._sizes[number]
-            low, high = position - part_start, min(stop, part_start + size) - part_start
-            if high <= low:
-                break
-            if isinstance(part, str):
-                out.append(part)
-            elif low == 0 and high == size:
-                out.add_block(part, size)
-            else:
-                out.add_block(_cut(part, low, high), high - low)
-            position = part_start + high
+        parts, sizes, total = self._parts, self._sizes, len(self._parts)
+        out_parts, out_sizes = out._parts, out._sizes
+        assert out_parts is not None  # a new buffer
+        count = number = position = 0  # position: the index of part `number`'s first line
+        for start, end in ranges:
+            if start >= end:
+                continue
+            if start < position:  # not ascending: walk from the first part
+                number = position = 0
+            while number < total and position + sizes[number] <= start:
+                position += sizes[number]
+                number += 1
+            while number < total and position < end:
+                part, size = parts[number], sizes[number]
+                if position < start or position + size > end:
+                    # Only a block can be cut: a single line lies wholly in or out.
+                    low = max(start - position, 0)
+                    high = min(end - position, size)
+                    part, size = _cut(part, low, high), high - low  # type: ignore[arg-type]
+                out_parts.append(part)
+                out_sizes.append(size)
+                count += size
+                if position + sizes[number] > end:
+                    break  # the rest of this block may belong to the next range
+                position += sizes[number]
+                number += 1
+        out._count = count
+        out._blocks = self._blocks
         return out
 
     @classmethod
@@ -148,11 +171,23 @@ class LineBuffer(Sequence[str]):
 
     def body(self) -> bytes:
         """Every line and its newline, UTF-8: the body of a write request."""
-        if self._parts is None:
-            return "\n".join([*self._lines_one_by_one(), ""]).encode()
-        return b"".join(
-            [part if isinstance(part, bytes) else f"{part}\n".encode() for part in self._parts]
-        )
+        if self._parts is None or not self._blocks:
+            lines = self._lines_one_by_one() if self._parts is None else self._parts
+            return "\n".join([*cast("list[str]", lines), ""]).encode()  # no blocks: all str
+        # Runs of single lines joined and encoded at once, blocks as they are.
+        pieces: list[bytes] = []
+        run: list[str] = []
+        for part in self._parts:
+            if isinstance(part, str):
+                run.append(part)
+                continue
+            if run:
+                pieces.append("\n".join([*run, ""]).encode())
+                run = []
+            pieces.append(part)
+        if run:
+            pieces.append("\n".join([*run, ""]).encode())
+        return b"".join(pieces)
 
 
 def _cut(block: bytes, low: int, high: int) -> bytes:

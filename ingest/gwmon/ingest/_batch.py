@@ -35,13 +35,15 @@ class Batch:
     def add_readings(self, columns: PackColumns, lines: list[str] | bytes) -> None:
         """`lines[i]` is the line of reading i of `columns`; or `lines` is a block of
         text of those lines (`SeriesLines.reading_block`)."""
-        self.packs.append((len(self.lines), columns))
-        if isinstance(lines, bytes):
-            self.lines.add_block(lines, len(columns))
-            self.reading_count += len(columns)
+        buffer = self.lines
+        self.packs.append((len(buffer), columns))
+        if type(lines) is bytes:
+            count = len(columns.times_ns)
+            buffer.add_block(lines, count)
         else:
-            self.lines.extend(lines)
-            self.reading_count += len(lines)
+            count = len(lines)
+            buffer.extend(lines)
+        self.reading_count += count
 
     def add_message(self, message: InboundMessage) -> None:
         if self.first_at is None:

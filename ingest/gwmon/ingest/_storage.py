@@ -28,7 +28,9 @@ UNKNOWN_PROBE_TAG = "_unknown"  # rejected.probe for an id not in the registry (
 MAX_UNKNOWN_PROBE_CHARS = 64  # as PROBE_ID_PATTERN: longer ids never reach rejected_point
 
 _NS = 1_000_000_000
-_BULK_LINES = 8  # from this many readings on, checking them column by column is cheaper
+# From this many readings on, checking them column by column and making one block of
+# text is cheaper than a line at a time.
+BULK_LINES = 8
 
 
 def _probe_tags(probe: Probe) -> dict[str, str]:
@@ -81,7 +83,7 @@ class SeriesLines:
             ]
         plain = self._plain
         formats = [plain.get(q) or self._format(q, False) for q in columns.quantities]
-        if len(formats) < _BULK_LINES:
+        if len(formats) < BULK_LINES:
             return [
                 line_format.line((value, (arrival_ns - time_ns) / _NS), time_ns)
                 for line_format, value, time_ns in zip(
@@ -90,17 +92,10 @@ class SeriesLines:
             ]
         return float_lines_at_times(formats, columns.values, _lags(columns), columns.times_ns)
 
-    def lines_for_batch(self, columns: PackColumns) -> list[str] | bytes:
-        """The reading lines of `columns` for `Batch.add_readings`: a few as a list
-        (a block would cost more than it saves), many as one block."""
-        if len(columns) < _BULK_LINES:
-            return self.reading_lines(columns)
-        return self.reading_block(columns)
-
     def reading_block(self, columns: PackColumns) -> bytes:
         """`reading_lines(columns)` as one block of UTF-8 text, each line ending in a
         newline (`LineBuffer.add_block`)."""
-        if len(columns) < _BULK_LINES or True in columns.censored:
+        if len(columns) < BULK_LINES or True in columns.censored:
             return "".join([f"{line}\n" for line in self.reading_lines(columns)]).encode()
         formats = list(map(self._plain.get, columns.quantities))
         if None in formats:

@@ -12,23 +12,37 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain
-from typing import cast, overload
+from typing import overload
+
+
+class _Block:
+    """`count` lines as UTF-8 text, each ending in b"\\n"."""
+
+    __slots__ = ("count", "text")
+
+    def __init__(self, text: bytes, count: int) -> None:
+        self.text = text
+        self.count = count
+
+
+# A part of a buffer: a run of single lines (a list, extended in place), or a block.
+_Part = list[str] | _Block
+
+
+def _size(part: _Part) -> int:
+    return len(part) if isinstance(part, list) else part.count
 
 
 class LineBuffer(Sequence[str]):
-    """Lines in write order: single lines (`append`) and blocks of `count` lines
-    (`add_block`). Indexing an item splits the blocks (once); a slice of whole parts,
+    """Lines in write order: single lines (`append`, `extend`) and blocks of `count`
+    lines (`add_block`). Indexing an item splits the blocks (once); `take`, slices,
     `concat` and `body()` do not."""
 
-    __slots__ = ("_blocks", "_count", "_lines", "_parts", "_sizes")
+    __slots__ = ("_count", "_lines", "_parts")
 
     def __init__(self, lines: Iterable[str] = ()) -> None:
-        # Parts: a str is one line (without its newline), bytes a block of _sizes[k]
-        # lines, each ending in b"\n".
-        self._parts: list[str | bytes] | None = []
-        self._sizes: list[int] = []
+        self._parts: list[_Part] | None = []  # None: changed line by line, see _lines
         self._count = 0
-        self._blocks = False  # any part a block (else the parts are the lines)
         self._lines: list[str] | None = None  # the lines one by one, once asked for
         self.extend(lines)
 
@@ -36,35 +50,29 @@ class LineBuffer(Sequence[str]):
         return self._count
 
     def append(self, line: str) -> None:
-        if self._lines is not None:
-            self._lines.append(line)
-        if self._parts is not None:
-            self._parts.append(line)
-            self._sizes.append(1)
-        self._count += 1
+        self.extend([line])
 
     def extend(self, lines: Iterable[str]) -> None:
         if not isinstance(lines, list):
             lines = list(lines)
         if self._lines is not None:
             self._lines += lines
-        if self._parts is not None:
-            self._parts += lines
-            self._sizes += [1] * len(lines)
+        parts = self._parts
+        if parts is not None:
+            if parts and isinstance(parts[-1], list):
+                parts[-1] += lines
+            else:
+                parts.append(list(lines))
         self._count += len(lines)
 
     def add_block(self, block: bytes, count: int) -> None:
         """`count` lines as UTF-8 text, each ending in a newline (none may hold one)."""
         if not count:
             return
-        if self._parts is None:  # changed line by line already: stay a list
+        if self._parts is None or self._lines is not None:
             self._lines_one_by_one().extend(block.decode().split("\n")[:-1])
-        else:
-            if self._lines is not None:
-                self._lines.extend(block.decode().split("\n")[:-1])
-            self._parts.append(block)
-            self._sizes.append(count)
-            self._blocks = True
+        if self._parts is not None:
+            self._parts.append(_Block(block, count))
         self._count += count
 
     def _lines_one_by_one(self) -> list[str]:
@@ -72,10 +80,10 @@ class LineBuffer(Sequence[str]):
         if lines is None:
             lines = []
             for part in self._parts or ():
-                if isinstance(part, str):
-                    lines.append(part)
+                if isinstance(part, list):
+                    lines += part
                 else:
-                    lines += part.decode().split("\n")[:-1]
+                    lines += part.text.decode().split("\n")[:-1]
             self._lines = lines
         return lines
 
@@ -88,13 +96,12 @@ class LineBuffer(Sequence[str]):
     def __getitem__(self, index: int | slice) -> str | Sequence[str]:
         if isinstance(index, slice) and index.step in (None, 1) and self._lines is None:
             start, stop, _ = index.indices(self._count)
-            return self._slice(start, max(start, stop))
+            return self.take([(start, max(start, stop))])
         return self._lines_one_by_one()[index]
 
     def __setitem__(self, index: int, line: str) -> None:
         self._lines_one_by_one()[index] = line
-        self._parts = None  # the blocks no longer hold these lines
-        self._sizes = []
+        self._parts = None  # the parts no longer hold these lines
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._lines_one_by_one())
@@ -110,48 +117,40 @@ class LineBuffer(Sequence[str]):
     def __repr__(self) -> str:
         return f"LineBuffer({self._lines_one_by_one()!r})"
 
-    def _slice(self, start: int, stop: int) -> LineBuffer:
-        return self.take([(start, stop)])
-
     def take(self, ranges: Iterable[tuple[int, int]]) -> LineBuffer:
         """Lines start..end of every range (ascending, not overlapping) as a new
-        buffer, in order: one walk over the parts, cutting only the blocks at a range's
+        buffer, in order: one walk over the parts, cutting only the parts at a range's
         ends (a batch's part for one writer; a request of `batch_size` lines)."""
         out = LineBuffer()
-        if self._parts is None or not self._blocks:
-            lines = self._lines_one_by_one() if self._parts is None else self._parts
-            out.extend(
-                chain.from_iterable(cast("list[str]", lines[start:end]) for start, end in ranges)
-            )
+        parts = self._parts
+        if parts is None or (len(parts) == 1 and isinstance(parts[0], list)):
+            lines = self._lines_one_by_one() if parts is None else parts[0]
+            assert isinstance(lines, list)
+            out.extend(list(chain.from_iterable(lines[start:end] for start, end in ranges)))
             return out
-        parts, sizes, total = self._parts, self._sizes, len(self._parts)
-        out_parts, out_sizes = out._parts, out._sizes
-        assert out_parts is not None  # a new buffer
-        count = number = position = 0  # position: the index of part `number`'s first line
+        number = position = 0  # position: the index of part `number`'s first line
         for start, end in ranges:
             if start >= end:
                 continue
             if start < position:  # not ascending: walk from the first part
                 number = position = 0
-            while number < total and position + sizes[number] <= start:
-                position += sizes[number]
+            while number < len(parts) and position + _size(parts[number]) <= start:
+                position += _size(parts[number])
                 number += 1
-            while number < total and position < end:
-                part, size = parts[number], sizes[number]
-                if position < start or position + size > end:
-                    # Only a block can be cut: a single line lies wholly in or out.
-                    low = max(start - position, 0)
-                    high = min(end - position, size)
-                    part, size = _cut(part, low, high), high - low  # type: ignore[arg-type]
-                out_parts.append(part)
-                out_sizes.append(size)
-                count += size
-                if position + sizes[number] > end:
-                    break  # the rest of this block may belong to the next range
-                position += sizes[number]
+            while number < len(parts) and position < end:
+                part = parts[number]
+                size = _size(part)
+                low, high = max(start - position, 0), min(end - position, size)
+                if isinstance(part, list):
+                    out.extend(part[low:high])
+                elif low or high < size:
+                    out.add_block(_cut(part.text, low, high), high - low)
+                else:
+                    out.add_block(part.text, size)
+                if position + size > end:
+                    break  # the rest of this part may belong to the next range
+                position += size
                 number += 1
-        out._count = count
-        out._blocks = self._blocks
         return out
 
     @classmethod
@@ -160,34 +159,25 @@ class LineBuffer(Sequence[str]):
         out = cls()
         for buffer in buffers:
             if isinstance(buffer, LineBuffer) and buffer._parts is not None:
-                for part, size in zip(buffer._parts, buffer._sizes, strict=True):
-                    if isinstance(part, str):
-                        out.append(part)
+                for part in buffer._parts:
+                    if isinstance(part, list):
+                        out.extend(part)
                     else:
-                        out.add_block(part, size)
+                        out.add_block(part.text, part.count)
             else:
                 out.extend(buffer)
         return out
 
     def body(self) -> bytes:
         """Every line and its newline, UTF-8: the body of a write request."""
-        if self._parts is None or not self._blocks:
-            lines = self._lines_one_by_one() if self._parts is None else self._parts
-            return "\n".join([*cast("list[str]", lines), ""]).encode()  # no blocks: all str
-        # Runs of single lines joined and encoded at once, blocks as they are.
-        pieces: list[bytes] = []
-        run: list[str] = []
-        for part in self._parts:
-            if isinstance(part, str):
-                run.append(part)
-                continue
-            if run:
-                pieces.append("\n".join([*run, ""]).encode())
-                run = []
-            pieces.append(part)
-        if run:
-            pieces.append("\n".join([*run, ""]).encode())
-        return b"".join(pieces)
+        if self._parts is None:
+            return "\n".join([*self._lines_one_by_one(), ""]).encode()
+        return b"".join(
+            [
+                "\n".join([*part, ""]).encode() if isinstance(part, list) else part.text
+                for part in self._parts
+            ]
+        )
 
 
 def _cut(block: bytes, low: int, high: int) -> bytes:

@@ -37,7 +37,7 @@ class Batch:
         text of those lines (`SeriesLines.reading_block`)."""
         buffer = self.lines
         self.packs.append((len(buffer), columns))
-        if type(lines) is bytes:
+        if isinstance(lines, bytes):
             count = len(columns.times_ns)
             buffer.add_block(lines, count)
         else:

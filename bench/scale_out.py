@@ -9,6 +9,8 @@ evaluated by analytics (the readings the analytics state files retain, `history`
 and the readings of `history_run` rows, which hold each distinct reading once: the
 re-evaluation horizon is set long enough that nothing is pruned).
 Rounds alternate 1 and 2 processes; medians of the rounds and the ratio 2 : 1.
+`--profile` samples every member with py-spy (all threads) and prints a summary per
+thread; the raw stacks stay in the work folder's `profile/`.
 
     .venv/bin/python -m bench.scale_out               # 3 rounds, 250 packs per publisher
     .venv/bin/python -m bench.scale_out --quick       # 1 round, 30 packs per publisher
@@ -19,8 +21,11 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import shutil
+import signal
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -40,6 +45,7 @@ from bench._harness import (
     wait_stored,
 )
 from bench._loads import ProbeInfo, make_load, read_registry, warmup_payload
+from bench.profile_ingest import frame_name
 
 from gwmon.analytics import partition_of
 from gwmon.ingest.devservers import InfluxDatabase, InfluxServer, MosquittoServer
@@ -129,6 +135,48 @@ def evaluated(folders: list[Path]) -> int:
     return total
 
 
+def start_profilers(
+    running: list[tuple[subprocess.Popen[bytes], Path]], out: Path
+) -> list[subprocess.Popen[bytes]]:
+    """py-spy on every member, all threads, raw (collapsed) stacks to `out`/member-N.txt."""
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    out.mkdir(parents=True, exist_ok=True)
+    samplers = []
+    for number, (process, _) in enumerate(running):
+        command = [py_spy, "record", "--pid", str(process.pid), "--rate", "200"]
+        command += ["--format", "raw", "--threads", "--nonblocking"]
+        command += ["--output", str(out / f"member-{number}.txt")]
+        samplers.append(
+            subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        )
+    time.sleep(1.0)  # py-spy attaches
+    return samplers
+
+
+def summarise_threads(raw: Path, top: int = 15) -> str:
+    """Per thread: its share of all samples, and its functions by inclusive share."""
+    by_thread: dict[str, dict[str, int]] = {}
+    totals: dict[str, int] = {}
+    for line in raw.read_text(errors="replace").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        parts = stack.split(";")
+        thread = parts[0].split("(")[-1].rstrip(")").split()[-1].strip('"')
+        count = int(count_text)
+        totals[thread] = totals.get(thread, 0) + count
+        seen = by_thread.setdefault(thread, {})
+        for name in {frame_name(frame) for frame in parts[1:]}:
+            seen[name] = seen.get(name, 0) + count
+    everything = sum(totals.values()) or 1
+    rows = []
+    for thread, total in sorted(totals.items(), key=lambda item: -item[1]):
+        rows.append(f"{thread}: {total:,} samples ({100 * total / everything:.0f} %)")
+        best = sorted(by_thread[thread].items(), key=lambda item: -item[1])[:top]
+        rows += [f"  {100 * n / total:5.1f} %  {name}" for name, n in best]
+    return "\n".join(rows)
+
+
 def run_once(
     workdir: Path,
     influx: InfluxServer,
@@ -138,6 +186,7 @@ def run_once(
     publishers: int,
     round_no: int,
     horizon_days: float,
+    profile: bool = False,
 ) -> ScaleRun:
     folder = workdir / f"r{round_no}-{processes}"
     folder.mkdir(parents=True)
@@ -178,6 +227,7 @@ def run_once(
             process,
             log,
         )
+        samplers = start_profilers(running, folder / "profile") if profile else []
         sender = Publishers(mosquitto.port, load, folder)
         started = sender.start()
         stored = wait_stored(database, 1 + load.readings, started, process, log, tail=load.tail)
@@ -192,6 +242,13 @@ def run_once(
             time.sleep(0.05)
         evaluated_at = time.monotonic() if horizon_days > packs + 2 else math.nan
         sender.wait()
+        for sampler in samplers:
+            sampler.send_signal(signal.SIGINT)
+            sampler.wait(60)
+        for number in range(len(samplers)):
+            raw = folder / "profile" / f"member-{number}.txt"
+            if raw.exists():
+                print(f"-- profile of member {number} ({raw}):\n{summarise_threads(raw)}")
         return ScaleRun(processes, load.readings, stored.at - started, evaluated_at - started)
     finally:
         for process, _ in running:
@@ -213,6 +270,9 @@ def main(argv: list[str] | None = None) -> int:
         "'evaluated' is counted exactly; shorter than the load: not measured)",
     )
     parser.add_argument("--keep", type=Path, help="work in this folder and keep its logs")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy every member (work folder's profile/)"
+    )
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2], choices=[1, 2])
     args = parser.parse_args(argv)
     rounds = args.rounds or (1 if args.quick else 3)
@@ -234,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
                         publishers=args.publishers,
                         round_no=round_no,
                         horizon_days=args.horizon_days,
+                        profile=args.profile,
                     )
                     runs.append(run)
                     print(

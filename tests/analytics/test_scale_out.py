@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from gwmon.analytics._handoff import (
     decode_handoff,
     encode_handoff,
 )
-from gwmon.analytics._scale_out import owned_registry
+from gwmon.analytics._scale_out import OnHandoff, owned_registry
 from gwmon.analytics._settings import load_settings
 from gwmon.ingest import Reading, load_config, load_registry
 from gwmon.ingest.devservers import MosquittoServer
@@ -145,7 +146,12 @@ def _link(
 ) -> HandoffLink:
     config = load_config(_config_file(mosquitto, client_id))
     settings = LinkSettings(config.mqtt, client_id, None, None, topics)
-    link = HandoffLink(settings, lambda topic, payload: sink.append(payload))
+
+    def received(topic: str, payload: bytes, done: Callable[[], None]) -> None:
+        sink.append(payload)
+        done()
+
+    link = HandoffLink(settings, received)
     link.start()
     return link
 
@@ -232,18 +238,27 @@ def test_after_a_shutdown_signal_handoffs_still_reach_a_subscribed_owner_but_not
 
 
 class FakeLink:
-    """Stands in for the MQTT link: records hand-offs, delivers on wait."""
+    """Stands in for the MQTT link: records hand-offs, and the deliveries tracked
+    (delivered once `broker_took` is set); received hand-offs are acknowledged
+    (`acked`, in order) when the observer says they are done."""
 
-    def __init__(self, topics: tuple[str, ...], on_message: Any) -> None:
+    def __init__(self, topics: tuple[str, ...], on_message: OnHandoff) -> None:
         self.topics = topics
-        self.on_message = on_message
+        self._on_message = on_message
         self.sent: list[tuple[str, bytes, int]] = []
         self.waited: list[list[tuple[str, bytes, int]]] = []
+        self.broker_took = threading.Event()
+        self.broker_took.set()
+        self.acked: list[int] = []
+        self.received: list[int] = []
 
     def start(self) -> None:
         pass
 
     def stop(self) -> None:
+        pass
+
+    def stop_receiving(self) -> None:
         pass
 
     def close(self) -> None:
@@ -253,9 +268,16 @@ class FakeLink:
         self.sent.append((topic, payload, len(self.sent)))
         return self.sent[-1]
 
-    def wait_delivered(self, sent: list[tuple[str, bytes, int]]) -> bool:
+    def track(self, sent: list[tuple[str, bytes, int]]) -> Callable[[], bool]:
         self.waited.append(sent)
-        return True
+        return self.broker_took.is_set
+
+    def on_message(self, topic: str, payload: bytes) -> int:
+        """Hand a message to the observer; its number (for `acked`)."""
+        number = len(self.received)
+        self.received.append(number)
+        self._on_message(topic, payload, lambda: self.acked.append(number))
+        return number
 
 
 def test_owned_readings_are_evaluated_here_and_the_rest_handed_off_per_partition(
@@ -283,18 +305,20 @@ def test_owned_readings_are_evaluated_here_and_the_rest_handed_off_per_partition
         assert links[0].topics == ("gwmon/v1/analytics/0", "gwmon/v1/analytics/1")
         batch = [reading(h, 20.0 + h, probe_id=p) for p in ids for h in range(3)]
         obs.batch_stored(batch)
+        assert obs.settle()
         assert sorted(obs.inner._tracks) == ["LE-01", "WU-03"]
         assert obs.inner.stats.readings == 6
         handed = {topic: decode_handoff(payload) for topic, payload, _ in links[0].sent}
         assert sorted(handed) == ["gwmon/v1/analytics/4", "gwmon/v1/analytics/5"]
         assert handed["gwmon/v1/analytics/4"].readings == [r for r in batch if r.probe == "TH-02"]
         assert handed["gwmon/v1/analytics/5"].readings == [r for r in batch if r.probe == "LE-07"]
-        assert links[0].waited == [links[0].sent]  # returned only after the broker took them
+        assert links[0].waited == [links[0].sent]  # acknowledged after the broker took them
         # A hand-off from another process for an owned probe is evaluated here ...
         payload = encode_handoff(
             [reading(5, 25.0, probe_id="LE-01")], partitions=16, partition=0, sender="gwmon-b"
         )
         links[0].on_message("gwmon/v1/analytics/0", payload)
+        assert obs.settle()
         assert obs.inner.stats.readings == 7
         # ... one for a probe of another partition, or another layout, is rejected.
         for wrong in (
@@ -306,6 +330,7 @@ def test_owned_readings_are_evaluated_here_and_the_rest_handed_off_per_partition
             ),
         ):
             links[0].on_message("gwmon/v1/analytics/0", wrong)
+        assert obs.settle()
         assert (obs.stats.rejected, obs.inner.stats.readings) == (2, 7)
     finally:
         obs.close()

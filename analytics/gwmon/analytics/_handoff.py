@@ -8,15 +8,17 @@ input: size, count, string lengths and types are bounded before anything is buil
 `HandoffLink` is the MQTT side: its own paho client (MQTT 5, persistent session, its own
 network thread), subscribed without a shared group to the owned partitions' topics at
 QoS 1 with manual acknowledgements, and publishing hand-offs at QoS 1. Received
-hand-offs are evaluated on a worker thread of their own and acknowledged after that:
-the network thread only queues them, so the PUBACKs of our own hand-offs are read at
-once and never wait behind the evaluation of other processes' (which, with two busy
-processes waiting for each other's PUBACKs, stalled both). Receive Maximum bounds the
-queue. A hand-off counts
-as delivered only on a PUBACK with a success code: MQTT 5 brokers answer "no matching
+hand-offs go to `on_message(topic, payload, done)` on a worker thread of their own and
+are acknowledged when `done()` is called (at once or later, from any thread; the
+acknowledgements go out in the order the messages came): the network thread only
+queues them, so the PUBACKs of our own hand-offs are read at once and never wait behind
+the evaluation of other processes' (which, with two busy processes waiting for each
+other's PUBACKs, stalled both). Receive Maximum bounds the queue. A hand-off counts as
+delivered only on a PUBACK with a success code: MQTT 5 brokers answer "no matching
 subscribers" (0x10) when no session holds the partition's topic (its owner never
 started, or its session expired), and then the link publishes again with backoff
-instead of letting the readings fall through.
+instead of letting the readings fall through. `wait_delivered` waits for that on the
+caller's thread; `track` on the link's delivery thread, returning a check to poll.
 """
 
 from __future__ import annotations
@@ -26,8 +28,11 @@ import math
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
+from itertools import repeat
 
 import orjson
 import paho.mqtt.client as mqtt
@@ -40,7 +45,7 @@ from pydantic import SecretStr
 
 from gwmon.backoff import Backoff
 from gwmon.config import GwmonError
-from gwmon.ingest import MqttSettings, Reading
+from gwmon.ingest import MqttSettings, Reading, ReadingColumns
 
 logger = logging.getLogger("gwmon.analytics.handoff")
 
@@ -67,13 +72,40 @@ class Handoff:
     readings: list[Reading]
 
 
+HandoffRow = tuple[str, str, int, float, str, int, bool]
+
+
 def encode_handoff(
     readings: Sequence[Reading], *, partitions: int, partition: int, sender: str
 ) -> bytes:
     rows = [
-        [r.probe, r.quantity, r.time_ns, r.value, r.record_name, r.arrival_ns, r.censored]
+        (r.probe, r.quantity, r.time_ns, r.value, r.record_name, r.arrival_ns, r.censored)
         for r in readings
     ]
+    return encode_handoff_rows(rows, partitions=partitions, partition=partition, sender=sender)
+
+
+def handoff_rows(packs: Sequence[ReadingColumns]) -> list[HandoffRow]:
+    """The rows of a hand-off for the readings of `packs` (columns, in order)."""
+    rows: list[HandoffRow] = []
+    for pack in packs:
+        count = len(pack.times_ns)
+        rows += zip(
+            repeat(pack.probe, count),
+            pack.quantities,
+            pack.times_ns,
+            pack.values,
+            pack.record_names,
+            repeat(pack.arrival_ns, count),
+            pack.censored,
+            strict=True,
+        )
+    return rows
+
+
+def encode_handoff_rows(
+    rows: Sequence[HandoffRow], *, partitions: int, partition: int, sender: str
+) -> bytes:
     body = {
         "v": HANDOFF_VERSION,
         "partitions": partitions,
@@ -98,7 +130,7 @@ def _integer(value: object, what: str, low: int, high: int) -> int:
     return value
 
 
-def _reading(row: object) -> Reading:
+def _row(row: object) -> HandoffRow:
     if not isinstance(row, list) or len(row) != 7:
         msg = "a reading must be a list of 7 values"
         raise HandoffRejected(msg)
@@ -109,19 +141,20 @@ def _reading(row: object) -> Reading:
     if not isinstance(censored, bool):
         msg = "a reading's censored flag must be true or false"
         raise HandoffRejected(msg)
-    return Reading(
-        probe=_name(probe, "probe"),
-        quantity=_name(quantity, "quantity"),
-        time_ns=_integer(time_ns, "time_ns", -(2**63), 2**63 - 1),
-        value=float(value),
-        record_name=_name(record_name, "record_name"),
-        arrival_ns=_integer(arrival_ns, "arrival_ns", 0, 2**63 - 1),
-        censored=censored,
+    return (
+        _name(probe, "probe"),
+        _name(quantity, "quantity"),
+        _integer(time_ns, "time_ns", -(2**63), 2**63 - 1),
+        float(value),
+        _name(record_name, "record_name"),
+        _integer(arrival_ns, "arrival_ns", 0, 2**63 - 1),
+        censored,
     )
 
 
-def decode_handoff(payload: bytes) -> Handoff:
-    """The hand-off in `payload`; HandoffRejected (constant work before the size check)."""
+def _checked(payload: bytes) -> tuple[int, int, str, list[HandoffRow]]:
+    """Partitions, partition, sender and rows of a hand-off; HandoffRejected (constant
+    work before the size check)."""
     if len(payload) > MAX_HANDOFF_BYTES:
         msg = f"larger than {MAX_HANDOFF_BYTES} bytes"
         raise HandoffRejected(msg)
@@ -140,7 +173,64 @@ def decode_handoff(payload: bytes) -> Handoff:
         msg = f"readings must be a list of at most {MAX_HANDOFF_READINGS}"
         raise HandoffRejected(msg)
     sender = _name(body.get("from"), "from")
-    return Handoff(partitions, partition, sender, [_reading(row) for row in rows])
+    return partitions, partition, sender, [_row(row) for row in rows]
+
+
+def decode_handoff(payload: bytes) -> Handoff:
+    """The hand-off in `payload`; HandoffRejected (constant work before the size check)."""
+    partitions, partition, sender, rows = _checked(payload)
+    readings = [
+        Reading(probe, quantity, time_ns, value, name, arrival_ns, censored=censored)
+        for probe, quantity, time_ns, value, name, arrival_ns, censored in rows
+    ]
+    return Handoff(partitions, partition, sender, readings)
+
+
+@dataclass(slots=True)
+class ProbeColumns:
+    """Readings of one probe and one arrival as columns (`ReadingColumns`)."""
+
+    probe: str
+    arrival_ns: int
+    quantities: list[str] = field(default_factory=list)
+    times_ns: list[int] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    record_names: list[str] = field(default_factory=list)
+    censored: list[bool] = field(default_factory=list)
+
+    def add(self, quantity: str, time_ns: int, value: float, name: str, censored: bool) -> None:
+        self.quantities.append(quantity)
+        self.times_ns.append(time_ns)
+        self.values.append(value)
+        self.record_names.append(name)
+        self.censored.append(censored)
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffColumns:
+    """One decoded hand-off message, its readings as columns per probe and arrival
+    (the messages they came in; in the order their first reading came)."""
+
+    partitions: int
+    partition: int
+    sender: str
+    packs: list[ProbeColumns]
+
+    @property
+    def count(self) -> int:
+        return sum(len(pack.times_ns) for pack in self.packs)
+
+
+def decode_handoff_columns(payload: bytes) -> HandoffColumns:
+    """`decode_handoff` without a `Reading` per reading: the same readings, as columns."""
+    partitions, partition, sender, rows = _checked(payload)
+    packs: dict[tuple[str, int], ProbeColumns] = {}
+    for probe, quantity, time_ns, value, name, arrival_ns, censored in rows:
+        pack = packs.get((probe, arrival_ns))
+        if pack is None:
+            pack = packs[(probe, arrival_ns)] = ProbeColumns(probe, arrival_ns)
+        pack.add(quantity, time_ns, value, name, censored)
+    return HandoffColumns(partitions, partition, sender, list(packs.values()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,12 +244,32 @@ class LinkSettings:
     topics: tuple[str, ...]
 
 
-class HandoffLink:
-    """The hand-off connection (see module docstring). `publish`/`wait_delivered` are
-    for the ingest thread; `on_message(topic, payload)` runs on paho's network thread
-    and the message is acknowledged when it returns (or raises)."""
+Sent = tuple[str, bytes, int]  # topic, payload, packet id
+Done = Callable[[], None]
+OnMessage = Callable[[str, bytes, Done], None]
 
-    def __init__(self, settings: LinkSettings, on_message: Callable[[str, bytes], None]) -> None:
+
+class _Tracked:
+    """Hand-offs the delivery thread waits for."""
+
+    __slots__ = ("finished", "ok", "sent")
+
+    def __init__(self, sent: list[Sent]) -> None:
+        self.sent = sent
+        self.ok = False
+        self.finished = threading.Event()
+
+    def delivered(self) -> bool:
+        return self.finished.is_set() and self.ok
+
+
+class HandoffLink:
+    """The hand-off connection (see module docstring). `publish`, `track` and
+    `wait_delivered` are for the sender's threads; `on_message(topic, payload, done)`
+    runs on the link's worker thread and the message is acknowledged once `done()` was
+    called (if it raises: at once)."""
+
+    def __init__(self, settings: LinkSettings, on_message: OnMessage) -> None:
         self.settings = settings
         self._on_message_cb = on_message
         self._stop = threading.Event()
@@ -171,6 +281,14 @@ class HandoffLink:
         self._inbox: queue.Queue[mqtt.MQTTMessage | None] = queue.Queue()
         self._worker = threading.Thread(
             target=self._work, name="gwmon-analytics-handoff", daemon=True
+        )
+        # Received messages in arrival order, each with "done" once its callback said so:
+        # the acknowledgements go out in that order.
+        self._acks: deque[list[object]] = deque()
+        self._ack_lock = threading.Lock()
+        self._tracked: queue.Queue[_Tracked | None] = queue.Queue()
+        self._deliverer = threading.Thread(
+            target=self._deliver, name="gwmon-analytics-handoff-delivery", daemon=True
         )
         self._client = self._make_client()
 
@@ -185,6 +303,7 @@ class HandoffLink:
             properties=self._connect_properties(),
         )
         self._worker.start()
+        self._deliverer.start()
         self._client.loop_start()
 
     def stop(self) -> None:
@@ -195,20 +314,51 @@ class HandoffLink:
             self._stop.set()
             self._done.notify_all()
 
-    def close(self) -> None:
-        """Finish the hand-off being evaluated and disconnect; queued ones stay
-        unacknowledged in the session and come again."""
-        self.stop()
+    def stop_receiving(self) -> None:
+        """Hand no more received messages to `on_message` (after the one it is in);
+        those queued stay unacknowledged in the session and come again. `done()` of the
+        ones handed over still acknowledges them until `close()`."""
         self._closing.set()
         self._inbox.put(None)
-        if self._worker.is_alive():
+        if self._worker.is_alive() and threading.current_thread() is not self._worker:
             self._worker.join(60)
+
+    def close(self) -> None:
+        """Stop receiving, let the tracked hand-offs finish (within the shutdown grace),
+        disconnect."""
+        self.stop()
+        self.stop_receiving()
+        self._tracked.put(None)
+        if self._deliverer.is_alive():
+            self._deliverer.join(STOP_GRACE_S + 5)
         self._client.disconnect()
         self._client.loop_stop()
 
-    def publish(self, topic: str, payload: bytes) -> tuple[str, bytes, int]:
+    def publish(self, topic: str, payload: bytes) -> Sent:
         info = self._client.publish(topic, payload, qos=1)
         return topic, payload, info.mid
+
+    def track(self, sent: list[Sent]) -> Callable[[], bool]:
+        """Let the delivery thread see `sent` through (`wait_delivered`); the check says
+        True once the broker took every one for a subscriber (never if shutdown came
+        first)."""
+        tracked = _Tracked(sent)
+        self._tracked.put(tracked)
+        return tracked.delivered
+
+    def _deliver(self) -> None:
+        # One at a time, oldest first: the PUBACKs of the later ones are collected
+        # meanwhile, and their senders acknowledge in this order anyway.
+        while (tracked := self._tracked.get()) is not None:
+            tracked.ok = self.wait_delivered(tracked.sent)
+            if not tracked.ok:
+                logger.error(
+                    "stopped before the broker took %d hand-off(s) (%s); the messages they "
+                    "came from are not acknowledged and come again",
+                    len(tracked.sent),
+                    ", ".join(sorted({topic for topic, *_ in tracked.sent})),
+                )
+            tracked.finished.set()
 
     def _await_pubacks(self, pending: list[tuple[str, bytes, int]]) -> dict[int, int] | None:
         """The PUBACK reason code of each pending message, or None when shutdown's
@@ -336,10 +486,24 @@ class HandoffLink:
         while (message := self._inbox.get()) is not None:
             if self._closing.is_set():
                 return  # not acknowledged: the broker sends it again
+            slot: list[object] = [message, False]
+            with self._ack_lock:
+                self._acks.append(slot)
             # An exception is logged and the message acknowledged anyway (the readings
             # are in InfluxDB; a message that fails once fails again).
             try:
-                self._on_message_cb(message.topic, bytes(message.payload))
+                self._on_message_cb(
+                    message.topic, bytes(message.payload), partial(self._mark_done, slot)
+                )
             except Exception:
                 logger.exception("hand-off on %s failed", message.topic)
-            self._client.ack(message.mid, message.qos)
+                self._mark_done(slot)
+
+    def _mark_done(self, slot: list[object]) -> None:
+        """`slot`'s message may be acknowledged: acknowledge the done ones in order."""
+        with self._ack_lock:
+            slot[1] = True
+            while self._acks and self._acks[0][1]:
+                message = self._acks.popleft()[0]
+                assert isinstance(message, mqtt.MQTTMessage)
+                self._client.ack(message.mid, message.qos)

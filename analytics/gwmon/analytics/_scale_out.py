@@ -12,13 +12,18 @@ processes together cover every partition once). `PartitionedObserver` is the
   only the owned probes (stale checks, trend alerts and ack polls included);
 - readings of other probes, after InfluxDB stored them (the ingest calls observers only
   with stored readings, so refused ones never travel), are published as one hand-off
-  per partition at QoS 1 to `<topic>/<partition>`, and `batch_stored` returns only when
-  the broker has taken each for a subscriber: the ingest acknowledges its own messages
-  after that, so a crash in between redelivers, stores again (idempotent) and hands off
-  again;
+  per partition at QoS 1 to `<topic>/<partition>`; the ingest acknowledges the batch's
+  own messages only when the broker has taken each hand-off for a subscriber and the
+  batch's owned readings are evaluated (`batch_done`, in the background while the
+  ingest goes on), so a crash in between redelivers, stores again (idempotent) and
+  hands off again;
 - the owner's `HandoffLink` subscribes to its partitions' topics with a persistent
   session; each hand-off is evaluated (and committed to the state file) before it is
-  acknowledged to the broker. While the owner is down its session queues them.
+  acknowledged to the broker. While the owner is down its session queues them;
+- owned readings, the process's own and the hand-offs', wait `reorder_hold_s` after
+  they reached the ingest that stored them before they are evaluated, so that a
+  probe's packs split over the group are evaluated in measurement order (a late one
+  means a replay of the probe, and short-lived flags and alerts withdrawn again).
 
 Duplicates and order: QoS 1 redelivery, a message redelivered to another group member
 and late (buffered) readings all reach the owner as readings in any order; the
@@ -29,6 +34,7 @@ duplicate changes nothing.
 from __future__ import annotations
 
 import logging
+import time
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -41,15 +47,23 @@ from gwmon.analytics._handoff import (
     HandoffLink,
     HandoffRejected,
     LinkSettings,
-    decode_handoff,
-    encode_handoff,
+    decode_handoff_columns,
+    encode_handoff_rows,
+    handoff_rows,
 )
+from gwmon.analytics._hold import Released, ReorderHold, packs_of
 from gwmon.analytics._model import Alert, AlertListener
 from gwmon.analytics._observer import AnalyticsObserver
 from gwmon.analytics._settings import AnalyticsSettings, ScaleOutSettings, load_settings
 from gwmon.analytics._stats import AnalyticsStats
 from gwmon.config import ConfigProblem, config_error, read_secret_file
-from gwmon.ingest import GwmonConfig, Reading, Registry, topic_root
+from gwmon.ingest import (
+    GwmonConfig,
+    Reading,
+    ReadingColumns,
+    Registry,
+    topic_root,
+)
 from gwmon.storage import InfluxClient
 
 logger = logging.getLogger("gwmon.analytics.scale_out")
@@ -164,25 +178,56 @@ def owned_registry(registry: Registry, scale: ScaleOutSettings) -> Registry:
 
 class PartitionedObserver:
     """The `BatchObserver` of one process of a scaled-out group (see module docstring);
-    `book`, `add_listener` and the rest are those of the inner `AnalyticsObserver`."""
+    `book`, `add_listener` and the rest are those of the inner `AnalyticsObserver`.
+
+    It finishes batches in the background (`gwmon.ingest.DefersAcks`): `batch_stored`
+    publishes the hand-offs and queues the owned readings; `batch_done()` gives the
+    check that the ingest acknowledges the batch's messages by. The owned readings (of
+    the batch and of received hand-offs) go to the evaluation thread: those that
+    continue a probe where the readings already released for evaluation end (at most
+    1.5 expected intervals after the newest of them), or lie before that end (late
+    ones: waiting cannot help them), are evaluated at once; those after a gap wait up
+    to `hold_s` for the readings of the gap, which another process of the group may
+    have stored and handed off (the group splits each probe's messages over its
+    processes; one process gets them in order). So a probe's readings are mostly
+    evaluated in measurement order, without the replay a late reading costs, and a
+    reading after a real gap waits `hold_s` once.
+    """
+
+    # The evaluation reads nothing from InfluxDB and uses clients of its own.
+    overlaps_next_write = True
 
     def __init__(
-        self, inner: AnalyticsObserver, scale: ScaleOutSettings, link_of: MakeLink
+        self,
+        inner: AnalyticsObserver,
+        scale: ScaleOutSettings,
+        link_of: MakeLink,
+        *,
+        hold_s: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.inner = inner
         self.scale = scale
         self.owned = frozenset(scale.owned)
         self.stats = ScaleOutStats()
         self.sender = inner.config.mqtt.client_id
+        self.hold_s = scale.reorder_hold_s if hold_s is None else hold_s
+        steps_ns = {
+            probe.probe_id: int(probe.expected_interval_s * 1.5 * 1e9) for probe in inner.registry
+        }
+        self._hold = ReorderHold(self._evaluate, steps_ns, self.hold_s, clock=clock)
+        self._check: Callable[[], bool] | None = None
         topics = tuple(partition_topic(scale.topic, p) for p in sorted(self.owned))
         self.link = link_of(topics, self._on_handoff)
         self.link.start()
         logger.info(
-            "analytics scale-out: %d of %d partitions owned (%s), %d probes evaluated here",
+            "analytics scale-out: %d of %d partitions owned (%s), %d probes evaluated here, "
+            "readings held %.1f s for the hand-offs",
             len(self.owned),
             scale.partitions,
             ", ".join(map(str, sorted(self.owned))),
             len(inner.registry),
+            self.hold_s,
         )
 
     # -- the inner observer's public API ---------------------------------------------------------
@@ -207,41 +252,53 @@ class PartitionedObserver:
 
     # -- BatchObserver -----------------------------------------------------------------------------
     def batch_stored(self, readings: Sequence[Reading]) -> None:
-        own: list[Reading] = []
-        others: dict[int, list[Reading]] = {}
+        # By message (the ingest's columns): no `Reading` object per reading.
+        own: list[ReadingColumns] = []
+        others: dict[int, list[ReadingColumns]] = {}
         partitions = self.scale.partitions
-        for reading in readings:
-            partition = partition_of(reading.probe, partitions)
-            if partition in self.owned:
-                own.append(reading)
+        owned = self.owned
+        for pack in packs_of(readings):
+            partition = partition_of(pack.probe, partitions)
+            if partition in owned:
+                own.append(pack)
             else:
-                others.setdefault(partition, []).append(reading)
+                others.setdefault(partition, []).append(pack)
         sent = []
         for partition, group in sorted(others.items()):
-            for start in range(0, len(group), _READINGS_PER_HANDOFF):
-                chunk = group[start : start + _READINGS_PER_HANDOFF]
-                payload = encode_handoff(
+            rows = handoff_rows(group)
+            for start in range(0, len(rows), _READINGS_PER_HANDOFF):
+                chunk = rows[start : start + _READINGS_PER_HANDOFF]
+                payload = encode_handoff_rows(
                     chunk, partitions=partitions, partition=partition, sender=self.sender
                 )
                 sent.append(
                     self.link.publish(partition_topic(self.scale.topic, partition), payload)
                 )
                 self.stats.handed_off += len(chunk)
-        try:
-            if own:  # evaluated while the broker takes the hand-offs
-                self.inner.batch_stored(own)
-        finally:
-            if sent and not self.link.wait_delivered(sent):
-                probes = sorted({r.probe for group in others.values() for r in group})
-                logger.error(
-                    "stopped before the broker took the hand-off of %d readings (probes %s); "
-                    "their owners do not evaluate them",
-                    sum(map(len, others.values())),
-                    ", ".join(probes[:20]),
-                )
+        checks = []
+        if sent:
+            checks.append(self.link.track(sent))
+        if own:
+            checks.append(self._hold.hold(own).evaluated.is_set)
+        self._check = _all_of(checks)
+
+    def batch_done(self) -> Callable[[], bool] | None:
+        """The check of the batch `batch_stored` was last given: True once its hand-offs
+        are with the broker and its owned readings evaluated (and committed)."""
+        check, self._check = self._check, None
+        return check
 
     def tick(self, now_s: float) -> None:
         self.inner.tick(now_s)
+
+    def settle(self, timeout: float = 60.0) -> bool:
+        """Evaluate every reading waiting now, without the hold; True when done."""
+        return self._hold.settle(timeout)
+
+    def wait_idle(self, timeout: float = 60.0) -> bool:
+        """Wait until every reading released for evaluation is evaluated (held ones stay
+        held); True when so."""
+        return self._hold.wait_idle(timeout)
 
     def stop(self) -> None:
         """Shutdown signal: hand-offs of the final flush still wait a little for the
@@ -249,22 +306,43 @@ class PartitionedObserver:
         self.link.stop()
 
     def close(self) -> None:
+        # No more hand-offs in; what waits is evaluated now (acknowledging its batches
+        # and hand-offs), then the link sees its last hand-offs through and goes.
+        self.link.stop()
+        self.link.stop_receiving()
+        if not self.settle():
+            logger.error("analytics did not finish the readings waiting for evaluation")
+        self._hold.close()
         self.link.close()
         self.inner.close()
         logger.info(
             "analytics scale-out stopped: handed off %d readings; received %d hand-offs "
-            "(%d readings), rejected %d, failed %d",
+            "(%d readings), rejected %d, failed %d; evaluated %d readings in %d releases, "
+            "%d replays, %d flags",
             self.stats.handed_off,
             self.stats.received,
             self.stats.received_readings,
             self.stats.rejected,
             self.stats.errors,
+            self.inner.stats.readings,
+            self._hold.releases,
+            self.inner.stats.replays,
+            self.inner.stats.flags,
         )
 
-    # -- hand-offs from the other processes (paho's network thread) -------------------------------
-    def _on_handoff(self, topic: str, payload: bytes) -> None:
+    def _evaluate(self, readings: Released) -> None:
         try:
-            handoff = decode_handoff(payload)
+            self.inner.batch_stored(readings)
+        except Exception:
+            # As the ingest does with a failing observer: counted, logged, acknowledged
+            # (the readings are in InfluxDB; analytics can be re-run from there).
+            self.stats.errors += 1
+            logger.exception("analytics failed on %d readings", len(readings))
+
+    # -- hand-offs from the other processes (the link's worker thread) ---------------------------
+    def _on_handoff(self, topic: str, payload: bytes, done: Callable[[], None]) -> None:
+        try:
+            handoff = decode_handoff_columns(payload)
             if handoff.partitions != self.scale.partitions:
                 msg = (
                     f"sent by {handoff.sender} with partitions = {handoff.partitions}, here "
@@ -273,9 +351,9 @@ class PartitionedObserver:
                 )
                 raise HandoffRejected(msg)
             wrong = {
-                r.probe
-                for r in handoff.readings
-                if partition_of(r.probe, self.scale.partitions) not in self.owned
+                pack.probe
+                for pack in handoff.packs
+                if partition_of(pack.probe, self.scale.partitions) not in self.owned
             }
             if handoff.partition not in self.owned or wrong:
                 msg = f"holds probes of partitions not owned here ({sorted(wrong)[:5]})"
@@ -283,21 +361,22 @@ class PartitionedObserver:
         except HandoffRejected as exc:
             self.stats.rejected += 1
             logger.error("hand-off on %s rejected: %s", topic, exc)
-            return
-        try:
-            if handoff.readings:
-                self.inner.batch_stored(handoff.readings)
-        except Exception:
-            # As the ingest does with a failing observer: counted, logged, acknowledged
-            # (the readings are in InfluxDB; analytics can be re-run from there).
-            self.stats.errors += 1
-            logger.exception("analytics failed on a hand-off from %s", handoff.sender)
+            done()
             return
         self.stats.received += 1
-        self.stats.received_readings += len(handoff.readings)
+        self.stats.received_readings += handoff.count
+        self._hold.hold(list(handoff.packs), done)
 
 
-OnHandoff = Callable[[str, bytes], None]
+def _all_of(checks: list[Callable[[], bool]]) -> Callable[[], bool] | None:
+    if not checks:
+        return None
+    if len(checks) == 1:
+        return checks[0]
+    return lambda: all(check() for check in checks)
+
+
+OnHandoff = Callable[[str, bytes, Callable[[], None]], None]
 
 
 class Link(Protocol):
@@ -307,11 +386,13 @@ class Link(Protocol):
 
     def stop(self) -> None: ...
 
+    def stop_receiving(self) -> None: ...
+
     def close(self) -> None: ...
 
     def publish(self, topic: str, payload: bytes) -> tuple[str, bytes, int]: ...
 
-    def wait_delivered(self, sent: list[tuple[str, bytes, int]]) -> bool: ...
+    def track(self, sent: list[tuple[str, bytes, int]]) -> Callable[[], bool]: ...
 
 
 MakeLink = Callable[[tuple[str, ...], OnHandoff], Link]

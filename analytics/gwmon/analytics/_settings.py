@@ -125,6 +125,10 @@ class ScaleOutSettings(BaseModel):
     client_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
     username: Annotated[str, Field(min_length=1, max_length=256)] | None = None
     password_file: Path | None = None
+    # How long an owned probe's readings wait before they are evaluated, so that those
+    # the other processes stored at about the same time (their hand-offs) join them in
+    # measurement order instead of arriving late (a replay each).
+    reorder_hold_s: Annotated[float, Field(ge=0, le=60)] = 1.0
 
 
 class AnalyticsSettings(BaseModel):
@@ -492,6 +496,10 @@ topic = "gwmon/v1/analytics"  # hand-off topics <topic>/<partition>; the ACL: in
 # client_id = "gwmon-ingest-a-analytics"
 # username = "gwmon-ingest-a-analytics"
 # password_file = "/etc/gwmon/analytics-mqtt.secret"
+# Owned probes' readings wait this long before evaluation, so that the hand-offs of
+# readings the other processes stored at the same time join them in measurement order
+# (fewer replays and short-lived flags); alerts come this much later. 0 = at once.
+reorder_hold_s = 1.0
 """
 
 

@@ -192,6 +192,11 @@ class CompensatingObserver:
         if self.inner is not None:
             self.inner.batch_stored([*readings, *derived] if derived else readings)
 
+    def batch_done(self) -> Callable[[], bool] | None:
+        """`inner`'s check for the batch (`DefersAcks`), so that the ingest waits for it."""
+        done = getattr(self.inner, "batch_done", None)
+        return done() if done is not None else None
+
     def tick(self, now_s: float) -> None:
         if self.inner is not None:
             self.inner.tick(now_s)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 from gwmon.ingest._senml import Reading
@@ -67,6 +67,10 @@ class BatchObserver(Protocol):
     share the ingest's writers' clients (the `store` handed to `gwmon run`'s observers is
     then the ingest thread's alone). The batch is still acknowledged only after
     `batch_stored` returned.
+
+    An observer with a method `batch_done()` may finish a batch after `batch_stored`
+    returned (`DefersAcks`): the ingest acknowledges the batch's messages only once the
+    check `batch_done()` gave right after `batch_stored` says True, in arrival order.
     """
 
     def batch_stored(self, readings: Sequence[Reading]) -> None: ...
@@ -74,3 +78,14 @@ class BatchObserver(Protocol):
     def tick(self, now_s: float) -> None: ...
 
     def close(self) -> None: ...
+
+
+class DefersAcks(Protocol):
+    """An observer that finishes batches in the background (the analytics of a
+    scaled-out group: hand-offs still on the way to the broker, readings held briefly
+    to evaluate them in measurement order). `batch_done()`, called on the ingest's
+    thread right after each `batch_stored`, gives a check (any thread may make it
+    true) that says when that batch is safe: its messages are acknowledged only then,
+    and a batch never before the ones before it. None: safe already."""
+
+    def batch_done(self) -> Callable[[], bool] | None: ...

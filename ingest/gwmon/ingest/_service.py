@@ -23,6 +23,10 @@ InfluxDB stores batch N+1 while the analytics evaluate batch N. Acknowledgements
 move: batch N is acknowledged after its observers returned, N+1 after its own, and the
 observers still see the batches one at a time, in order (docs/performance.md, "The
 analytics beside the next write").
+
+An observer that finishes batches in the background (`DefersAcks`: the analytics of a
+scaled-out group) gives a check per batch; the batch's messages wait, in arrival order,
+until every check of theirs is true, while the ingest goes on with the next batches.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import json
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from enum import StrEnum
 
@@ -122,6 +127,9 @@ class IngestService:
         )
         self._stop = threading.Event()
         self._writing_messages = 0
+        # Batches stored and seen by the observers, waiting for a `DefersAcks` observer:
+        # their messages and the checks that say when they may be acknowledged.
+        self._unacked: deque[tuple[list[InboundMessage], list[Callable[[], bool]]]] = deque()
         self._write_started = 0.0
         self._store_unavailable = False
         self._connected_at_stop = False
@@ -196,8 +204,9 @@ class IngestService:
 
     @property
     def unacknowledged(self) -> int:
-        """Messages received and not yet acknowledged (the batch being written and the
-        one filling); read by the ops endpoint from another thread."""
+        """Messages received and not yet acknowledged (the batch being written, the one
+        filling and those waiting for a `DefersAcks` observer); read by the ops
+        endpoint from another thread."""
         return self._writing_messages + len(self._batch.messages)
 
     @property
@@ -246,6 +255,8 @@ class IngestService:
             self._source.poll(self._poll_timeout(), room=self._room_in_batch)
             now = self.clock()
             self._finish_write()
+            if self._unacked:
+                self._ack_finished()
             if not self._writes.busy and self._policy.due(self._batch, now):
                 self._start_write()
             if now - self._last_stats >= self.config.ingest.stats_interval_s:
@@ -263,7 +274,7 @@ class IngestService:
     def _poll_timeout(self) -> float:
         # While a write is in flight: notice its end soon; while a batch waits: notice
         # the stream going quiet (FlushPolicy.quiet_s) soon.
-        if self._writes.busy:
+        if self._writes.busy or self._unacked:
             return _POLL_WRITING_S
         if self._batch.messages and self._policy.quiet_s:
             return min(_POLL_S, self._policy.quiet_s)
@@ -311,6 +322,9 @@ class IngestService:
                 observer.close()
             except Exception:
                 logger.exception("observer %r failed to close", observer)
+        # Closed, a `DefersAcks` observer has finished what it could: acknowledge that;
+        # the rest is redelivered.
+        self._ack_finished()
         self._source.close()
         self.store.close()
         for store in self._part_stores:
@@ -381,6 +395,7 @@ class IngestService:
         # Counters and observers see only what InfluxDB stored.
         readings = StoredReadings(batch, result.refused)
         self.counters.readings += len(readings)
+        checks: list[Callable[[], bool]] = []
         if readings:
             for observer in self.observers:
                 try:
@@ -388,8 +403,17 @@ class IngestService:
                 except Exception:
                     self.counters.observer_errors += 1
                     logger.exception("observer %r failed on a batch", observer)
-        acked = self._source.ack_all(batch.messages)
-        self._writing_messages -= len(batch.messages)
+                done = getattr(observer, "batch_done", None)
+                try:
+                    check = done() if done is not None else None
+                except Exception:
+                    self.counters.observer_errors += 1
+                    logger.exception("observer %r failed on a batch", observer)
+                    check = None
+                if check is not None:
+                    checks.append(check)
+        self._unacked.append((batch.messages, checks))
+        acked = self._ack_finished()
         logger.debug(
             "batch written: lines=%d readings=%d refused=%d acked=%d",
             len(batch.lines),
@@ -397,6 +421,16 @@ class IngestService:
             len(result.refused),
             acked,
         )
+
+    def _ack_finished(self) -> int:
+        """Acknowledge the stored batches whose observers are done, oldest first, up to
+        the first one still waiting; how many messages went out."""
+        acked = 0
+        while self._unacked and all(check() for check in self._unacked[0][1]):
+            messages, _ = self._unacked.popleft()
+            acked += self._source.ack_all(messages)
+            self._writing_messages -= len(messages)
+        return acked
 
     def _tick_observers(self, now: float) -> None:
         for observer in self.observers:

@@ -58,6 +58,9 @@ VARIANTS = {
         Variant("ns-20000", "requests of 20,000 lines", batch=20_000),
         Variant("ns-5000-gzip", "gzip level 1", gzip=True),
         Variant("ns-5000-2conn", "2 connections in parallel", connections=2),
+        Variant(
+            "s-5000-2conn", "precision=s, 2 connections in parallel", precision="s", connections=2
+        ),
         Variant("ns-5000-sorted", "lines sorted by series, then time", order="by series"),
     )
 }

@@ -8,7 +8,7 @@ functions with the most samples on top of the stack (self) and anywhere on it
 (collapsed stacks) output for a flame graph.
 
     .venv/bin/python -m bench.profile_ingest [--load pack96|single] [--analytics]
-        [--messages 400] [--out .cache/bench/profile-pack96-off.txt]
+        [--messages 400] [--out .cache/bench/profile-pack96-off.txt] [--cpu-only]
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def cpu_used(before: dict[str, float], after: dict[str, float]) -> str:
     )
 
 
-def profile(args: argparse.Namespace, workdir: Path) -> Path:
+def profile(args: argparse.Namespace, workdir: Path) -> Path | None:
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     probes = read_registry()
     senders, warmup = probes[: args.publishers], probes[args.publishers]
@@ -134,15 +134,18 @@ def profile(args: argparse.Namespace, workdir: Path) -> Path:
                 process,
                 log,
             )
-            sampler = subprocess.Popen(
-                [
-                    *(py_spy, "record", "--pid", str(process.pid), "--rate", str(args.rate)),
-                    *("--format", "raw", "--output", str(args.out), "--threads", "--nonblocking"),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            time.sleep(1.0)  # py-spy attaches
+            sampler = None
+            if not args.cpu_only:
+                sampler = subprocess.Popen(
+                    [
+                        *(py_spy, "record", "--pid", str(process.pid), "--rate", str(args.rate)),
+                        *("--format", "raw", "--output", str(args.out), "--threads"),
+                        "--nonblocking",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                time.sleep(1.0)  # py-spy attaches
             pids = {"gwmon": process.pid, "influxd": _pid(influx), "mosquitto": _pid(mosquitto)}
             before = {name: cpu_seconds(pid) for name, pid in pids.items()}
             publishers = Publishers(mosquitto.port, load, folder)
@@ -154,15 +157,21 @@ def profile(args: argparse.Namespace, workdir: Path) -> Path:
                 f"{load.readings:,} readings in {seconds:.2f} s: {load.readings / seconds:,.0f}/s"
             )
             for name, pid in pids.items():
-                print(f"CPU of {name}: {cpu_used(before[name], cpu_seconds(pid))}")
-            sampler.send_signal(signal.SIGINT)
-            sampler.wait(60)
+                after = cpu_seconds(pid)
+                total = sum(after.values()) - sum(before[name].values())
+                print(
+                    f"CPU of {name}: {cpu_used(before[name], after)}"
+                    f" ({1e6 * total / load.readings:.2f} µs/reading)"
+                )
+            if sampler is not None:
+                sampler.send_signal(signal.SIGINT)
+                sampler.wait(60)
         finally:
             stop_process(process)
     finally:
         mosquitto.stop()
         influx.stop()
-    return Path(args.out)
+    return None if args.cpu_only else Path(args.out)
 
 
 def main() -> int:
@@ -174,6 +183,9 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=250, help="samples/s")
     parser.add_argument("--top", type=int, default=20)
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--cpu-only", action="store_true", help="no py-spy: CPU per process and the rate only"
+    )
     args = parser.parse_args()
     if args.out is None:
         mode = "on" if args.analytics else "off"
@@ -181,8 +193,9 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="gwmon-profile-") as tmp:
         raw = profile(args, Path(tmp))
-    print(summarise(raw, args.top))
-    print(f"\nraw stacks: {raw}")
+    if raw is not None:
+        print(summarise(raw, args.top))
+        print(f"\nraw stacks: {raw}")
     return 0
 
 

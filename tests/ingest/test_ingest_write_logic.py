@@ -15,7 +15,7 @@ from gwmon.ingest import IngestService, load_config, load_registry
 from gwmon.ingest._batch import Batch
 from gwmon.ingest._pack import PackColumns
 from gwmon.ingest._writes import WriteBehind
-from gwmon.storage import StoreWriteError, StoreWriter, WriteResult
+from gwmon.storage import StoreWriteError, StoreWriter, WriteResult, body_of
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -276,3 +276,60 @@ def test_a_small_batch_or_one_of_a_single_writer_s_probes_is_not_split() -> None
     assert stores[0].written == batch.lines
     assert stores[0].requests == 1
     assert stores[1].requests == 0
+
+
+class BodyStore:
+    """Keeps the body of every request as InfluxDB reads it (`body_of`: a LineBuffer's
+    blocks as they are, a list line by line), split back into lines."""
+
+    def __init__(self) -> None:
+        self.requests: list[list[str]] = []
+
+    def write_lines(self, lines: Sequence[str]) -> None:
+        body = body_of(lines).decode()
+        assert body.endswith("\n") or not body
+        self.requests.append(body.split("\n")[:-1])
+
+    def close(self) -> None:
+        pass
+
+
+def _requests_of(batch: Batch, writers: int, max_lines: int) -> list[list[list[str]]]:
+    stores = [BodyStore() for _ in range(writers)]
+    store_writers = [StoreWriter(store, writer="test") for store in stores]
+    writes = WriteBehind(
+        store_writers[0], max_lines=max_lines, more_writers=store_writers[1:], min_split_lines=4
+    )
+    _write_once(writes, batch)
+    return [store.requests for store in stores]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    messages=st.lists(
+        st.tuples(st.sampled_from(["P-00", "P-01", "Grünau"]), st.integers(0, 7), st.booleans()),
+        max_size=12,
+    ),
+    writers=st.integers(1, 2),
+    max_lines=st.integers(1, 9),
+)
+def test_a_batch_of_blocks_sends_the_requests_of_its_lines_one_by_one(
+    messages: list[tuple[str, int, bool]], writers: int, max_lines: int
+) -> None:
+    # The ingest's batches hold each message's reading lines as one block of text
+    # (`add_readings(columns, bytes)`); every request, cut by max_lines and split over
+    # the writers, must carry the lines the same batch made of single lines carries.
+    blocks, single = Batch(), Batch()
+    for number, (probe, count, sequence_mark) in enumerate(messages):
+        columns, lines = _pack(probe, count, 100 * number)
+        lines = [line.replace("value=1.0", f"value={number}.5,lag_s=0.25 ü") for line in lines]
+        blocks.add_readings(columns, "".join(f"{line}\n" for line in lines).encode())
+        single.add_readings(columns, lines)
+        if sequence_mark:
+            for batch in (blocks, single):
+                batch.lines.append(f"sequence,probe={probe} seq={number}i {number}")
+    if single.lines:
+        single.lines[0] = single.lines[0]  # a plain list of lines from here on
+    assert list(blocks.lines) == list(single.lines)
+    assert blocks.reading_count == single.reading_count
+    assert _requests_of(blocks, writers, max_lines) == _requests_of(single, writers, max_lines)

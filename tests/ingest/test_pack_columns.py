@@ -39,6 +39,14 @@ def _careful(payload: bytes) -> Any:
     return decode_carefully(PROBE, payload, now_s=NOW)
 
 
+def _typed(columns: PackColumns) -> bool:
+    """Values floats and times ints, as the careful decoder makes them (`==` would take
+    an int 600 for the float 600.0, which the line formats refuse)."""
+    return all(type(value) is float for value in columns.values) and all(
+        type(time_ns) is int for time_ns in columns.times_ns
+    )
+
+
 @settings(max_examples=1500, deadline=None)
 @given(payload=st.one_of(pack_text(), column_pack(twisted=True)))
 def test_the_one_pass_path_returns_what_the_careful_decoder_returns(payload: bytes) -> None:
@@ -47,6 +55,7 @@ def test_the_one_pass_path_returns_what_the_careful_decoder_returns(payload: byt
         return
     careful = _careful(payload)  # must not raise: the one-pass path accepted it
     assert plain.as_pack() == careful
+    assert _typed(plain)
     assert careful.rejections == []
 
 
@@ -56,6 +65,7 @@ def test_plain_packs_take_the_one_pass_path_and_decode_as_carefully(payload: byt
     plain = _plain(payload)
     assert plain is not None
     assert plain.as_pack() == _careful(payload)
+    assert _typed(plain)
 
 
 @pytest.mark.parametrize(
@@ -133,6 +143,7 @@ def test_the_column_pass_returns_what_the_careful_decoder_returns(payload: bytes
         return
     careful = _careful(payload)  # must not raise: the column pass accepted it
     assert columns.as_pack() == careful
+    assert _typed(columns)
     assert careful.rejections == []
     assert _by_records(payload) == columns
 
@@ -143,6 +154,7 @@ def test_packs_of_the_common_layout_take_the_column_pass(payload: bytes) -> None
     columns = _by_columns(payload)
     assert columns is not None
     assert columns.as_pack() == _careful(payload)
+    assert _typed(columns)
 
 
 @pytest.mark.parametrize(
@@ -181,6 +193,7 @@ def test_the_column_pass_takes_the_firmware_packs_with_their_sequence_marks() ->
     columns = _by_columns(payload)
     assert columns is not None
     assert columns.as_pack() == _careful(payload)
+    assert _typed(columns)
     assert [mark.seq for mark in columns.sequence] == [41, 42]
     assert columns.values == [20.3, 137.0, 20.4]
     assert columns.times_ns == [1_764_000_000 * NS] * 2 + [1_764_000_900 * NS]

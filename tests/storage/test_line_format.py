@@ -5,16 +5,38 @@ from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Mapping, Sequence
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gwmon.storage import READING, SEQUENCE, ContractError, float_lines_at_times
+from gwmon.storage import (
+    READING,
+    SEQUENCE,
+    ContractError,
+    LineFormat,
+    float_block_at_times,
+    float_lines_at_times,
+)
 from gwmon.storage._schema import float_texts
 
 tag_text = st.text(min_size=0, max_size=20)
 finite = st.floats(allow_nan=False, allow_infinity=False)
+
+
+def lines_and_block(
+    formats: Sequence[LineFormat],
+    first: Sequence[float],
+    rest_at: Mapping[int, Sequence[float]],
+    times_ns: Sequence[int],
+) -> list[str]:
+    """`float_lines_at_times`, after checking that `float_block_at_times` (the ingest's
+    path) gives the same lines as one block of UTF-8 text."""
+    lines = float_lines_at_times(formats, first, rest_at, times_ns)
+    block = float_block_at_times(formats, first, rest_at, times_ns)
+    assert block == "".join(f"{line}\n" for line in lines).encode()
+    return lines
 
 
 @given(
@@ -100,7 +122,7 @@ def _lines_one_by_one_and_at_times(
         line_format.line((value, lags[time_ns][0]), time_ns)
         for line_format, value, time_ns in zip(chosen, values, times, strict=True)
     ]
-    return expected, float_lines_at_times(chosen, values, lags, times)
+    return expected, lines_and_block(chosen, values, lags, times)
 
 
 # The assertions of the former `float_lines` tests (a bulk path nothing used any more,
@@ -120,9 +142,7 @@ def test_lines_at_any_times_are_the_lines_one_by_one(
 
 def test_lines_at_times_of_huge_finite_values_are_written() -> None:
     line_format = READING.line_format(TAGS, ("value", "lag_s"))
-    lines = float_lines_at_times(
-        [line_format] * 2, [1e308, 1e308], {1: (1.0,), 2: (1e308,)}, [1, 2]
-    )
+    lines = lines_and_block([line_format] * 2, [1e308, 1e308], {1: (1.0,), 2: (1e308,)}, [1, 2])
     assert lines == [line_format.line((1e308, 1.0), 1), line_format.line((1e308, 1e308), 2)]
 
 
@@ -211,16 +231,16 @@ def test_lines_at_times_are_the_lines_one_by_one(
         line_format.line((value, lags[time_ns][0]), time_ns)
         for line_format, value, time_ns in zip(chosen, values, times, strict=True)
     ]
-    assert float_lines_at_times(chosen, values, lags, times) == expected
+    assert lines_and_block(chosen, values, lags, times) == expected
 
 
 def test_lines_at_times_of_three_fields_and_of_one() -> None:
     three = READING.line_format(TAGS, ("value", "lag_s", "air_pressure_hpa"))
-    assert float_lines_at_times([three] * 2, [1.5, 2.5], {7: (0.25, 3.0)}, [7, 7]) == [
+    assert lines_and_block([three] * 2, [1.5, 2.5], {7: (0.25, 3.0)}, [7, 7]) == [
         three.line((1.5, 0.25, 3.0), 7),
         three.line((2.5, 0.25, 3.0), 7),
     ]
-    assert float_lines_at_times([], [], {}, []) == []
+    assert lines_and_block([], [], {}, []) == []
 
 
 @pytest.mark.parametrize(
@@ -246,6 +266,8 @@ def test_lines_at_times_refuse_what_a_line_refuses(
     line_format = READING.line_format(TAGS, ("value", "lag_s"))
     with pytest.raises(ContractError):
         float_lines_at_times([line_format] * len(values), values, lags, times)
+    with pytest.raises(ContractError):
+        float_block_at_times([line_format] * len(values), values, lags, times)
 
 
 def test_lines_at_times_need_float_fields_of_the_same_names() -> None:
@@ -255,6 +277,8 @@ def test_lines_at_times_need_float_fields_of_the_same_names() -> None:
         {"probe": "P", "site": "s", "municipality": "m"}, ("seq", "lag_s")
     )
     with pytest.raises(ContractError, match="same float fields"):
-        float_lines_at_times([two, three], [1.0, 1.0], {1: (1.0,)}, [1, 1])
+        lines_and_block([two, three], [1.0, 1.0], {1: (1.0,)}, [1, 1])
     with pytest.raises(ContractError, match="same float fields"):
-        float_lines_at_times([sequence], [1.0], {1: (1.0,)}, [1])
+        lines_and_block([sequence], [1.0], {1: (1.0,)}, [1])
+    with pytest.raises(ContractError, match="same float fields"):
+        float_block_at_times([two, three], [1.0, 1.0], {1: (1.0,)}, [1, 1])

@@ -3,36 +3,47 @@ acknowledge once the write is done."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import overload
 
 from gwmon.ingest._pack import PackColumns
 from gwmon.ingest._senml import Reading
 from gwmon.ingest._source import InboundMessage
+from gwmon.storage import LineBuffer
 
 
-@dataclass
 class Batch:
-    """Lines in write order. The readings stay in their messages' columns (`packs`: the
-    index in `lines` of each message's first reading line, then one line per reading);
-    `Reading` objects are made only for the observers that ask for them."""
+    """Lines in write order (a `LineBuffer`: a message's reading lines are one block of
+    text). The readings stay in their messages' columns (`packs`: the index in `lines`
+    of each message's first reading line, then one line per reading); `Reading` objects
+    are made only for the observers that ask for them."""
 
-    lines: list[str] = field(default_factory=list)
-    packs: list[tuple[int, PackColumns]] = field(default_factory=list)
-    reading_count: int = 0
-    messages: list[InboundMessage] = field(default_factory=list)
-    first_at: float | None = None
-    last_at: float | None = None  # when the latest message arrived
+    __slots__ = ("first_at", "last_at", "lines", "messages", "packs", "reading_count")
+
+    def __init__(self, lines: Iterable[str] = ()) -> None:
+        self.lines = LineBuffer(lines)
+        self.packs: list[tuple[int, PackColumns]] = []
+        self.reading_count = 0
+        self.messages: list[InboundMessage] = []
+        self.first_at: float | None = None
+        self.last_at: float | None = None  # when the latest message arrived
 
     def __len__(self) -> int:
         return len(self.lines)
 
-    def add_readings(self, columns: PackColumns, lines: list[str]) -> None:
-        """`lines[i]` is the line of reading i of `columns`."""
-        self.packs.append((len(self.lines), columns))
-        self.lines.extend(lines)
-        self.reading_count += len(lines)
+    def add_readings(self, columns: PackColumns, lines: list[str] | bytes) -> None:
+        """`lines[i]` is the line of reading i of `columns`; or `lines` is a block of
+        text of those lines (`SeriesLines.reading_block`)."""
+        buffer = self.lines
+        self.packs.append((len(buffer), columns))
+        if isinstance(lines, bytes):
+            count = len(columns.times_ns)
+            buffer.add_block(lines, count)
+        else:
+            count = len(lines)
+            buffer.extend(lines)
+        self.reading_count += count
 
     def add_message(self, message: InboundMessage) -> None:
         if self.first_at is None:

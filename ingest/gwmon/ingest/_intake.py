@@ -17,6 +17,7 @@ from gwmon.ingest._pack import decode_columns
 from gwmon.ingest._registry import Probe, Registry
 from gwmon.ingest._status import decode_status
 from gwmon.ingest._storage import (
+    BULK_LINES,
     IngestCounters,
     SeriesLines,
     rejected_point,
@@ -137,7 +138,10 @@ class Intake:
         series = self._series.get(probe.probe_id)
         if series is None:
             series = self._series[probe.probe_id] = SeriesLines(probe)
-        batch.add_readings(columns, series.reading_lines(columns))
+        if len(columns.times_ns) < BULK_LINES:
+            batch.add_readings(columns, series.reading_lines(columns))
+        else:  # one block of text for many lines (`LineBuffer`)
+            batch.add_readings(columns, series.reading_block(columns))
         for mark in columns.sequence:
             batch.lines.append(series.sequence_line(mark))
         for rejection in columns.rejections:

@@ -68,6 +68,7 @@ _NUMBER_BYTES = bytes(
     ord("#") if chr(byte) in "0123456789+-.eE" else ord(" ") for byte in range(256)
 )
 _LONG_NUMBER = b"#" * 17
+_FEW_RECORDS = 8  # below this many, a pass per record costs less than sharing its parts
 
 # A number of a plain pack: an int or a float literal, within the bounds of outside
 # numbers (`NUMBER_LIMIT`); the parser refuses anything else (a bool, null, a string).
@@ -283,7 +284,8 @@ def _by_columns(
     expected_colons += 1
     units = [record.u for record in records]
     sent_values = [record.v for record in records]
-    if not set(map(type, sent_values)) <= _NUMBER_TYPES:
+    value_types = set(map(type, sent_values))
+    if not value_types <= _NUMBER_TYPES:
         return None  # a record without a value
     values = cast("list[float]", sent_values)
     sent_offsets = [record.t for record in records]
@@ -291,8 +293,15 @@ def _by_columns(
         return None
     offsets = cast("list[int | UnsetType]", sent_offsets)
     base_ns = _plain_ns(base_time)
-    times = [base_ns if t is UNSET else base_ns + t * _NS_PER_S for t in offsets]
-    if min(times) < _ABSOLUTE_TIME_MIN_NS:
+    if len(offsets) < _FEW_RECORDS:
+        times = [base_ns if t is UNSET else base_ns + t * _NS_PER_S for t in offsets]
+        earliest = min(times)
+    else:
+        # A pack's records share a few offsets (a cycle's): each time computed once.
+        time_at = {t: base_ns if t is UNSET else base_ns + t * _NS_PER_S for t in set(offsets)}
+        times = list(map(time_at.__getitem__, offsets))
+        earliest = min(time_at.values())
+    if earliest < _ABSOLUTE_TIME_MIN_NS:
         return None
     # Every key in the text adds one colon; a field named twice (which the parser
     # collapses) or a base field after the first record adds more (module docstring).
@@ -305,6 +314,7 @@ def _by_columns(
         if split is None:
             return None
         marks, names, units, values, times = split
+        value_types = set(map(type, values))
     if UNSET not in units:
         # Every reading names its unit: the whole column against the expected one.
         if units != list(map(_AS_SENT_UNIT.__getitem__, names)):
@@ -314,7 +324,7 @@ def _by_columns(
             unit = base_unit if sent_unit is UNSET else sent_unit
             if unit != _AS_SENT_UNIT[name]:
                 return None
-    if set(map(type, values)) != {float}:
+    if value_types != {float}:
         values = list(map(float, values))  # ints, rounded once as the careful path does
     quantities = list(names) if known <= _SELF_NAMED else [_QUANTITY[n] for n in names]
     return PackColumns(

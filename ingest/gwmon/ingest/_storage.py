@@ -4,6 +4,7 @@ sequence marks, rejections, status and the ingest's own counters."""
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import cast
 
 from gwmon.ingest._pack import PackColumns
 from gwmon.ingest._registry import Probe
@@ -18,6 +19,7 @@ from gwmon.storage import (
     FieldValue,
     LineFormat,
     Point,
+    float_block_at_times,
     float_lines_at_times,
 )
 
@@ -26,7 +28,9 @@ UNKNOWN_PROBE_TAG = "_unknown"  # rejected.probe for an id not in the registry (
 MAX_UNKNOWN_PROBE_CHARS = 64  # as PROBE_ID_PATTERN: longer ids never reach rejected_point
 
 _NS = 1_000_000_000
-_BULK_LINES = 8  # from this many readings on, checking them column by column is cheaper
+# From this many readings on, checking them column by column and making one block of
+# text is cheaper than a line at a time.
+BULK_LINES = 8
 
 
 def _probe_tags(probe: Probe) -> dict[str, str]:
@@ -79,23 +83,38 @@ class SeriesLines:
             ]
         plain = self._plain
         formats = [plain.get(q) or self._format(q, False) for q in columns.quantities]
-        if len(formats) < _BULK_LINES:
+        if len(formats) < BULK_LINES:
             return [
                 line_format.line((value, (arrival_ns - time_ns) / _NS), time_ns)
                 for line_format, value, time_ns in zip(
                     formats, columns.values, columns.times_ns, strict=True
                 )
             ]
-        # lag_s depends on the time only: once per measurement time, not per reading.
-        times = dict.fromkeys(columns.times_ns)
-        lags = {time_ns: ((arrival_ns - time_ns) / _NS,) for time_ns in times}
-        return float_lines_at_times(formats, columns.values, lags, columns.times_ns)
+        return float_lines_at_times(formats, columns.values, _lags(columns), columns.times_ns)
+
+    def reading_block(self, columns: PackColumns) -> bytes:
+        """`reading_lines(columns)` as one block of UTF-8 text, each line ending in a
+        newline (`LineBuffer.add_block`)."""
+        if len(columns) < BULK_LINES or True in columns.censored:
+            return "".join([f"{line}\n" for line in self.reading_lines(columns)]).encode()
+        formats = list(map(self._plain.get, columns.quantities))
+        if None in formats:
+            formats = [self._format(quantity, False) for quantity in columns.quantities]
+        known = cast("list[LineFormat]", formats)  # no None left (checked above)
+        return float_block_at_times(known, columns.values, _lags(columns), columns.times_ns)
 
     def sequence_line(self, mark: SequenceMark) -> str:
         if self._sequence is None:
             self._sequence = SEQUENCE.line_format(_probe_tags(self._probe), ("seq", "lag_s"))
         lag_s = (mark.arrival_ns - mark.time_ns) / _NS
         return self._sequence.line((mark.seq, lag_s), mark.time_ns)
+
+
+def _lags(columns: PackColumns) -> dict[int, tuple[float]]:
+    """lag_s per measurement time: it depends on the time only, so once per distinct
+    time, not per reading."""
+    arrival_ns = columns.arrival_ns
+    return {time_ns: ((arrival_ns - time_ns) / _NS,) for time_ns in dict.fromkeys(columns.times_ns)}
 
 
 def reading_point(probe: Probe, reading: Reading) -> Point:

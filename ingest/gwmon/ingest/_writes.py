@@ -30,7 +30,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from itertools import chain
 
 from gwmon.ingest._batch import Batch
-from gwmon.storage import StoreWriter, WriteResult
+from gwmon.storage import LineBuffer, StoreWriter, WriteResult
 
 
 class WriteBehind:
@@ -123,7 +123,11 @@ class WriteBehind:
         """Write lines[start:end] of every range; refusals as indices into `lines`."""
         if not ranges:
             return WriteResult({}, 0)
-        part = list(chain.from_iterable(lines[start:end] for start, end in ranges))
+        part = (
+            lines.take(ranges)
+            if isinstance(lines, LineBuffer)
+            else list(chain.from_iterable(lines[start:end] for start, end in ranges))
+        )
         result = self._write(writer, part, record_refusals=False)
         if not result.refused:
             return result

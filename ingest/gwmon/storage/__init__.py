@@ -14,6 +14,7 @@ from gwmon.storage._client import InfluxClient
 from gwmon.storage._errors import StoreConfigError, StoreError, StoreWriteError
 from gwmon.storage._influxql import Statement
 from gwmon.storage._line import FieldValue, Point
+from gwmon.storage._lines import LineBuffer, body_of
 from gwmon.storage._measurements import (
     ALERT,
     APPROVAL,
@@ -35,6 +36,7 @@ from gwmon.storage._schema import (
     LineFormat,
     Measurement,
     Tag,
+    float_block_at_times,
     float_lines_at_times,
 )
 from gwmon.storage._settings import INFLUXDB_SECTION, InfluxSettings
@@ -69,6 +71,7 @@ __all__ = [
     "FieldValue",
     "InfluxClient",
     "InfluxSettings",
+    "LineBuffer",
     "LineFormat",
     "LineSink",
     "Measurement",
@@ -81,6 +84,8 @@ __all__ = [
     "StoreWriter",
     "Tag",
     "WriteResult",
+    "body_of",
+    "float_block_at_times",
     "float_lines_at_times",
     "influxql",
     "series",

@@ -19,6 +19,7 @@ import requests
 from gwmon.storage._errors import StoreConfigError, StoreError, StoreWriteError
 from gwmon.storage._influxql import SHOW_DATABASES, Statement, create_database
 from gwmon.storage._line import Point
+from gwmon.storage._lines import body_of
 from gwmon.storage._settings import InfluxSettings
 
 logger = logging.getLogger("gwmon.storage.client")
@@ -100,8 +101,8 @@ class InfluxClient:
         if not lines:
             return
         # Each line and its newline in one join: no second copy of a large text for the
-        # last newline (a batch is megabytes).
-        body = "\n".join([*lines, ""]).encode()
+        # last newline (a batch is megabytes); a LineBuffer's blocks as they are.
+        body = body_of(lines)
         headers = {"Content-Type": "text/plain; charset=utf-8"}
         if self._compress:
             body = gzip.compress(body, compresslevel=1)

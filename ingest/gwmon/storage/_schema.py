@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
+from operator import attrgetter
 from typing import Literal
 
 import orjson
@@ -169,7 +170,7 @@ class _Layout:
     has thousands of series but a few field lists): the fields, their checks, the
     escaped keys and the printf-style rest of a line after the first field's key."""
 
-    __slots__ = ("checks", "fields", "float_only", "measurement", "rest_keys", "tail")
+    __slots__ = ("checks", "end", "fields", "float_only", "measurement", "rest_keys", "tail")
 
     def __init__(self, measurement: str, fields: tuple[Field, ...]) -> None:
         if not fields:
@@ -183,6 +184,8 @@ class _Layout:
         # ",key=" before each field after the first, for lines joined from texts
         # (`float_lines_at_times`).
         self.rest_keys = tuple(f",{key}=" for key in keys[1:])
+        # The end of a line after the first field's value, for `float_block_at_times`.
+        self.end = "".join(f"{_literal(key)}%s" for key in self.rest_keys) + " %s\n"
         # A printf-style template (the fastest formatting in CPython) of everything after
         # the head: %r of a float is its repr, as in format_field; a '%' in a key is
         # doubled so that it stays text. The head (prefix and first key) is not part of
@@ -222,11 +225,12 @@ class LineFormat:
     its head (`prefix first_key=`); the rest is shared by every series with the same
     fields (`_Layout`)."""
 
-    __slots__ = ("_head", "_layout")
+    __slots__ = ("_head", "_head_bytes", "_layout")
 
     def __init__(self, prefix: str, layout: _Layout) -> None:
         self._layout = layout
         self._head = f"{prefix} {escape_key(layout.fields[0].name)}="
+        self._head_bytes = self._head.encode()  # for blocks of lines (UTF-8)
 
     @property
     def fields(self) -> tuple[Field, ...]:
@@ -271,6 +275,50 @@ def _all_finite_floats(column: Sequence[object]) -> bool:
         return all(math.isfinite(value) for value in column)  # type: ignore[arg-type]
 
 
+_LAYOUT_OF = attrgetter("_layout")
+
+
+def _checked_rest(
+    formats: Sequence[LineFormat],
+    first: Sequence[float],
+    rest_at: Mapping[int, Sequence[float]],
+    times_ns: Sequence[int],
+) -> tuple[_Layout | None, list[float]]:
+    """The one layout of `formats` (None for no lines) and the values of `rest_at` in
+    order; ContractError unless the arguments make lines of the contract."""
+    count = len(times_ns)
+    if len(formats) != count or len(first) != count:
+        msg = "float_lines_at_times: formats, values and times differ in length"
+        raise ContractError(msg)
+    layouts = set(map(_LAYOUT_OF, formats))
+    rest_keys = {layout.rest_keys for layout in layouts}
+    if len(rest_keys) > 1 or any(not layout.float_only for layout in layouts):
+        msg = "float_lines_at_times: every format must have the same float fields"
+        raise ContractError(msg)
+    keys = next(iter(rest_keys)) if rest_keys else ()
+    rest_values = list(chain.from_iterable(rest_at.values()))
+    if (
+        set(map(type, times_ns)) - {int}
+        or set(map(type, rest_at)) - {int}
+        or set(map(len, rest_at.values())) - {len(keys)}
+        or not _all_finite_floats(first)
+        or not _all_finite_floats(rest_values)
+    ):
+        msg = "float_lines_at_times: a value is not a finite float or a time not an integer"
+        raise ContractError(msg)
+    return next(iter(layouts)) if layouts else None, rest_values
+
+
+def _line_ends(
+    end: str, width: int, rest_at: Mapping[int, Sequence[float]], rest_values: list[float]
+) -> dict[int, str]:
+    """The end of a line (",key=value" for every further field, the time, a newline)
+    per time of `rest_at`."""
+    texts = iter(float_texts(rest_values))
+    rows = zip(*[texts] * width, rest_at, strict=True)  # a time's texts, then it
+    return dict(zip(rest_at, map(end.__mod__, rows), strict=True))
+
+
 def float_lines_at_times(
     formats: Sequence[LineFormat],
     first: Sequence[float],
@@ -284,31 +332,10 @@ def float_lines_at_times(
     For fields that depend on the time only (a reading's `lag_s`): the end of a line is
     written once per distinct time, however many lines share it (a cycle of several
     quantities). ContractError if a value is not a finite float or a time is missing."""
-    count = len(times_ns)
-    if len(formats) != count or len(first) != count:
-        msg = "float_lines_at_times: formats, values and times differ in length"
-        raise ContractError(msg)
-    layouts = {line_format._layout for line_format in formats}
-    rest_keys = {layout.rest_keys for layout in layouts}
-    if len(rest_keys) > 1 or any(not layout.float_only for layout in layouts):
-        msg = "float_lines_at_times: every format must have the same float fields"
-        raise ContractError(msg)
-    keys = rest_keys.pop() if rest_keys else ()
-    rest_values = list(chain.from_iterable(rest_at.values()))
-    if (
-        set(map(type, times_ns)) - {int}
-        or set(map(type, rest_at)) - {int}
-        or set(map(len, rest_at.values())) - {len(keys)}
-        or not _all_finite_floats(first)
-        or not _all_finite_floats(rest_values)
-    ):
-        msg = "float_lines_at_times: a value is not a finite float or a time not an integer"
-        raise ContractError(msg)
-    # The end of a line: ",key=value" for every further field, the time, a newline.
-    end = "".join(f"{_literal(key)}%s" for key in keys) + " %s\n"
-    texts = iter(float_texts(rest_values))
-    rows = zip(*[texts] * len(keys), rest_at, strict=True)  # a time's texts, then it
-    ends = dict(zip(rest_at, map(end.__mod__, rows), strict=True))
+    layout, rest_values = _checked_rest(formats, first, rest_at, times_ns)
+    if layout is None:
+        return []
+    ends = _line_ends(layout.end, len(layout.rest_keys), rest_at, rest_values)
     try:
         line_ends = [ends[time_ns] for time_ns in times_ns]
     except KeyError:
@@ -321,6 +348,41 @@ def float_lines_at_times(
     lines = text.split("\n")
     lines.pop()  # after the last newline
     return lines
+
+
+def float_block_at_times(
+    formats: Sequence[LineFormat],
+    first: Sequence[float],
+    rest_at: Mapping[int, Sequence[float]],
+    times_ns: Sequence[int],
+) -> bytes:
+    """The lines of `float_lines_at_times` as one block of UTF-8 text, each line ending
+    in a newline (`LineBuffer.add_block`): no `str` per line, nothing to encode later."""
+    layout, rest_values = _checked_rest(formats, first, rest_at, times_ns)
+    if layout is None:
+        return b""
+    # The ends of the lines, one per time: their values' and times' texts from orjson
+    # (two calls for all of them), each end one bytes formatting.
+    width = len(layout.rest_keys)
+    texts = iter(float_bytes(rest_values))
+    rows = zip(*[texts] * width, _int_bytes(list(rest_at)), strict=True)
+    ends = dict(zip(rest_at, map(layout.end.encode().__mod__, rows), strict=True))
+    try:
+        line_ends = list(map(ends.__getitem__, times_ns))
+    except KeyError:
+        msg = "float_lines_at_times: a time has no values in rest_at"
+        raise ContractError(msg) from None
+    heads = [line_format._head_bytes for line_format in formats]
+    return b"".join(chain.from_iterable(zip(heads, float_bytes(first), line_ends, strict=True)))
+
+
+def _int_bytes(column: list[int]) -> list[bytes]:
+    """`str` of every int of `column` as ASCII bytes: orjson's text for 64-bit ints
+    (the same digits), `str` beyond."""
+    try:
+        return orjson.dumps(column)[1:-1].split(b",") if column else []
+    except orjson.JSONEncodeError:  # an int beyond 64 bits
+        return [str(number).encode() for number in column]
 
 
 def _orjson_writes_floats_as_repr() -> bool:
@@ -345,3 +407,12 @@ def float_texts(column: Sequence[float]) -> list[str]:
     if _ORJSON_FLOATS and min(map(abs, column)) >= _ORJSON_MIN_MAGNITUDE:
         return orjson.dumps(column).decode()[1:-1].split(",")
     return list(map(repr, column))
+
+
+def float_bytes(column: Sequence[float]) -> list[bytes]:
+    """`float_texts(column)` as ASCII bytes (orjson's own output where it is repr's)."""
+    if not column:
+        return []
+    if _ORJSON_FLOATS and min(map(abs, column)) >= _ORJSON_MIN_MAGNITUDE:
+        return orjson.dumps(column)[1:-1].split(b",")
+    return [repr(value).encode() for value in column]

@@ -7,8 +7,23 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
 
-from gwmon.analytics._detectors import ColumnCheck, FlagLevel, ParamValue, QcDetector
-from gwmon.analytics._settings import ActiveDetector, ProbePlan
+from gwmon.analytics._detectors import (
+    ColumnCheck,
+    DetectorRegistry,
+    FlagLevel,
+    ParamValue,
+    QcDetector,
+)
+from gwmon.analytics._run_checks import RunCheck
+from gwmon.analytics._settings import (
+    ActiveDetector,
+    AnalyticsSettings,
+    ProbePlan,
+    build_plan,
+    config_problems,
+)
+from gwmon.config import ConfigError
+from gwmon.ingest import GwmonConfig, Registry
 
 _T = TypeVar("_T")
 _CACHES: dict[str, dict[int, tuple[object, Any]]] = {}
@@ -68,3 +83,53 @@ def checks_of(plan: ProbePlan) -> Mapping[str, tuple[_Check, ...]]:
 
 def _checks(plan: ProbePlan) -> Mapping[str, tuple[_Check, ...]]:
     return {quantity: tuple(map(_check, items)) for quantity, items in plan.qc.items()}
+
+
+# A quantity's checks as runs read them: the run check and whether it skips below-LOQ
+# readings; None when one of its detectors has no run check (`QcDetector.runs`).
+RunChecks = tuple[tuple[RunCheck, bool], ...] | None
+
+
+def run_checks_of(plan: ProbePlan) -> Mapping[str, RunChecks]:
+    """`plan.qc` as `RunChecks`, one mapping per shared `plan.qc` (as `window_lengths`)."""
+    return _per_shared_qc("run_checks", plan, _run_checks)
+
+
+def _run_checks(plan: ProbePlan) -> Mapping[str, RunChecks]:
+    found: dict[str, RunChecks] = {}
+    for quantity, items in plan.qc.items():
+        binds = [item.detector.runs for item in items]
+        found[quantity] = (
+            None
+            if any(bind is None for bind in binds)
+            else tuple(
+                (bind(item.params), item.detector.skips_below_loq)
+                for bind, item in zip(binds, items, strict=True)
+                if bind is not None
+            )
+        )
+    return found
+
+
+def plans_of(
+    config: GwmonConfig,
+    registry: Registry,
+    settings: AnalyticsSettings,
+    detectors: DetectorRegistry,
+) -> dict[str, ProbePlan]:
+    """Every probe's plan; ConfigError naming every problem at once."""
+    problems = config_problems(settings, detectors, registry, config.source)
+    plans: dict[str, ProbePlan] = {}
+    shared: dict[object, object] = {}
+    for probe in registry:
+        plan, found = build_plan(settings, detectors, probe, shared=shared)
+        problems.extend(found)
+        if plan is not None:
+            plans[probe.probe_id] = plan
+    if problems:
+        raise ConfigError(
+            "invalid analytics configuration:\n  " + "\n  ".join(problems),
+            source=config.source,
+            key="analytics",
+        )
+    return plans

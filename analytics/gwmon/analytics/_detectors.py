@@ -16,6 +16,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from gwmon.analytics._run_checks import (
+    RunCheck,
+    flatline_runs,
+    gap_runs,
+    range_runs,
+    rate_runs,
+    spike_runs,
+)
 from gwmon.analytics._window import Window
 from gwmon.config import GwmonError
 
@@ -143,6 +151,9 @@ class QcDetector:
     # Optional: binds the parameters to a `ColumnCheck` equal to `check` (the built-in
     # detectors have one; a detector without one is run through `check`).
     columns: Callable[[Mapping[str, ParamValue]], ColumnCheck] | None = None
+    # Optional: binds the parameters to a `RunCheck` (a detector without one makes the
+    # evaluator feed its quantity reading by reading).
+    runs: Callable[[Mapping[str, ParamValue]], RunCheck] | None = None
 
     def configure(self, raw: Mapping[str, object], owner: str) -> dict[str, ParamValue]:
         values = parse_params((*self.params, _ENABLED), raw, owner)
@@ -425,6 +436,7 @@ RANGE = QcDetector(
     history=lambda values: 0,
     hides_from_history=True,
     columns=_range_columns,
+    runs=range_runs,
 )
 SPIKE = QcDetector(
     name="spike",
@@ -439,6 +451,7 @@ SPIKE = QcDetector(
     check=_check_spike,
     history=lambda values: int(values["window"] or 0),
     columns=_spike_columns,
+    runs=spike_runs,
 )
 FLATLINE = QcDetector(
     name="flatline",
@@ -454,6 +467,7 @@ FLATLINE = QcDetector(
     history=lambda values: int(values["window"] or 0) - 1,
     skips_below_loq=True,
     columns=_flatline_columns,
+    runs=flatline_runs,
 )
 RATE_OF_CHANGE = QcDetector(
     name="rate_of_change",
@@ -465,6 +479,7 @@ RATE_OF_CHANGE = QcDetector(
     check=_check_rate,
     history=lambda values: 1,
     columns=_rate_columns,
+    runs=rate_runs,
 )
 GAP = QcDetector(
     name="gap",
@@ -476,6 +491,7 @@ GAP = QcDetector(
     check=_check_gap,
     history=lambda values: 1,
     columns=_gap_columns,
+    runs=gap_runs,
 )
 DRIFT = QcDetector(
     name="drift",

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, NamedTuple
 
 import msgspec
 
-from gwmon.analytics._compiled import checks_of, window_lengths
+from gwmon.analytics._compiled import RunChecks, checks_of, window_lengths
 from gwmon.analytics._detectors import FlagLevel, History
 from gwmon.analytics._model import AlertKind
 from gwmon.analytics._settings import ProbePlan
@@ -343,6 +344,7 @@ class ProbeEvaluator:
         "_interval",
         "_nitrate_loq",
         "_qc",
+        "_run_qc",
         "all_finite",
         "by_kind",
         "last_verdict",
@@ -361,6 +363,8 @@ class ProbeEvaluator:
         probe = plan.probe
         self.windows: dict[str, Window] = {}
         self._qc = checks_of(plan)
+        # Bound on the first quiet run (`_quiet.py`; numpy is imported then, not at start-up).
+        self._run_qc: Mapping[str, RunChecks] | None = None
         self.window_len = window_lengths(plan)
         self._interval = probe.expected_interval_s
         self.machines: dict[str, list[ThresholdMachine]] = {}

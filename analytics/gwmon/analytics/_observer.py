@@ -33,11 +33,13 @@ from typing import Any
 
 from gwmon.analytics._book import AlertBook, StoredAlertBook
 from gwmon.analytics._codec import to_datetime
+from gwmon.analytics._compiled import plans_of
 from gwmon.analytics._delivery import Delivery, QcWithdrawal, qc_point
 from gwmon.analytics._detectors import DetectorRegistry, default_detectors
 from gwmon.analytics._engine import Flag, ProbeEvaluator
 from gwmon.analytics._history import Entry, Track, derived_from_name, flags_json
 from gwmon.analytics._model import Alert, AlertKind, AlertListener
+from gwmon.analytics._quiet import QUIET_MIN_ROWS, feed_quiet, quiet_run
 from gwmon.analytics._rows import (
     ARRIVAL,
     Row,
@@ -48,14 +50,10 @@ from gwmon.analytics._rows import (
 )
 from gwmon.analytics._settings import (
     AnalyticsSettings,
-    ProbePlan,
-    build_plan,
-    config_problems,
     load_settings,
 )
 from gwmon.analytics._state import Changes, StateStore
 from gwmon.analytics._stats import AnalyticsStats
-from gwmon.config import ConfigError
 from gwmon.ingest import (
     ColumnarReadings,
     GwmonConfig,
@@ -69,30 +67,6 @@ from gwmon.storage import InfluxClient, StoreError, StoreWriter
 logger = logging.getLogger("gwmon.analytics.observer")
 
 _NS = 1_000_000_000
-
-
-def _plans(
-    config: GwmonConfig,
-    registry: Registry,
-    settings: AnalyticsSettings,
-    detectors: DetectorRegistry,
-) -> dict[str, ProbePlan]:
-    """Every probe's plan; ConfigError naming every problem at once."""
-    problems = config_problems(settings, detectors, registry, config.source)
-    plans: dict[str, ProbePlan] = {}
-    shared: dict[object, object] = {}
-    for probe in registry:
-        plan, found = build_plan(settings, detectors, probe, shared=shared)
-        problems.extend(found)
-        if plan is not None:
-            plans[probe.probe_id] = plan
-    if problems:
-        raise ConfigError(
-            "invalid analytics configuration:\n  " + "\n  ".join(problems),
-            source=config.source,
-            key="analytics",
-        )
-    return plans
 
 
 def _writer(client: InfluxClient, config: GwmonConfig) -> StoreWriter:
@@ -117,6 +91,12 @@ class AnalyticsObserver:
     # them through `_retain` and `_feed_live` like the others (the careful path, which
     # tests compare the fast one with).
     in_order_fast_path = True
+    # Within that path, readings the evaluator finds to flag nothing are fed per quantity
+    # and detector (`_quiet.quiet_run`); False feeds them one by one (tests
+    # compare the two).
+    quiet_runs = True
+    # Fewer rows of a probe in a batch are fed one by one (cheaper; tests lower it).
+    quiet_min_rows = QUIET_MIN_ROWS
     # The ingest may write its next batch while `batch_stored` runs (`IngestService`):
     # the observer reads no readings from InfluxDB, and `store` is then not a writer's.
     overlaps_next_write = True
@@ -134,7 +114,7 @@ class AnalyticsObserver:
         self.registry = registry
         self.settings = settings or load_settings(config)
         self.detectors = detectors or default_detectors()
-        plans = _plans(config, registry, self.settings, self.detectors)
+        plans = plans_of(config, registry, self.settings, self.detectors)
         self.store = store
         self._writer = _writer(store, config)
         self._stored = StoredAlertBook(store, writer=config.mqtt.client_id)
@@ -149,6 +129,8 @@ class AnalyticsObserver:
         self._started_ns: int | None = None
         self._last_poll = 0.0
         self._closed = False
+        # Probes' batches fed as quiet runs (tests check that the path is taken).
+        self.quiet_batches = 0
         # [analytics] enabled = false (e.g. the other members of a shared subscription):
         # the observer accepts batches and does nothing; no state file is opened.
         self.enabled = self.settings.enabled
@@ -330,6 +312,7 @@ class AnalyticsObserver:
         if track.loaded:
             return
         probe_id = track.probe.probe_id
+        changes.rows_of_quiet(probe_id)
         pending = [changes.history[(probe_id, row[1], row[0])] for row in batch]
         track.load([*self._state.history_of(probe_id), *pending])
 
@@ -344,9 +327,19 @@ class AnalyticsObserver:
         history = changes.history
         feed = current.feed
         step = max(self._horizon_ns // 10, 1)
+        pos = current.pos
+        few = not self.quiet_runs or len(ordered) < self.quiet_min_rows
+        quiet = None if few else quiet_run(current, ordered)
+        if quiet is not None:
+            feed_quiet(current, quiet, step, probe_id, changes)  # flags nothing: no lines
+            changes.appended.add(probe_id)
+            track.oldest = ordered[0][0] if track.oldest is None else track.oldest
+            track.newest = ordered[-1][0]
+            self.quiet_batches += 1
+            self.book.reconcile(probe, current.touched, None, changes)
+            return
         # A checkpoint is due before a reading at or after the next grid time past the
         # position: as `_checkpoint`, without the division per reading.
-        pos = current.pos
         next_checkpoint = None if pos is None else (pos[0] // step + 1) * step
         for time_ns, quantity, number, arrival_ns, censored, record_name in ordered:
             # Times only grow: the next grid time changes only when a reading reaches it.
@@ -534,6 +527,8 @@ class AnalyticsObserver:
         else:
             # `batch` is sorted: its rows before the cutoff are those before (cutoff,).
             split = bisect_left(batch, (cutoff,))
+            if split:
+                changes.cut_quiet(probe_id, cutoff)
             for time_ns, quantity, *_ in batch[:split]:
                 changes.history.pop((probe_id, quantity, time_ns), None)
             first_kept = batch[split][0] if split < len(batch) else None

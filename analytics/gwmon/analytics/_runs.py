@@ -23,11 +23,13 @@ import bisect
 import json
 import sys
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # `_state` imports this module
+    import sqlite3
+
     from gwmon.analytics._state import HistoryRow
 
 RUN_SCHEMA = """
@@ -40,6 +42,9 @@ CREATE TABLE IF NOT EXISTS history_run (
 # probe, quantity, first_ns, last_ns, times, values, arrival times, extras (JSON or None)
 RunRow = tuple[str, str, int, int, bytes, bytes, bytes, str | None]
 RUN_COLUMNS = 8
+
+# A plain INSERT: a run never replaces anything (a clash would be a bug, and fails).
+INSERT_RUN = "INSERT INTO history_run VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 
 # Fewer readings of a (probe, quantity) in one batch go as `history` rows: a run row of
 # one or two readings costs as much as their rows and must be decoded to be read.
@@ -132,3 +137,65 @@ def run_from(run: RunRow | tuple[Any, ...], cutoff_ns: int) -> RunRow | None:
         return run_of(rows_of_run(run)[start:])
     cut = start * 8  # the columns are 8 bytes an item
     return (run[0], run[1], times[start], run[3], run[4][cut:], run[5][cut:], run[6][cut:], None)
+
+
+# A quiet run's readings of one (probe, quantity) (`Changes.quiet`): numpy times (int64),
+# values (float64) and arrival times (int64), no flags, no "< LOQ", none derived.
+QuietColumns = tuple[Any, Any, Any]
+
+
+def run_of_columns(key: tuple[str, str], columns: QuietColumns) -> RunRow:
+    """The run of a quiet run's columns: what `run_of` makes of their rows."""
+    times, values, arrivals = columns
+    return (
+        key[0],
+        key[1],
+        int(times[0]),
+        int(times[-1]),
+        times.astype("<i8").tobytes(),
+        values.astype("<f8").tobytes(),
+        arrivals.astype("<i8").tobytes(),
+        None,
+    )
+
+
+def rows_of_columns(key: tuple[str, str], columns: QuietColumns) -> list[HistoryRow]:
+    """The `history` rows of a quiet run's columns."""
+    times, values, arrivals = columns
+    count = len(times)
+    return list(
+        zip(
+            repeat(key[0], count),
+            repeat(key[1], count),
+            times.tolist(),
+            values.tolist(),
+            arrivals.tolist(),
+            repeat(_NO_FLAGS, count),
+            repeat(0, count),
+            repeat(None, count),
+            strict=True,
+        )
+    )
+
+
+def columns_from(columns: QuietColumns, cutoff_ns: int) -> QuietColumns | None:
+    """The part of a quiet run's columns at or after `cutoff_ns` (None: nothing is)."""
+    times, values, arrivals = columns
+    start = int(times.searchsorted(cutoff_ns, side="left"))
+    if start == len(times):
+        return None
+    return (times[start:], values[start:], arrivals[start:])
+
+
+def cut_runs(db: sqlite3.Connection, cuts: Iterable[tuple[str, int]]) -> None:
+    """A prune's cut: the runs' readings before each (probe, cutoff) go."""
+    for probe, cutoff in cuts:
+        straddling = db.execute(
+            "SELECT * FROM history_run WHERE probe = ? AND first_ns < ? AND last_ns >= ?",
+            (probe, cutoff, cutoff),
+        ).fetchall()
+        db.execute("DELETE FROM history_run WHERE probe = ? AND first_ns < ?", (probe, cutoff))
+        for run in straddling:
+            kept = run_from(run, cutoff)
+            if kept is not None:  # (a straddling run always keeps its last reading)
+                db.execute(INSERT_RUN, kept)

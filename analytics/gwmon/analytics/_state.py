@@ -21,7 +21,7 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
@@ -30,13 +30,17 @@ from typing import IO, Any
 from gwmon.analytics._codec import alert_to_state, event_to_state
 from gwmon.analytics._model import Alert, AlertEvent
 from gwmon.analytics._runs import (
+    INSERT_RUN,
     MIN_RUN,
     RUN_COLUMNS,
     RUN_SCHEMA,
     RunRow,
+    columns_from,
+    cut_runs,
+    rows_of_columns,
     rows_of_run,
-    run_from,
     run_of,
+    run_of_columns,
     times_of,
 )
 from gwmon.config import GwmonError
@@ -71,8 +75,6 @@ _HISTORY_SELECT = (
 _HISTORY_KEY = itemgetter(0, 1, 2)
 _TIME = itemgetter(2)
 _INSERT_HISTORY = "INSERT OR REPLACE INTO history VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-# A plain INSERT: a run never replaces anything (a clash would be a bug, and fails).
-_INSERT_RUN = "INSERT INTO history_run VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 
 LINE = "line"
 EVENT = "event"
@@ -103,6 +105,9 @@ class Changes:
     # Probes whose `history` rows here all lie after every retained reading of theirs
     # in the file (fed in order): the store may keep them as runs (`_runs.py`).
     appended: set[str] = field(default_factory=set)
+    # (probe, quantity) -> numpy times, values, arrival times: a quiet run's readings
+    # (`_quiet.py`: no flags, no "< LOQ", none derived), rows without a tuple each.
+    quiet: dict[tuple[str, str], tuple[Any, Any, Any]] = field(default_factory=dict)
     # probe -> (base: None keeps the stored one, current, last arrival)
     probes: dict[str, tuple[str | None, str, int | None]] = field(default_factory=dict)
     alerts: dict[str, tuple[str, str, str]] = field(default_factory=dict)
@@ -116,6 +121,19 @@ class Changes:
     checkpoints: dict[str, dict[int, bytes]] = field(default_factory=dict)
     checkpoints_dropped: set[str] = field(default_factory=set)
     checkpoints_cut: list[tuple[str, int]] = field(default_factory=list)
+
+    def cut_quiet(self, probe: str, cutoff_ns: int) -> None:
+        """Drop a probe's `quiet` readings before `cutoff_ns` (a prune of this batch)."""
+        for key in [key for key in self.quiet if key[0] == probe]:
+            kept = columns_from(self.quiet.pop(key), cutoff_ns)
+            if kept is not None:
+                self.quiet[key] = kept
+
+    def rows_of_quiet(self, probe: str) -> None:
+        """Move a probe's `quiet` columns into `history` rows."""
+        for key in [key for key in self.quiet if key[0] == probe]:
+            for row in rows_of_columns(key, self.quiet.pop(key)):
+                self.history[(row[0], row[1], row[2])] = row
 
     def put_alert(self, alert: Alert) -> None:
         body = json.dumps(alert_to_state(alert))
@@ -159,6 +177,7 @@ class Changes:
         return any(
             (
                 self.history,
+                self.quiet,
                 self.history_cut,
                 self.probes,
                 self.alerts,
@@ -310,13 +329,13 @@ class StateStore:
                     "DELETE FROM history WHERE probe = ? AND time_ns < ?",
                     changes.history_cut,
                 )
-                _cut_runs(db, changes.history_cut)
-            if changes.history:
+                cut_runs(db, changes.history_cut)
+            if changes.history or changes.quiet:
                 runs, rows, replacing = _split_history(changes)
                 if replacing:
                     _rows_again(db, replacing)
                 db.executemany(_INSERT_HISTORY, rows)
-                db.executemany(_INSERT_RUN, runs)
+                db.executemany(INSERT_RUN, runs)
             if changes.probes:
                 db.executemany(
                     # A None base keeps the stored one (the observer holds only its position).
@@ -539,6 +558,11 @@ def _split_history(
             span = replacing.get(key, (time_ns, time_ns))
             replacing[key] = (min(span[0], time_ns), max(span[1], time_ns))
     runs: list[RunRow] = []
+    for key, columns in changes.quiet.items():
+        if key in groups or len(columns[0]) < MIN_RUN:  # (never both in a batch: one path)
+            groups.setdefault(key, []).extend(rows_of_columns(key, columns))
+            continue
+        runs.append(run_of_columns(key, columns))
     for group in groups.values():
         if len(group) >= MIN_RUN:
             group.sort(key=_TIME)
@@ -563,17 +587,3 @@ def _rows_again(db: sqlite3.Connection, spans: dict[tuple[str, str], tuple[int, 
                 run[:3],
             )
             db.executemany(_INSERT_HISTORY, rows_of_run(run))
-
-
-def _cut_runs(db: sqlite3.Connection, cuts: Iterable[tuple[str, int]]) -> None:
-    """A prune's cut: the runs' readings before each (probe, cutoff) go."""
-    for probe, cutoff in cuts:
-        straddling = db.execute(
-            "SELECT * FROM history_run WHERE probe = ? AND first_ns < ? AND last_ns >= ?",
-            (probe, cutoff, cutoff),
-        ).fetchall()
-        db.execute("DELETE FROM history_run WHERE probe = ? AND first_ns < ?", (probe, cutoff))
-        for run in straddling:
-            kept = run_from(run, cutoff)
-            if kept is not None:  # (a straddling run always keeps its last reading)
-                db.execute(_INSERT_RUN, kept)

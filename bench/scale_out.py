@@ -300,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(
                         f"round {round_no + 1}, {processes} process(es): "
                         f"{run.readings} readings, stored {run.stored_rate:,.0f}/s, "
-                        f"evaluated {run.evaluated_rate:,.0f}/s",
+                        f"evaluated {_rate(run.evaluated_rate, '/s')}",
                         flush=True,
                     )
         finally:
@@ -322,14 +322,24 @@ def main(argv: list[str] | None = None) -> int:
         medians[processes] = (statistics.median(stored), statistics.median(done))
         print(
             f"| {processes} | {medians[processes][0]:,.0f} ({min(stored):,.0f}-{max(stored):,.0f})"
-            f" | {medians[processes][1]:,.0f} ({min(done):,.0f}-{max(done):,.0f}) |"
+            f" | {_rate(medians[processes][1])}"
+            f"{'' if math.isnan(done[0]) else f' ({min(done):,.0f}-{max(done):,.0f})'} |"
         )
     if len(medians) == 2:
+        evaluated_ratio = medians[2][1] / medians[1][1]
         print(
-            f"ratio 2 : 1 — stored {medians[2][0] / medians[1][0]:.2f}, "
-            f"evaluated {medians[2][1] / medians[1][1]:.2f}"
+            f"ratio 2 : 1 — stored {medians[2][0] / medians[1][0]:.2f}, evaluated "
+            f"{'not measured' if math.isnan(evaluated_ratio) else f'{evaluated_ratio:.2f}'}"
         )
     return 0
+
+
+def _rate(readings_per_s: float, unit: str = "") -> str:
+    # NaN: the packs outlast the re-evaluation horizon, so the state files cannot count
+    # every reading (see `run_once`; the horizon is at most 366 days).
+    if math.isnan(readings_per_s):
+        return "not measured (--packs must stay below --horizon-days - 2)"
+    return f"{readings_per_s:,.0f}{unit}"
 
 
 if __name__ == "__main__":

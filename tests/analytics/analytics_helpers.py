@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from gwmon.analytics import AlertEvent, AnalyticsObserver
+from gwmon.analytics._state import StateStore
 from gwmon.ingest import GwmonConfig, Probe, Reading, Registry, load_config
 from gwmon.storage import InfluxClient
 
@@ -104,6 +106,35 @@ def observer(
     config: GwmonConfig, reg: Registry, store: InfluxClient | None = None
 ) -> AnalyticsObserver:
     return AnalyticsObserver(config, reg, store or InfluxClient(config.influxdb))
+
+
+def feed_and_dump(
+    obs: AnalyticsObserver,
+    batches: Iterable[Sequence[Reading]],
+    state_dir: Path,
+    tables: Mapping[str, str],
+) -> tuple[dict[str, list[Any]], list[str], tuple[int, int, int, int]]:
+    """Feed `batches` to `obs`, close it, and give what it left: the state file's
+    `tables` (name → SELECT) plus the retained readings as `StateStore.history` reads
+    them, the alert event ids, and the counts (readings, duplicates, too late, flags)."""
+    recorder = Recorder()
+    obs.add_listener(recorder)
+    try:
+        for batch in batches:
+            obs.batch_stored(batch)
+        stats = (obs.stats.readings, obs.stats.duplicates, obs.stats.too_late, obs.stats.flags)
+    finally:
+        obs.close()
+    with sqlite3.connect(state_dir / "analytics.sqlite3") as db:
+        dumped: dict[str, list[Any]] = {
+            name: db.execute(select).fetchall() for name, select in tables.items()
+        }
+    state = StateStore(state_dir)
+    try:
+        dumped["history"] = list(state.history())
+    finally:
+        state.close()
+    return dumped, recorder.ids(), stats
 
 
 Row = tuple[str, str, str, float | None, str | None, bool]

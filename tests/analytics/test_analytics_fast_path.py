@@ -9,7 +9,6 @@ below the LOQ, derived from a depth (issue 11). The same holds when the batches 
 
 from __future__ import annotations
 
-import sqlite3
 import tempfile
 from dataclasses import asdict
 from itertools import pairwise
@@ -18,9 +17,16 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analytics.analytics_helpers import NS, T0, Recorder, observer, probe, registry, write_config
+from analytics.analytics_helpers import (
+    NS,
+    T0,
+    feed_and_dump,
+    observer,
+    probe,
+    registry,
+    write_config,
+)
 from gwmon.analytics import Episode
-from gwmon.analytics._state import StateStore
 from gwmon.ingest import ColumnarReadings, Reading
 from gwmon.ingest._batch import Batch, StoredReadings
 from gwmon.ingest._pack import PackColumns
@@ -97,22 +103,7 @@ def run(
     config = write_config(directory, analytics='reorder_horizon_s = 36000\nqc_withdrawal = "mark"')
     obs = observer(config, registry(*(probe(p) for p in PROBES)))
     obs.in_order_fast_path = fast
-    recorder = Recorder()
-    obs.add_listener(recorder)
-    try:
-        for batch in batches:
-            obs.batch_stored(batch)
-        stats = (obs.stats.readings, obs.stats.duplicates, obs.stats.too_late, obs.stats.flags)
-    finally:
-        obs.close()
-    with sqlite3.connect(directory / "state" / "analytics.sqlite3") as db:
-        tables = {name: db.execute(select).fetchall() for name, select in TABLES.items()}
-    state = StateStore(directory / "state")
-    try:
-        tables["history"] = list(state.history())
-    finally:
-        state.close()
-    return tables, recorder.ids(), stats
+    return feed_and_dump(obs, batches, directory / "state", TABLES)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -9,7 +9,6 @@ themselves never miss a reading their column check flags."""
 
 from __future__ import annotations
 
-import sqlite3
 import tempfile
 from array import array
 from itertools import pairwise
@@ -19,12 +18,19 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analytics.analytics_helpers import NS, T0, Recorder, observer, probe, registry, write_config
+from analytics.analytics_helpers import (
+    NS,
+    T0,
+    feed_and_dump,
+    observer,
+    probe,
+    registry,
+    write_config,
+)
 from gwmon.analytics import QcDetector, default_detectors
 from gwmon.analytics._detectors import ParamValue
 from gwmon.analytics._quiet import QUIET_MIN_ROWS
 from gwmon.analytics._run_checks import RunHistory
-from gwmon.analytics._state import StateStore
 from gwmon.analytics._window import Window
 from gwmon.ingest import Reading
 
@@ -117,22 +123,7 @@ def run(
     obs = observer(config, registry(*(probe(p) for p in PROBES)))
     obs.quiet_runs = quiet
     obs.quiet_min_rows = min_rows
-    recorder = Recorder()
-    obs.add_listener(recorder)
-    try:
-        for batch in batches:
-            obs.batch_stored(batch)
-        stats = (obs.stats.readings, obs.stats.duplicates, obs.stats.too_late, obs.stats.flags)
-    finally:
-        obs.close()
-    with sqlite3.connect(directory / "state" / "analytics.sqlite3") as db:
-        tables = {name: db.execute(select).fetchall() for name, select in TABLES.items()}
-    state = StateStore(directory / "state")
-    try:
-        tables["history"] = list(state.history())
-    finally:
-        state.close()
-    return (tables, recorder.ids(), stats), obs.quiet_batches
+    return feed_and_dump(obs, batches, directory / "state", TABLES), obs.quiet_batches
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

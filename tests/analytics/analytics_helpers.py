@@ -108,11 +108,22 @@ def observer(
     return AnalyticsObserver(config, reg, store or InfluxClient(config.influxdb))
 
 
+# The state file's tables as they are, in a stable order (the retained readings are
+# compared as `StateStore.history` reads them: the `history` rows and the runs, `_runs.py`).
+STATE_TABLES = {
+    "probe_state": "SELECT * FROM probe_state ORDER BY probe",
+    "alerts": "SELECT * FROM alerts ORDER BY alert_id",
+    "series": "SELECT * FROM series ORDER BY probe, kind",
+    "outbox": "SELECT kind, body FROM outbox ORDER BY id",
+    "checkpoints": "SELECT * FROM checkpoints ORDER BY probe, boundary_ns",
+}
+
+
 def feed_and_dump(
     obs: AnalyticsObserver,
     batches: Iterable[Sequence[Reading]],
     state_dir: Path,
-    tables: Mapping[str, str],
+    tables: Mapping[str, str] = STATE_TABLES,
 ) -> tuple[dict[str, list[Any]], list[str], tuple[int, int, int, int]]:
     """Feed `batches` to `obs`, close it, and give what it left: the state file's
     `tables` (name → SELECT) plus the retained readings as `StateStore.history` reads

@@ -33,15 +33,6 @@ from gwmon.ingest._pack import PackColumns
 
 HOUR_NS = 3600 * NS
 PROBES = ("P-1", "P-2")
-# The retained readings as `StateStore.history` reads them (the `history` rows and the
-# runs, `_runs.py`); the other tables as they are.
-TABLES = {
-    "probe_state": "SELECT * FROM probe_state ORDER BY probe",
-    "alerts": "SELECT * FROM alerts ORDER BY alert_id",
-    "series": "SELECT * FROM series ORDER BY probe, kind",
-    "outbox": "SELECT kind, body FROM outbox ORDER BY id",
-    "checkpoints": "SELECT * FROM checkpoints ORDER BY probe, boundary_ns",
-}
 
 
 @st.composite
@@ -103,7 +94,7 @@ def run(
     config = write_config(directory, analytics='reorder_horizon_s = 36000\nqc_withdrawal = "mark"')
     obs = observer(config, registry(*(probe(p) for p in PROBES)))
     obs.in_order_fast_path = fast
-    return feed_and_dump(obs, batches, directory / "state", TABLES)
+    return feed_and_dump(obs, batches, directory / "state")
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from analytics.analytics_helpers import (
     NS,
+    STATE_TABLES,
     T0,
     feed_and_dump,
     observer,
@@ -37,11 +38,7 @@ from gwmon.ingest import Reading
 HOUR_NS = 3600 * NS
 PROBES = ("P-1", "P-2")
 TABLES = {
-    "probe_state": "SELECT * FROM probe_state ORDER BY probe",
-    "alerts": "SELECT * FROM alerts ORDER BY alert_id",
-    "series": "SELECT * FROM series ORDER BY probe, kind",
-    "outbox": "SELECT kind, body FROM outbox ORDER BY id",
-    "checkpoints": "SELECT * FROM checkpoints ORDER BY probe, boundary_ns",
+    **STATE_TABLES,
     # as written, too: quiet runs write their history runs from the columns
     "history_rows": "SELECT * FROM history ORDER BY probe, quantity, time_ns",
     "history_runs": "SELECT * FROM history_run ORDER BY probe, quantity, first_ns",
